@@ -1,0 +1,326 @@
+//! Reading and changing people's records. Each read is authorized against the person's
+//! commune, and its data is released only once the audit entry is committed.
+
+use dancu_domain::units::Structure;
+use dancu_domain::{Citizen, Household, PartialDate, PersonalId, Residence};
+use dancu_store::{ChangeRecord, CitizenField, EventMeta, ResidenceRecord, SearchQuery};
+use serde::Serialize;
+
+use crate::policy::{self, Action, Actor, Target};
+use crate::{App, AuditTicket, Error};
+
+/// Data that may be handed out once its audit entries are committed.
+#[must_use = "release the data through `release` or `release_blocking`"]
+pub struct Audited<T> {
+    value: T,
+    tickets: Vec<AuditTicket>,
+}
+
+impl<T> Audited<T> {
+    pub async fn release(self) -> Result<T, Error> {
+        for t in self.tickets {
+            t.committed().await?;
+        }
+        Ok(self.value)
+    }
+
+    pub fn release_blocking(self) -> Result<T, Error> {
+        for t in self.tickets {
+            t.wait()?;
+        }
+        Ok(self.value)
+    }
+}
+
+/// One page of search results; `next_after` continues the listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchPage {
+    pub items: Vec<Citizen>,
+    pub next_after: Option<PersonalId>,
+}
+
+/// A search request as callers give it.
+#[derive(Debug, Clone, Default)]
+pub struct SearchParams {
+    pub personal_id: Option<String>,
+    pub name: Option<String>,
+    pub date_of_birth: Option<String>,
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}
+
+pub const MAX_PAGE: u32 = 100;
+
+fn target(c: &Citizen) -> Target<'_> {
+    Target {
+        structure: c.commune_structure,
+        code: c.commune_code.as_deref().unwrap_or(""),
+    }
+}
+
+pub fn parse_personal_id(s: &str) -> Result<PersonalId, Error> {
+    PersonalId::parse(s).map_err(|e| Error::Invalid(format!("personal_id: {e}")))
+}
+
+impl App {
+    /// Loads a person and checks that `actor` may do `action` on them. A person outside
+    /// the actor's units is a 403 (refusal audited); an unknown ID is a 404.
+    fn person_for(&self, actor: &Actor, action: Action, id: PersonalId) -> Result<Citizen, Error> {
+        // Roles without any grant for the action are refused before the store is read.
+        if policy::grant(actor.role, action).is_none() {
+            self.authorize(actor, action, None, Some(id))?;
+        }
+        let c = self.store.citizen(id)?.ok_or(Error::NotFound)?;
+        self.authorize(actor, action, Some(target(&c)), Some(id))?;
+        Ok(c)
+    }
+
+    fn read_ticket(&self, actor: &Actor, what: &str, id: PersonalId) -> AuditTicket {
+        self.audit
+            .record(self.audit_entry(actor, what, Some(id), None, "ok"))
+    }
+
+    pub fn citizen(&self, actor: &Actor, id: PersonalId) -> Result<Audited<Citizen>, Error> {
+        let c = self.person_for(actor, Action::ReadCitizen, id)?;
+        Ok(Audited {
+            value: c,
+            tickets: vec![self.read_ticket(actor, "citizen.read", id)],
+        })
+    }
+
+    pub fn residences(
+        &self,
+        actor: &Actor,
+        id: PersonalId,
+    ) -> Result<Audited<Vec<ResidenceRecord>>, Error> {
+        self.person_for(actor, Action::ReadCitizen, id)?;
+        Ok(Audited {
+            value: self.store.residences(id)?,
+            tickets: vec![self.read_ticket(actor, "citizen.residences", id)],
+        })
+    }
+
+    pub fn changes(
+        &self,
+        actor: &Actor,
+        id: PersonalId,
+    ) -> Result<Audited<Vec<ChangeRecord>>, Error> {
+        self.person_for(actor, Action::ReadCitizen, id)?;
+        Ok(Audited {
+            value: self.store.changes(id)?,
+            tickets: vec![self.read_ticket(actor, "citizen.history", id)],
+        })
+    }
+
+    /// The person as of a past date; the scope check uses today's commune (who may read
+    /// the person now), the answer shows the commune of that date.
+    pub fn citizen_as_of(
+        &self,
+        actor: &Actor,
+        id: PersonalId,
+        date: &str,
+    ) -> Result<Audited<Citizen>, Error> {
+        let date = PartialDate::parse(date).map_err(|e| Error::Invalid(format!("date: {e}")))?;
+        self.person_for(actor, Action::ReadCitizen, id)?;
+        let c = self.store.citizen_as_of(id, date)?.ok_or(Error::NotFound)?;
+        Ok(Audited {
+            value: c,
+            tickets: vec![self.read_ticket(actor, "citizen.as_of", id)],
+        })
+    }
+
+    /// A household with its members, if its commune is in the actor's units.
+    pub fn household(
+        &self,
+        actor: &Actor,
+        id: u64,
+    ) -> Result<Audited<(Household, Vec<Citizen>)>, Error> {
+        if policy::grant(actor.role, Action::ReadCitizen).is_none() {
+            self.authorize(actor, Action::ReadCitizen, None, None)?;
+        }
+        let (h, members) = self.store.household(id)?.ok_or(Error::NotFound)?;
+        let t = Target {
+            structure: members
+                .first()
+                .map_or(Structure::Y2025, |m| m.commune_structure),
+            code: &h.commune_code,
+        };
+        self.authorize(actor, Action::ReadCitizen, Some(t), None)?;
+        let tickets = members
+            .iter()
+            .map(|m| self.read_ticket(actor, "household.read", m.personal_id))
+            .collect();
+        Ok(Audited {
+            value: (h, members),
+            tickets,
+        })
+    }
+
+    /// Search by ID number, or by name (accent-insensitive) and optional date of birth,
+    /// within the actor's units. Each person listed is an audited read.
+    pub fn search(&self, actor: &Actor, p: &SearchParams) -> Result<Audited<SearchPage>, Error> {
+        self.authorize(actor, Action::SearchCitizens, None, None)?;
+        let limit = p.limit.unwrap_or(20).clamp(1, MAX_PAGE);
+        let items = if let Some(id) = p.personal_id.as_deref() {
+            let id = parse_personal_id(id)?;
+            match self.store.citizen(id)? {
+                Some(c) if policy::unit_contains(self.units, &actor.unit, target(&c)) => vec![c],
+                _ => Vec::new(),
+            }
+        } else {
+            let name = p.name.as_deref().map(str::trim).unwrap_or("");
+            let folded = dancu_domain::text::fold(name);
+            if folded.len() < 2 {
+                return Err(Error::Invalid(
+                    "give personal_id, or a name of at least 2 letters".into(),
+                ));
+            }
+            let date_of_birth = p
+                .date_of_birth
+                .as_deref()
+                .map(PartialDate::parse)
+                .transpose()
+                .map_err(|e| Error::Invalid(format!("date_of_birth: {e}")))?;
+            let after = p.after.as_deref().map(parse_personal_id).transpose()?;
+            self.store.search(&SearchQuery {
+                // A name of one word searches by prefix (a family name); a full name exactly.
+                prefix: !folded.contains(' '),
+                name_folded: folded,
+                date_of_birth,
+                units: policy::unit_filter(self.units, actor),
+                limit,
+                after,
+            })?
+        };
+        let next_after = (items.len() as u32 == limit)
+            .then(|| items.last().map(|c| c.personal_id))
+            .flatten();
+        let tickets = items
+            .iter()
+            .map(|c| self.read_ticket(actor, "citizen.search", c.personal_id))
+            .collect();
+        Ok(Audited {
+            value: SearchPage { items, next_after },
+            tickets,
+        })
+    }
+
+    /// Corrects fields of a person's record under a legal basis; old values are kept.
+    pub fn update_citizen(
+        &self,
+        actor: &Actor,
+        id: PersonalId,
+        basis: &str,
+        updates: &[(String, Option<String>)],
+    ) -> Result<Vec<CitizenField>, Error> {
+        self.person_for(actor, Action::WriteCitizen, id)?;
+        if basis.trim().is_empty() {
+            return Err(Error::Invalid("basis (procedure or legal basis) is required".into()));
+        }
+        let mut parsed = Vec::new();
+        for (name, value) in updates {
+            let field = CitizenField::parse(name)
+                .ok_or_else(|| Error::Invalid(format!("unknown or read-only field '{name}'")))?;
+            let value = match (field, value.as_deref()) {
+                (CitizenField::FullName, Some(v)) => Some(
+                    dancu_domain::text::validate_name(v)
+                        .map_err(|e| Error::Invalid(format!("full_name: {e}")))?,
+                ),
+                (_, v) => v.map(str::to_owned),
+            };
+            parsed.push((field, value));
+        }
+        let meta = EventMeta {
+            actor: actor.username.clone(),
+            agency: actor.unit.clone(),
+            basis: basis.into(),
+            kind: "update".into(),
+            summary: serde_json::json!({ "fields": updates.iter().map(|(f, _)| f).collect::<Vec<_>>() }).to_string(),
+            effective_date: today(),
+        };
+        let changed = self
+            .store
+            .update_citizen(id, &meta, &parsed)
+            .map_err(|e| match e {
+                dancu_store::Error::Conflict(m) => Error::Invalid(m),
+                other => other.into(),
+            })?;
+        self.audit
+            .record(self.audit_entry(actor, "citizen.update", Some(id), Some(basis), "ok"))
+            .wait()?;
+        Ok(changed)
+    }
+
+    /// Registers a residence (permanent, temporary or absence) in a 2025 commune that is
+    /// inside the actor's units, for a person inside them.
+    pub fn register_residence(
+        &self,
+        actor: &Actor,
+        id: PersonalId,
+        basis: &str,
+        residence: &Residence,
+    ) -> Result<i64, Error> {
+        self.person_for(actor, Action::WriteCitizen, id)?;
+        if self.units.current_commune(&residence.commune_code).is_none() {
+            return Err(Error::Invalid(format!(
+                "unknown commune code '{}' in the 2025 structure",
+                residence.commune_code
+            )));
+        }
+        self.authorize(
+            actor,
+            Action::WriteCitizen,
+            Some(Target {
+                structure: Structure::Y2025,
+                code: &residence.commune_code,
+            }),
+            Some(id),
+        )?;
+        let meta = EventMeta {
+            actor: actor.username.clone(),
+            agency: actor.unit.clone(),
+            basis: basis.into(),
+            kind: "residence".into(),
+            summary: serde_json::json!({ "kind": residence.kind.code() }).to_string(),
+            effective_date: residence.valid_from,
+        };
+        let event = self.store.register_residence(id, &meta, residence)?;
+        self.audit
+            .record(self.audit_entry(actor, "citizen.residence", Some(id), Some(basis), "ok"))
+            .wait()?;
+        Ok(event)
+    }
+}
+
+/// Today's date (UTC) as a full partial date.
+pub fn today() -> PartialDate {
+    let days = dancu_store::now_millis().div_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    PartialDate::Full(y, m, d)
+}
+
+/// Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
+pub fn civil_from_days(z: i64) -> (i32, u8, u8) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    ((if m <= 2 { y + 1 } else { y }) as i32, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_from_day_numbers() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_635), (2026, 7, 1));
+    }
+}

@@ -1,0 +1,429 @@
+//! The HTTP edge of dancu. A request reads as a straight line: the [`Staff`] extractor
+//! builds the actor from the bearer token → the handler calls one `dancu-app` function
+//! on a blocking thread (policy check, store transaction, audit) → the data is released
+//! once its audit entry is committed → JSON, or a problem+json error.
+
+mod openapi;
+mod problem;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use dancu_app::citizens::{SearchParams, parse_personal_id};
+use dancu_app::readdress::MappingSource;
+use dancu_app::{Actor, App, Error};
+use dancu_domain::units::Structure;
+use dancu_domain::{PartialDate, Residence, ResidenceKind};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub use problem::Problem;
+
+/// Largest accepted request body. Bulk work goes through files and jobs, not one request.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+type Shared = Arc<App>;
+type ApiResult = Result<Response, Problem>;
+
+/// Runs a blocking use case off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Problem> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Problem::from(Error::Internal(format!("task failed: {e}"))))?
+        .map_err(Problem::from)
+}
+
+/// A staff member authenticated by `Authorization: Bearer TOKEN`.
+pub struct Staff(pub Actor);
+
+impl FromRequestParts<Shared> for Staff {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Self, Problem> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 128)
+            .ok_or_else(|| Problem::from(Error::Unauthenticated))?
+            .to_owned();
+        if let Some(actor) = app.cached_actor(&token) {
+            return Ok(Staff(actor));
+        }
+        let app = app.clone();
+        blocking(move || app.authenticate(&token)).await.map(Staff)
+    }
+}
+
+/// A JSON body whose rejections (bad JSON, wrong type, too large) are problem+json.
+pub struct Body_<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> FromRequest<Shared> for Body_<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &Shared) -> Result<Self, Problem> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body_(v)),
+            Err(e) => Err(json_rejection(e)),
+        }
+    }
+}
+
+fn json_rejection(e: JsonRejection) -> Problem {
+    let status = e.status();
+    let detail = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => format!("request body larger than {MAX_BODY_BYTES} bytes"),
+        _ => e.body_text(),
+    };
+    Problem::new(status, detail)
+}
+
+fn pid(s: &str) -> Result<dancu_domain::PersonalId, Problem> {
+    parse_personal_id(s).map_err(Problem::from)
+}
+
+fn ok_json(v: impl serde::Serialize) -> ApiResult {
+    Ok(Json(v).into_response())
+}
+
+// ---- handlers ----
+
+async fn healthz() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+async fn openapi_doc() -> Response {
+    Json(openapi::document()).into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    username: String,
+    password: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    totp: Option<String>,
+}
+
+async fn login(State(app): State<Shared>, Body_(b): Body_<LoginBody>) -> ApiResult {
+    let (token, expires_at) = blocking(move || app.login(&b.username, &b.password)).await?;
+    ok_json(json!({ "token": token, "expires_at": millis_to_rfc3339(expires_at) }))
+}
+
+async fn logout(State(app): State<Shared>, parts: Parts_) -> ApiResult {
+    let token = parts.0;
+    blocking(move || app.logout(&token)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The raw bearer token (logout revokes exactly the presented token).
+struct Parts_(String);
+
+impl FromRequestParts<Shared> for Parts_ {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Self, Problem> {
+        Staff::from_request_parts(parts, app).await?;
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        Ok(Parts_(token))
+    }
+}
+
+async fn get_citizen(State(app): State<Shared>, Staff(actor): Staff, Path(id): Path<String>) -> ApiResult {
+    let id = pid(&id)?;
+    let c = blocking(move || app.citizen(&actor, id)).await?.release().await?;
+    ok_json(c)
+}
+
+#[derive(Deserialize)]
+struct SearchQueryParams {
+    personal_id: Option<String>,
+    name: Option<String>,
+    date_of_birth: Option<String>,
+    limit: Option<u32>,
+    after: Option<String>,
+}
+
+async fn search(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Query(q): Query<SearchQueryParams>,
+) -> ApiResult {
+    let params = SearchParams {
+        personal_id: q.personal_id,
+        name: q.name,
+        date_of_birth: q.date_of_birth,
+        limit: q.limit,
+        after: q.after,
+    };
+    let page = blocking(move || app.search(&actor, &params)).await?.release().await?;
+    ok_json(page)
+}
+
+async fn residences(State(app): State<Shared>, Staff(actor): Staff, Path(id): Path<String>) -> ApiResult {
+    let id = pid(&id)?;
+    let r = blocking(move || app.residences(&actor, id)).await?.release().await?;
+    ok_json(json!({ "personal_id": id, "residences": r }))
+}
+
+async fn history(State(app): State<Shared>, Staff(actor): Staff, Path(id): Path<String>) -> ApiResult {
+    let id = pid(&id)?;
+    let r = blocking(move || app.changes(&actor, id)).await?.release().await?;
+    ok_json(json!({ "personal_id": id, "changes": r }))
+}
+
+async fn as_of(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Path((id, date)): Path<(String, String)>,
+) -> ApiResult {
+    let id = pid(&id)?;
+    let c = blocking(move || app.citizen_as_of(&actor, id, &date)).await?.release().await?;
+    ok_json(c)
+}
+
+#[derive(Deserialize)]
+struct UpdateBody {
+    basis: String,
+    changes: serde_json::Map<String, Value>,
+}
+
+async fn update_citizen(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Path(id): Path<String>,
+    Body_(b): Body_<UpdateBody>,
+) -> ApiResult {
+    let id = pid(&id)?;
+    let mut updates = Vec::new();
+    for (field, v) in b.changes {
+        let v = match v {
+            Value::Null => None,
+            Value::String(s) => Some(s),
+            _ => return Err(Problem::new(StatusCode::BAD_REQUEST, format!("{field}: expected a string or null"))),
+        };
+        updates.push((field, v));
+    }
+    let changed = blocking(move || app.update_citizen(&actor, id, &b.basis, &updates)).await?;
+    let names: Vec<&str> = changed.iter().map(|f| f.column()).collect();
+    ok_json(json!({ "personal_id": id, "changed": names }))
+}
+
+#[derive(Deserialize)]
+struct ResidenceBody {
+    basis: String,
+    kind: String,
+    commune_code: String,
+    address: String,
+    valid_from: String,
+}
+
+async fn register_residence(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Path(id): Path<String>,
+    Body_(b): Body_<ResidenceBody>,
+) -> ApiResult {
+    let id = pid(&id)?;
+    let bad = |m: String| Problem::new(StatusCode::BAD_REQUEST, m);
+    let residence = Residence {
+        kind: ResidenceKind::parse(&b.kind)
+            .ok_or_else(|| bad("kind: permanent, temporary or temporary_absence".into()))?,
+        commune_code: b.commune_code,
+        address: dancu_domain::text::nfc(b.address.trim()),
+        valid_from: PartialDate::parse(&b.valid_from).map_err(|e| bad(format!("valid_from: {e}")))?,
+        valid_to: None,
+    };
+    let event = blocking(move || app.register_residence(&actor, id, &b.basis, &residence)).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "personal_id": id, "event_id": event }))).into_response())
+}
+
+async fn household(State(app): State<Shared>, Staff(actor): Staff, Path(id): Path<String>) -> ApiResult {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "household id must be a number"))?;
+    let (h, members) = blocking(move || app.household(&actor, id)).await?.release().await?;
+    ok_json(json!({ "household": h, "members": members }))
+}
+
+#[derive(Deserialize)]
+struct UnitsParams {
+    structure: Option<String>,
+    parent: Option<String>,
+    q: Option<String>,
+}
+
+fn structure_param(s: Option<&str>) -> Result<Structure, Problem> {
+    match s {
+        None => Ok(Structure::Y2025),
+        Some(s) => Structure::parse(s).ok_or_else(|| {
+            Problem::new(StatusCode::BAD_REQUEST, "structure: '2025' or 'pre2025'")
+        }),
+    }
+}
+
+async fn units(State(app): State<Shared>, Staff(actor): Staff, Query(p): Query<UnitsParams>) -> ApiResult {
+    app.authorize(&actor, dancu_app::Action::ReadUnits, None, None)?;
+    let s = structure_param(p.structure.as_deref())?;
+    let list: Vec<_> = match (p.q.as_deref(), p.parent.as_deref()) {
+        (Some(q), _) => app.units.search(s, q).into_iter().take(100).collect(),
+        (None, Some(parent)) => app.units.children(s, parent).collect(),
+        (None, None) => app.units.provinces(s).collect(),
+    };
+    ok_json(json!({ "structure": s.code(), "units": list }))
+}
+
+async fn unit(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Path((structure, code)): Path<(String, String)>,
+) -> ApiResult {
+    app.authorize(&actor, dancu_app::Action::ReadUnits, None, None)?;
+    let s = structure_param(Some(&structure))?;
+    let u = app.units.get(s, &code).ok_or_else(|| Problem::from(Error::NotFound))?;
+    let mapped_to = match s {
+        Structure::Pre2025 if u.level == dancu_domain::units::Level::Commune => {
+            app.units.map_old_commune(&code).to_vec()
+        }
+        _ => Vec::new(),
+    };
+    ok_json(json!({ "unit": u, "children": app.units.children(s, &code).count(), "mapped_to": mapped_to }))
+}
+
+#[derive(Deserialize)]
+struct MappingRow {
+    old_commune_code: String,
+    new_commune_code: String,
+}
+
+#[derive(Deserialize)]
+struct ReaddressBody {
+    #[serde(default)]
+    mapping: Vec<MappingRow>,
+    #[serde(default)]
+    shipped_2025: bool,
+    structure: Option<String>,
+    effective_date: String,
+    basis: Option<String>,
+    #[serde(default)]
+    apply: bool,
+}
+
+async fn readdress(State(app): State<Shared>, Staff(actor): Staff, Body_(b): Body_<ReaddressBody>) -> ApiResult {
+    let structure = structure_param(b.structure.as_deref())?;
+    let csv: String = std::iter::once("old_commune_code,new_commune_code\n".to_owned())
+        .chain(b.mapping.iter().map(|m| format!("{},{}\n", m.old_commune_code, m.new_commune_code)))
+        .collect();
+    if b.apply && b.basis.is_none() {
+        return Err(Problem::new(StatusCode::BAD_REQUEST, "basis is required to apply"));
+    }
+    let result = blocking(move || {
+        let source = if b.shipped_2025 {
+            MappingSource::Shipped2025
+        } else {
+            MappingSource::File { bytes: csv.as_bytes(), structure }
+        };
+        let (plan, splits) = app.readdress_plan(source, &b.effective_date)?;
+        let basis = if b.apply { b.basis.as_deref() } else { None };
+        app.readdress(&actor, &plan, splits, basis)
+    })
+    .await?;
+    ok_json(result)
+}
+
+async fn quality(State(app): State<Shared>, Staff(actor): Staff) -> ApiResult {
+    let report = blocking(move || app.quality_report(&actor)).await?;
+    ok_json(json!({ "rules": report }))
+}
+
+async fn not_found() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "no such endpoint")
+}
+
+/// Security headers on every answer, and framework errors (unknown route, wrong method,
+/// unparsable path or query) rewritten as problem+json.
+async fn edge(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(problem::PROBLEM_JSON.as_bytes()));
+    if (status.is_client_error() || status.is_server_error()) && !is_problem {
+        let bytes = axum::body::to_bytes(std::mem::replace(res.body_mut(), Body::empty()), 4096)
+            .await
+            .unwrap_or_default();
+        let detail = String::from_utf8_lossy(&bytes).into_owned();
+        let detail = if detail.is_empty() { status.canonical_reason().unwrap_or("error").to_owned() } else { detail };
+        *res.body_mut() = Body::from(problem::body(status, &detail));
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(problem::PROBLEM_JSON));
+        res.headers_mut().remove(header::CONTENT_LENGTH);
+    }
+    let h = res.headers_mut();
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert("content-security-policy", HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// The API router (also used by tests).
+pub fn router(app: Shared) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/openapi.json", get(openapi_doc))
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/citizens", get(search))
+        .route("/api/v1/citizens/{personal_id}", get(get_citizen).patch(update_citizen))
+        .route("/api/v1/citizens/{personal_id}/residences", get(residences).post(register_residence))
+        .route("/api/v1/citizens/{personal_id}/history", get(history))
+        .route("/api/v1/citizens/{personal_id}/as-of/{date}", get(as_of))
+        .route("/api/v1/households/{household_id}", get(household))
+        .route("/api/v1/units", get(units))
+        .route("/api/v1/units/{structure}/{code}", get(unit))
+        .route("/api/v1/readdress", post(readdress))
+        .route("/api/v1/quality", get(quality))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(edge))
+        .with_state(app)
+}
+
+/// Serves until the process is stopped.
+pub async fn serve(app: Shared, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>()).await
+}
+
+/// Is `addr` reachable only from this machine? Plain HTTP is refused elsewhere.
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+fn millis_to_rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (y, m, d) = dancu_app::citizens::civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}

@@ -1,0 +1,197 @@
+//! The OpenAPI 3.1 document of the API, kept beside the router: a test checks that every
+//! route of the router is documented here and nothing else is.
+
+use serde_json::{Value, json};
+
+fn problem_responses(codes: &[u16]) -> Value {
+    let mut m = serde_json::Map::new();
+    for c in codes {
+        m.insert(
+            c.to_string(),
+            json!({
+                "description": match c {
+                    400 => "Invalid input",
+                    401 => "Not authenticated",
+                    403 => "Outside the caller's role or unit",
+                    404 => "Not found within the caller's scope",
+                    409 => "Conflict",
+                    413 => "Body too large",
+                    _ => "Error",
+                },
+                "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } }
+            }),
+        );
+    }
+    Value::Object(m)
+}
+
+fn op(summary: &str, params: Value, body: Option<&str>, ok: (u16, &str), errors: &[u16], auth: bool) -> Value {
+    let mut responses = problem_responses(errors);
+    responses[ok.0.to_string()] = json!({
+        "description": "Success",
+        "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{}", ok.1) } } }
+    });
+    let mut o = json!({ "summary": summary, "parameters": params, "responses": responses });
+    if let Some(b) = body {
+        o["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{b}") } } } });
+    }
+    if !auth {
+        o["security"] = json!([]);
+    }
+    o
+}
+
+fn path_param(name: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": description, "schema": { "type": "string" } })
+}
+
+fn query_param(name: &str, description: &str, ty: &str) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": ty } })
+}
+
+fn pid_param() -> Value {
+    path_param("personal_id", "12-digit personal ID number")
+}
+
+/// (path, method) pairs documented; the router test compares against this.
+pub const DOCUMENTED: &[(&str, &str)] = &[
+    ("/healthz", "get"),
+    ("/api/openapi.json", "get"),
+    ("/api/v1/auth/login", "post"),
+    ("/api/v1/auth/logout", "post"),
+    ("/api/v1/citizens", "get"),
+    ("/api/v1/citizens/{personal_id}", "get"),
+    ("/api/v1/citizens/{personal_id}", "patch"),
+    ("/api/v1/citizens/{personal_id}/residences", "get"),
+    ("/api/v1/citizens/{personal_id}/residences", "post"),
+    ("/api/v1/citizens/{personal_id}/history", "get"),
+    ("/api/v1/citizens/{personal_id}/as-of/{date}", "get"),
+    ("/api/v1/households/{household_id}", "get"),
+    ("/api/v1/units", "get"),
+    ("/api/v1/units/{structure}/{code}", "get"),
+    ("/api/v1/readdress", "post"),
+    ("/api/v1/quality", "get"),
+];
+
+pub fn document() -> Value {
+    let read = [400, 401, 403, 404];
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "dancu API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Population registry of Đề án 06. Errors are RFC 9457 problem+json. Every read of a person's data is audited."
+        },
+        "security": [{ "bearer": [] }],
+        "paths": {
+            "/healthz": { "get": op("Liveness", json!([]), None, (200, "Health"), &[], false) },
+            "/api/openapi.json": { "get": op("This document", json!([]), None, (200, "Object"), &[], false) },
+            "/api/v1/auth/login": { "post": op("Password login; returns a bearer token", json!([]), Some("Login"), (200, "Session"), &[400, 401, 413], false) },
+            "/api/v1/auth/logout": { "post": {
+                "summary": "Revokes the presented token",
+                "responses": { "204": { "description": "Revoked" }, "401": problem_responses(&[401])["401"] }
+            } },
+            "/api/v1/citizens": { "get": op(
+                "Search by personal ID, or by name (accent-insensitive; one word = prefix) and date of birth, within the caller's units",
+                json!([
+                    query_param("personal_id", "12-digit personal ID number", "string"),
+                    query_param("name", "full name or family name, with or without diacritics", "string"),
+                    query_param("date_of_birth", "YYYY, YYYY-MM or YYYY-MM-DD", "string"),
+                    query_param("limit", "page size, 1-100 (default 20)", "integer"),
+                    query_param("after", "personal_id of the last row of the previous page", "string")
+                ]),
+                None, (200, "SearchPage"), &[400, 401, 403], true) },
+            "/api/v1/citizens/{personal_id}": {
+                "get": op("A citizen (audited)", json!([pid_param()]), None, (200, "Citizen"), &read, true),
+                "patch": op("Corrects fields under a legal basis; old values are kept", json!([pid_param()]), Some("CitizenUpdate"), (200, "Object"), &[400, 401, 403, 404, 413], true)
+            },
+            "/api/v1/citizens/{personal_id}/residences": {
+                "get": op("Residence registrations with their history", json!([pid_param()]), None, (200, "Object"), &read, true),
+                "post": op("Registers a residence (ends the open one of the same kind)", json!([pid_param()]), Some("ResidenceRegistration"), (201, "Object"), &[400, 401, 403, 404, 413], true)
+            },
+            "/api/v1/citizens/{personal_id}/history": { "get": op("Field changes with their events", json!([pid_param()]), None, (200, "Object"), &read, true) },
+            "/api/v1/citizens/{personal_id}/as-of/{date}": { "get": op(
+                "The citizen as the registry knew them on a date",
+                json!([pid_param(), path_param("date", "YYYY, YYYY-MM or YYYY-MM-DD")]),
+                None, (200, "Citizen"), &read, true) },
+            "/api/v1/households/{household_id}": { "get": op("A household and its members", json!([path_param("household_id", "household number")]), None, (200, "Object"), &read, true) },
+            "/api/v1/units": { "get": op(
+                "Administrative units: provinces, children of a unit, or a name search",
+                json!([
+                    query_param("structure", "'2025' (default) or 'pre2025'", "string"),
+                    query_param("parent", "code of the parent unit", "string"),
+                    query_param("q", "name, accents optional", "string")
+                ]),
+                None, (200, "Object"), &[400, 401], true) },
+            "/api/v1/units/{structure}/{code}": { "get": op(
+                "One unit; for a pre-2025 commune, the 2025 communes it became",
+                json!([path_param("structure", "'2025' or 'pre2025'"), path_param("code", "unit code")]),
+                None, (200, "Object"), &[400, 401, 404], true) },
+            "/api/v1/readdress": { "post": op(
+                "Re-addresses every open residence of reorganized units: a dry-run report, or applied atomically with `apply` and a `basis`",
+                json!([]), Some("Readdress"), (200, "Object"), &[400, 401, 403, 413], true) },
+            "/api/v1/quality": { "get": op("Data-quality rules with counts and examples", json!([]), None, (200, "Object"), &[401, 403], true) }
+        },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "Object": { "type": "object" },
+                "Health": { "type": "object", "properties": { "status": { "type": "string", "const": "ok" } }, "required": ["status"] },
+                "Problem": { "type": "object", "properties": {
+                    "type": { "type": "string" }, "title": { "type": "string" },
+                    "status": { "type": "integer" }, "detail": { "type": "string" } },
+                    "required": ["type", "title", "status", "detail"] },
+                "Login": { "type": "object", "properties": {
+                    "username": { "type": "string" }, "password": { "type": "string" }, "totp": { "type": "string" } },
+                    "required": ["username", "password"] },
+                "Session": { "type": "object", "properties": {
+                    "token": { "type": "string" }, "expires_at": { "type": "string", "format": "date-time" } },
+                    "required": ["token", "expires_at"] },
+                "Citizen": { "type": "object", "properties": {
+                    "personal_id": { "type": "string", "pattern": "^[0-9]{12}$" },
+                    "full_name": { "type": "string" },
+                    "date_of_birth": { "type": "string", "description": "YYYY, YYYY-MM or YYYY-MM-DD" },
+                    "gender": { "type": "string", "enum": ["M", "F"] },
+                    "birth_registration_province": { "type": ["integer", "null"] },
+                    "hometown": { "type": ["string", "null"] },
+                    "ethnicity": { "type": ["string", "null"] },
+                    "religion": { "type": ["string", "null"] },
+                    "nationality": { "type": "string" },
+                    "blood_type": { "type": ["string", "null"] },
+                    "old_id_number": { "type": ["string", "null"] },
+                    "father_id": { "type": ["string", "null"] },
+                    "mother_id": { "type": ["string", "null"] },
+                    "spouse_id": { "type": ["string", "null"] },
+                    "household_id": { "type": ["integer", "null"] },
+                    "relationship_to_head": { "type": ["string", "null"] },
+                    "commune_code": { "type": ["string", "null"] },
+                    "commune_structure": { "type": "string" },
+                    "date_of_death": { "type": ["string", "null"] } },
+                    "required": ["personal_id", "full_name", "date_of_birth", "gender", "nationality"] },
+                "SearchPage": { "type": "object", "properties": {
+                    "items": { "type": "array", "items": { "$ref": "#/components/schemas/Citizen" } },
+                    "next_after": { "type": ["string", "null"] } }, "required": ["items"] },
+                "CitizenUpdate": { "type": "object", "properties": {
+                    "basis": { "type": "string" },
+                    "changes": { "type": "object", "additionalProperties": { "type": ["string", "null"] } } },
+                    "required": ["basis", "changes"] },
+                "ResidenceRegistration": { "type": "object", "properties": {
+                    "basis": { "type": "string" },
+                    "kind": { "type": "string", "enum": ["permanent", "temporary", "temporary_absence"] },
+                    "commune_code": { "type": "string" }, "address": { "type": "string" },
+                    "valid_from": { "type": "string" } },
+                    "required": ["basis", "kind", "commune_code", "address", "valid_from"] },
+                "Readdress": { "type": "object", "properties": {
+                    "mapping": { "type": "array", "items": { "type": "object", "properties": {
+                        "old_commune_code": { "type": "string" }, "new_commune_code": { "type": "string" } },
+                        "required": ["old_commune_code", "new_commune_code"] } },
+                    "shipped_2025": { "type": "boolean" },
+                    "structure": { "type": "string", "enum": ["2025", "pre2025"] },
+                    "effective_date": { "type": "string" },
+                    "basis": { "type": "string" },
+                    "apply": { "type": "boolean" } },
+                    "required": ["effective_date"] }
+            }
+        }
+    })
+}

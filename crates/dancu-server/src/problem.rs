@@ -1,0 +1,71 @@
+//! RFC 9457 problem details: the one mapping from use-case errors to HTTP answers.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use dancu_app::Error;
+use serde_json::json;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An error answer: status, short title, and a detail safe to show the caller.
+#[derive(Debug)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub detail: String,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Problem {
+        Problem {
+            status,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<Error> for Problem {
+    fn from(e: Error) -> Problem {
+        match e {
+            Error::Invalid(m) => Problem::new(StatusCode::BAD_REQUEST, m),
+            Error::NotFound => Problem::new(StatusCode::NOT_FOUND, "no such record in your scope"),
+            Error::Forbidden(_) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "your role or unit does not allow this action on this record",
+            ),
+            Error::Unauthenticated => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "authentication failed or the session has expired",
+            ),
+            Error::Conflict(m) => Problem::new(StatusCode::CONFLICT, m),
+            Error::Internal(m) => {
+                // The detail stays in the server log; the caller learns nothing internal.
+                tracing::error!(error = %m, "internal error");
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        }
+    }
+}
+
+/// The problem body for a status (also used to rewrite framework errors).
+pub fn body(status: StatusCode, detail: &str) -> String {
+    json!({
+        "type": format!("https://dancu.vn/problems/{}", status.as_u16()),
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+    })
+    .to_string()
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut res = (self.status, body(self.status, &self.detail)).into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}

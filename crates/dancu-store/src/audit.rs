@@ -1,0 +1,90 @@
+//! The append-only audit log of every read and write of a person's data.
+
+use serde::Serialize;
+
+use crate::citizens::pid_value;
+use crate::sql::Value;
+use crate::{Error, Store};
+use dancu_domain::PersonalId;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub at_millis: i64,
+    pub actor: String,
+    pub actor_role: String,
+    pub actor_unit: String,
+    /// What was done, e.g. `citizen.read`, `citizen.search`, `readdress.apply`.
+    pub action: String,
+    pub personal_id: Option<PersonalId>,
+    pub purpose: Option<String>,
+    /// `ok`, `denied`, `not_found`.
+    pub outcome: String,
+}
+
+impl Store {
+    /// Appends entries in one transaction (the server batches concurrent reads into one call).
+    pub fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), Error> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.write(|tx| {
+            tx.bulk_insert(
+                "audit_log",
+                &[
+                    "at",
+                    "actor",
+                    "actor_role",
+                    "actor_unit",
+                    "action",
+                    "personal_id",
+                    "purpose",
+                    "outcome",
+                ],
+                &mut entries.iter().map(|e| {
+                    vec![
+                        Value::Int(e.at_millis),
+                        Value::Text(e.actor.clone()),
+                        Value::Text(e.actor_role.clone()),
+                        Value::Text(e.actor_unit.clone()),
+                        Value::Text(e.action.clone()),
+                        Value::from(e.personal_id.map(pid_value)),
+                        e.purpose.clone().into(),
+                        Value::Text(e.outcome.clone()),
+                    ]
+                }),
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Who touched a person's data, newest first.
+    pub fn audit_for_person(&self, id: PersonalId, limit: u32) -> Result<Vec<AuditEntry>, Error> {
+        self.read(|tx| {
+            tx.query(
+                "SELECT at, actor, actor_role, actor_unit, action, personal_id, purpose, outcome \
+                 FROM audit_log WHERE personal_id = $1 ORDER BY id DESC LIMIT $2",
+                &[Value::Int(pid_value(id)), Value::Int(limit.into())],
+            )?
+            .into_iter()
+            .map(|mut r| {
+                let at_millis = r[0].as_i64().unwrap_or_default();
+                let mut text = |i: usize| std::mem::replace(&mut r[i], Value::Null).into_string();
+                Ok(AuditEntry {
+                    at_millis,
+                    actor: text(1).unwrap_or_default(),
+                    actor_role: text(2).unwrap_or_default(),
+                    actor_unit: text(3).unwrap_or_default(),
+                    action: text(4).unwrap_or_default(),
+                    purpose: text(6),
+                    outcome: text(7).unwrap_or_default(),
+                    personal_id: Some(id),
+                })
+            })
+            .collect()
+        })
+    }
+
+    pub fn audit_count(&self) -> Result<i64, Error> {
+        self.read(|tx| tx.query_i64("SELECT COUNT(*) FROM audit_log", &[]))
+    }
+}

@@ -1,0 +1,806 @@
+//! Citizens, households and residences: the projection of current state, its change
+//! history and "as of a date" reads.
+
+use dancu_domain::units::Structure;
+use dancu_domain::{
+    Citizen, Gender, Household, PartialDate, PersonalId, PopulationBatch, Relationship, Residence,
+    ResidenceKind,
+};
+use serde::Serialize;
+
+use crate::events::{self, EVENT_COLUMNS, EventMeta, EventRecord};
+use crate::sql::{Row, Tx, Value};
+use crate::{Error, Store};
+
+const CITIZEN_COLUMNS: &[&str] = &[
+    "personal_id",
+    "full_name",
+    "name_folded",
+    "date_of_birth",
+    "gender",
+    "birth_province",
+    "hometown",
+    "ethnicity",
+    "religion",
+    "nationality",
+    "blood_type",
+    "old_id_number",
+    "father_id",
+    "mother_id",
+    "spouse_id",
+    "household_id",
+    "relationship",
+    "commune_code",
+    "unit_structure",
+    "date_of_death",
+    "created_event",
+    "updated_event",
+];
+
+/// The citizen columns as a select list (without the event references).
+const SELECT_CITIZEN: &str = "SELECT personal_id, full_name, name_folded, date_of_birth, gender, \
+     birth_province, hometown, ethnicity, religion, nationality, blood_type, old_id_number, \
+     father_id, mother_id, spouse_id, household_id, relationship, commune_code, unit_structure, \
+     date_of_death FROM citizens";
+
+const HOUSEHOLD_COLUMNS: &[&str] = &[
+    "id",
+    "head_id",
+    "commune_code",
+    "unit_structure",
+    "address",
+    "created_event",
+];
+
+const RESIDENCE_COLUMNS: &[&str] = &[
+    "personal_id",
+    "seq",
+    "kind",
+    "commune_code",
+    "unit_structure",
+    "address",
+    "valid_from",
+    "valid_to",
+    "event_id",
+];
+
+/// A residence registration with its history metadata.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResidenceRecord {
+    pub seq: i64,
+    #[serde(flatten)]
+    pub residence: Residence,
+    pub unit_structure: Structure,
+    pub registered_by: EventRecord,
+    pub ended_by: Option<EventRecord>,
+}
+
+/// One field change of a person with its event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangeRecord {
+    pub field: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub event: EventRecord,
+}
+
+/// The fields of a citizen that a correction or enrichment may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CitizenField {
+    FullName,
+    DateOfBirth,
+    Gender,
+    Hometown,
+    Ethnicity,
+    Religion,
+    Nationality,
+    BloodType,
+    OldIdNumber,
+    FatherId,
+    MotherId,
+    SpouseId,
+    DateOfDeath,
+}
+
+impl CitizenField {
+    pub const ALL: [CitizenField; 13] = [
+        CitizenField::FullName,
+        CitizenField::DateOfBirth,
+        CitizenField::Gender,
+        CitizenField::Hometown,
+        CitizenField::Ethnicity,
+        CitizenField::Religion,
+        CitizenField::Nationality,
+        CitizenField::BloodType,
+        CitizenField::OldIdNumber,
+        CitizenField::FatherId,
+        CitizenField::MotherId,
+        CitizenField::SpouseId,
+        CitizenField::DateOfDeath,
+    ];
+
+    /// The column name, which is also the field's public name.
+    pub fn column(self) -> &'static str {
+        match self {
+            CitizenField::FullName => "full_name",
+            CitizenField::DateOfBirth => "date_of_birth",
+            CitizenField::Gender => "gender",
+            CitizenField::Hometown => "hometown",
+            CitizenField::Ethnicity => "ethnicity",
+            CitizenField::Religion => "religion",
+            CitizenField::Nationality => "nationality",
+            CitizenField::BloodType => "blood_type",
+            CitizenField::OldIdNumber => "old_id_number",
+            CitizenField::FatherId => "father_id",
+            CitizenField::MotherId => "mother_id",
+            CitizenField::SpouseId => "spouse_id",
+            CitizenField::DateOfDeath => "date_of_death",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<CitizenField> {
+        CitizenField::ALL.into_iter().find(|f| f.column() == name)
+    }
+
+    /// The field's value in a record, in its text form (None when absent).
+    pub fn get(self, c: &Citizen) -> Option<String> {
+        let id = |p: Option<PersonalId>| p.map(|p| p.to_string());
+        match self {
+            CitizenField::FullName => Some(c.full_name.clone()),
+            CitizenField::DateOfBirth => Some(c.date_of_birth.to_string()),
+            CitizenField::Gender => Some(c.gender.code().to_owned()),
+            CitizenField::Hometown => c.hometown.clone(),
+            CitizenField::Ethnicity => c.ethnicity.clone(),
+            CitizenField::Religion => c.religion.clone(),
+            CitizenField::Nationality => Some(c.nationality.clone()),
+            CitizenField::BloodType => c.blood_type.clone(),
+            CitizenField::OldIdNumber => c.old_id_number.clone(),
+            CitizenField::FatherId => id(c.father_id),
+            CitizenField::MotherId => id(c.mother_id),
+            CitizenField::SpouseId => id(c.spouse_id),
+            CitizenField::DateOfDeath => c.date_of_death.map(|d| d.to_string()),
+        }
+    }
+
+    /// Sets the field in a record from its text form; errors name the field.
+    pub fn set(self, c: &mut Citizen, value: Option<&str>) -> Result<(), String> {
+        let required = || value.ok_or_else(|| format!("{} is required", self.column()));
+        let id = |v: Option<&str>| {
+            v.map(PersonalId::parse)
+                .transpose()
+                .map_err(|e| format!("{}: {e}", self.column()))
+        };
+        let date = |v: &str| PartialDate::parse(v).map_err(|e| format!("{}: {e}", self.column()));
+        match self {
+            CitizenField::FullName => c.full_name = required()?.to_owned(),
+            CitizenField::DateOfBirth => c.date_of_birth = date(required()?)?,
+            CitizenField::Gender => {
+                c.gender = Gender::parse(required()?)
+                    .ok_or_else(|| "gender must be M or F".to_owned())?
+            }
+            CitizenField::Hometown => c.hometown = value.map(str::to_owned),
+            CitizenField::Ethnicity => c.ethnicity = value.map(str::to_owned),
+            CitizenField::Religion => c.religion = value.map(str::to_owned),
+            CitizenField::Nationality => c.nationality = required()?.to_owned(),
+            CitizenField::BloodType => c.blood_type = value.map(str::to_owned),
+            CitizenField::OldIdNumber => c.old_id_number = value.map(str::to_owned),
+            CitizenField::FatherId => c.father_id = id(value)?,
+            CitizenField::MotherId => c.mother_id = id(value)?,
+            CitizenField::SpouseId => c.spouse_id = id(value)?,
+            CitizenField::DateOfDeath => c.date_of_death = value.map(date).transpose()?,
+        }
+        Ok(())
+    }
+
+    fn column_value(self, c: &Citizen) -> Value {
+        let id = |p: Option<PersonalId>| Value::from(p.map(pid_value));
+        match self {
+            CitizenField::DateOfBirth => Value::Int(c.date_of_birth.sort_key().into()),
+            CitizenField::DateOfDeath => c
+                .date_of_death
+                .map_or(Value::Null, |d| Value::Int(d.sort_key().into())),
+            CitizenField::FatherId => id(c.father_id),
+            CitizenField::MotherId => id(c.mother_id),
+            CitizenField::SpouseId => id(c.spouse_id),
+            other => other.get(c).into(),
+        }
+    }
+}
+
+/// Where a search may look: everything, or the listed communes of each structure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnitFilter {
+    All,
+    Communes {
+        current: Vec<String>,
+        pre2025: Vec<String>,
+    },
+}
+
+/// Search by folded name (exact folded full name or prefix) and optional date of birth.
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    pub name_folded: String,
+    /// Match names starting with `name_folded` rather than equal to it.
+    pub prefix: bool,
+    pub date_of_birth: Option<PartialDate>,
+    pub units: UnitFilter,
+    pub limit: u32,
+    /// Keyset pagination: the last personal ID of the previous page.
+    pub after: Option<PersonalId>,
+}
+
+pub(crate) fn pid_value(p: PersonalId) -> i64 {
+    p.as_u64() as i64
+}
+
+fn pid_from(v: &Value) -> Result<Option<PersonalId>, Error> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Int(i) => PersonalId::from_u64(*i as u64)
+            .map(Some)
+            .map_err(|e| Error::Corrupt(format!("stored personal ID {i}: {e}"))),
+        Value::Text(t) => Err(Error::Corrupt(format!("personal ID stored as text: {t}"))),
+    }
+}
+
+pub(crate) fn date_from(v: &Value) -> Result<Option<PartialDate>, Error> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Int(k) => PartialDate::from_sort_key(*k as i32)
+            .map(Some)
+            .ok_or_else(|| Error::Corrupt(format!("stored date key {k}"))),
+        Value::Text(t) => Err(Error::Corrupt(format!("date stored as text: {t}"))),
+    }
+}
+
+fn date_value(d: Option<PartialDate>) -> Value {
+    d.map_or(Value::Null, |d| Value::Int(d.sort_key().into()))
+}
+
+fn take_text(row: &mut Row, i: usize) -> Option<String> {
+    std::mem::replace(&mut row[i], Value::Null).into_string()
+}
+
+fn structure_from(v: Option<&str>) -> Result<Structure, Error> {
+    v.and_then(Structure::parse)
+        .ok_or_else(|| Error::Corrupt(format!("unknown unit structure {v:?}")))
+}
+
+/// Reads a citizen from the columns of [`SELECT_CITIZEN`].
+fn citizen_from(mut row: Row) -> Result<Citizen, Error> {
+    let personal_id =
+        pid_from(&row[0])?.ok_or_else(|| Error::Corrupt("citizen without ID".into()))?;
+    let corrupt = |what: &str| Error::Corrupt(format!("citizen {personal_id}: bad {what}"));
+    Ok(Citizen {
+        personal_id,
+        full_name: take_text(&mut row, 1).ok_or_else(|| corrupt("name"))?,
+        date_of_birth: date_from(&row[3])?.ok_or_else(|| corrupt("date of birth"))?,
+        gender: row[4]
+            .as_str()
+            .and_then(Gender::parse)
+            .ok_or_else(|| corrupt("gender"))?,
+        birth_registration_province: row[5].as_i64().map(|v| v as u16),
+        hometown: take_text(&mut row, 6),
+        ethnicity: take_text(&mut row, 7),
+        religion: take_text(&mut row, 8),
+        nationality: take_text(&mut row, 9).unwrap_or_default(),
+        blood_type: take_text(&mut row, 10),
+        old_id_number: take_text(&mut row, 11),
+        father_id: pid_from(&row[12])?,
+        mother_id: pid_from(&row[13])?,
+        spouse_id: pid_from(&row[14])?,
+        household_id: row[15].as_i64().map(|v| v as u64),
+        relationship_to_head: match row[16].as_str() {
+            None => None,
+            Some(r) => Some(Relationship::parse(r).ok_or_else(|| corrupt("relationship"))?),
+        },
+        commune_code: take_text(&mut row, 17),
+        commune_structure: structure_from(row[18].as_str())?,
+        date_of_death: date_from(&row[19])?,
+    })
+}
+
+fn citizen_row(c: &Citizen, event: i64) -> Row {
+    vec![
+        Value::Int(pid_value(c.personal_id)),
+        Value::Text(c.full_name.clone()),
+        Value::Text(dancu_domain::text::fold(&c.full_name)),
+        Value::Int(c.date_of_birth.sort_key().into()),
+        Value::from(c.gender.code()),
+        Value::from(c.birth_registration_province.map(i64::from)),
+        c.hometown.clone().into(),
+        c.ethnicity.clone().into(),
+        c.religion.clone().into(),
+        Value::Text(c.nationality.clone()),
+        c.blood_type.clone().into(),
+        c.old_id_number.clone().into(),
+        Value::from(c.father_id.map(pid_value)),
+        Value::from(c.mother_id.map(pid_value)),
+        Value::from(c.spouse_id.map(pid_value)),
+        Value::from(c.household_id.map(|h| h as i64)),
+        Value::from(c.relationship_to_head.map(Relationship::code)),
+        c.commune_code.clone().into(),
+        Value::from(c.commune_structure.code()),
+        date_value(c.date_of_death),
+        Value::Int(event),
+        Value::Int(event),
+    ]
+}
+
+fn residence_from(mut row: Row) -> Result<ResidenceRecord, Error> {
+    // Columns: seq, kind, commune_code, unit_structure, address, valid_from, valid_to,
+    // then the registering and (optional) ending events.
+    let kind = row[1]
+        .as_str()
+        .and_then(ResidenceKind::parse)
+        .ok_or_else(|| Error::Corrupt("residence kind".into()))?;
+    let registered_by = events::from_row(&mut row, 7)?;
+    let ended_by = if row[15].as_i64().is_some() {
+        Some(events::from_row(&mut row, 15)?)
+    } else {
+        None
+    };
+    Ok(ResidenceRecord {
+        seq: row[0].as_i64().unwrap_or_default(),
+        unit_structure: structure_from(row[3].as_str())?,
+        residence: Residence {
+            kind,
+            commune_code: take_text(&mut row, 2).unwrap_or_default(),
+            address: take_text(&mut row, 4).unwrap_or_default(),
+            valid_from: date_from(&row[5])?
+                .ok_or_else(|| Error::Corrupt("residence start".into()))?,
+            valid_to: date_from(&row[6])?,
+        },
+        registered_by,
+        ended_by,
+    })
+}
+
+fn unit_filter_sql(units: &UnitFilter, params: &mut Vec<Value>) -> String {
+    let UnitFilter::Communes { current, pre2025 } = units else {
+        return String::new();
+    };
+    let mut list = |codes: &[String], structure: Structure| {
+        if codes.is_empty() {
+            return None;
+        }
+        params.push(Value::from(structure.code()));
+        let s = params.len();
+        let first = params.len() + 1;
+        params.extend(codes.iter().map(|c| Value::Text(c.clone())));
+        let placeholders: Vec<String> = (first..=params.len()).map(|i| format!("${i}")).collect();
+        Some(format!(
+            "(unit_structure = ${s} AND commune_code IN ({}))",
+            placeholders.join(",")
+        ))
+    };
+    let parts: Vec<String> = [
+        list(current, Structure::Y2025),
+        list(pre2025, Structure::Pre2025),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if parts.is_empty() {
+        " AND 1 = 0".to_owned()
+    } else {
+        format!(" AND ({})", parts.join(" OR "))
+    }
+}
+
+impl Store {
+    /// Loads batches of new households, citizens and residences under one event, in one
+    /// transaction: either everything is stored or nothing is.
+    pub fn load_population(
+        &self,
+        meta: &EventMeta,
+        structure: Structure,
+        batches: &mut dyn Iterator<Item = PopulationBatch>,
+    ) -> Result<(i64, u64), Error> {
+        self.write(|tx| {
+            let event = events::append(tx, meta)?;
+            let mut citizens = 0;
+            for batch in batches {
+                citizens += insert_batch(tx, &batch, structure, event)?;
+            }
+            Ok((event, citizens))
+        })
+    }
+
+    /// Which of `ids` are already registered.
+    pub fn existing_ids(&self, ids: &[PersonalId]) -> Result<Vec<PersonalId>, Error> {
+        let mut found = Vec::new();
+        self.read(|tx| {
+            for id in ids {
+                if tx
+                    .query_one(
+                        "SELECT 1 FROM citizens WHERE personal_id = $1",
+                        &[Value::Int(pid_value(*id))],
+                    )?
+                    .is_some()
+                {
+                    found.push(*id);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    pub fn citizen(&self, id: PersonalId) -> Result<Option<Citizen>, Error> {
+        self.read(|tx| citizen_in(tx, id))
+    }
+
+    pub fn count_citizens(&self) -> Result<i64, Error> {
+        self.read(|tx| tx.query_i64("SELECT COUNT(*) FROM citizens", &[]))
+    }
+
+    /// Largest household id in use (new households are numbered after it).
+    pub fn max_household_id(&self) -> Result<u64, Error> {
+        self.read(|tx| {
+            Ok(tx
+                .query_one("SELECT MAX(id) FROM households", &[])?
+                .and_then(|r| r[0].as_i64())
+                .unwrap_or(0) as u64)
+        })
+    }
+
+    /// Search by folded name and optional date of birth within the given units, ordered by
+    /// personal ID, one page at a time.
+    pub fn search(&self, q: &SearchQuery) -> Result<Vec<Citizen>, Error> {
+        let mut params = Vec::new();
+        let mut sql = String::from(SELECT_CITIZEN);
+        if q.prefix {
+            // Folded names are ASCII: the range [prefix, prefix + '\x7f') is the prefix set
+            // and uses the (name_folded, date_of_birth) index on both backends.
+            params.push(Value::Text(q.name_folded.clone()));
+            params.push(Value::Text(format!("{}\u{7f}", q.name_folded)));
+            sql.push_str(" WHERE name_folded >= $1 AND name_folded < $2");
+        } else {
+            params.push(Value::Text(q.name_folded.clone()));
+            sql.push_str(" WHERE name_folded = $1");
+        }
+        if let Some(d) = q.date_of_birth {
+            // A partial date matches every date it covers, and records that only know
+            // the same or a coarser part.
+            let (lo, hi) = date_range(d);
+            params.push(Value::Int(lo));
+            params.push(Value::Int(hi));
+            let (a, b) = (params.len() - 1, params.len());
+            params.push(Value::Int(i64::from(d.year()) * 10_000));
+            params.push(Value::Int(
+                i64::from(d.year()) * 10_000 + i64::from(d.month().unwrap_or(0)) * 100,
+            ));
+            let (c, e) = (params.len() - 1, params.len());
+            sql.push_str(&format!(
+                " AND (date_of_birth BETWEEN ${a} AND ${b} OR date_of_birth IN (${c}, ${e}))"
+            ));
+        }
+        if let Some(after) = q.after {
+            params.push(Value::Int(pid_value(after)));
+            sql.push_str(&format!(" AND personal_id > ${}", params.len()));
+        }
+        sql.push_str(&unit_filter_sql(&q.units, &mut params));
+        params.push(Value::Int(i64::from(q.limit)));
+        sql.push_str(&format!(" ORDER BY personal_id LIMIT ${}", params.len()));
+        self.read(|tx| tx.query(&sql, &params)?.into_iter().map(citizen_from).collect())
+    }
+
+    /// A household with its members (head first, then by personal ID).
+    pub fn household(&self, id: u64) -> Result<Option<(Household, Vec<Citizen>)>, Error> {
+        self.read(|tx| {
+            let Some(row) = tx.query_one(
+                "SELECT id, head_id, commune_code, address FROM households WHERE id = $1",
+                &[Value::Int(id as i64)],
+            )?
+            else {
+                return Ok(None);
+            };
+            let mut members: Vec<Citizen> = tx
+                .query(
+                    &format!("{SELECT_CITIZEN} WHERE household_id = $1 ORDER BY personal_id"),
+                    &[Value::Int(id as i64)],
+                )?
+                .into_iter()
+                .map(citizen_from)
+                .collect::<Result<_, _>>()?;
+            members.sort_by_key(|m| m.relationship_to_head != Some(Relationship::Head));
+            let household = Household {
+                id,
+                head_id: pid_from(&row[1])?
+                    .ok_or_else(|| Error::Corrupt(format!("household {id} without head")))?,
+                commune_code: row[2].as_str().unwrap_or_default().to_owned(),
+                address: row[3].as_str().unwrap_or_default().to_owned(),
+            };
+            Ok(Some((household, members)))
+        })
+    }
+
+    /// All residence registrations of a person, oldest first.
+    pub fn residences(&self, id: PersonalId) -> Result<Vec<ResidenceRecord>, Error> {
+        self.read(|tx| residences_in(tx, id))
+    }
+
+    /// Field changes of a person, oldest first.
+    pub fn changes(&self, id: PersonalId) -> Result<Vec<ChangeRecord>, Error> {
+        self.read(|tx| changes_in(tx, id))
+    }
+
+    /// The person as the registry knew them on `date`: later field changes are undone and
+    /// the commune is the permanent residence valid on that day. `None` if not yet born
+    /// (or not registered) by then.
+    pub fn citizen_as_of(
+        &self,
+        id: PersonalId,
+        date: PartialDate,
+    ) -> Result<Option<Citizen>, Error> {
+        self.read(|tx| {
+            let Some(mut c) = citizen_in(tx, id)? else {
+                return Ok(None);
+            };
+            let day = i64::from(date.sort_key());
+            for change in changes_in(tx, id)?.iter().rev() {
+                if i64::from(change.event.effective_date.sort_key()) > day {
+                    let field = CitizenField::parse(&change.field).ok_or_else(|| {
+                        Error::Corrupt(format!("unknown changed field {}", change.field))
+                    })?;
+                    field
+                        .set(&mut c, change.old_value.as_deref())
+                        .map_err(Error::Corrupt)?;
+                }
+            }
+            if i64::from(c.date_of_birth.sort_key()) > day {
+                return Ok(None);
+            }
+            c.commune_code = residences_in(tx, id)?
+                .into_iter()
+                .filter(|r| r.residence.kind == ResidenceKind::Permanent)
+                .filter(|r| i64::from(r.residence.valid_from.sort_key()) <= day)
+                .find(|r| {
+                    r.residence
+                        .valid_to
+                        .is_none_or(|to| i64::from(to.sort_key()) > day)
+                })
+                .map(|r| r.residence.commune_code);
+            Ok(Some(c))
+        })
+    }
+
+    /// Changes fields of a person under one event, keeping the old values for history.
+    /// Returns the fields that actually changed.
+    pub fn update_citizen(
+        &self,
+        id: PersonalId,
+        meta: &EventMeta,
+        updates: &[(CitizenField, Option<String>)],
+    ) -> Result<Vec<CitizenField>, Error> {
+        self.write(|tx| {
+            let mut c =
+                citizen_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("citizen {id}")))?;
+            let before = c.clone();
+            for (field, value) in updates {
+                field.set(&mut c, value.as_deref()).map_err(Error::Conflict)?;
+            }
+            let changed: Vec<CitizenField> = updates
+                .iter()
+                .map(|(f, _)| *f)
+                .filter(|f| f.get(&before) != f.get(&c))
+                .collect();
+            if changed.is_empty() {
+                return Ok(changed);
+            }
+            let event = events::append(tx, meta)?;
+            for field in &changed {
+                let col = field.column();
+                let mut sql = format!("UPDATE citizens SET {col} = $1, updated_event = $2");
+                if *field == CitizenField::FullName {
+                    sql.push_str(", name_folded = $4");
+                }
+                sql.push_str(" WHERE personal_id = $3");
+                let mut params = vec![
+                    field.column_value(&c),
+                    Value::Int(event),
+                    Value::Int(pid_value(id)),
+                ];
+                if *field == CitizenField::FullName {
+                    params.push(Value::Text(dancu_domain::text::fold(&c.full_name)));
+                }
+                tx.exec(&sql, &params)?;
+                tx.exec(
+                    "INSERT INTO citizen_changes (personal_id, event_id, field, old_value, new_value) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &[
+                        Value::Int(pid_value(id)),
+                        Value::Int(event),
+                        Value::from(col),
+                        field.get(&before).into(),
+                        field.get(&c).into(),
+                    ],
+                )?;
+            }
+            Ok(changed)
+        })
+    }
+
+    /// Registers a new residence of a kind, ending the person's open one of that kind the
+    /// day the new one starts. A permanent residence also moves the person's commune.
+    pub fn register_residence(
+        &self,
+        id: PersonalId,
+        meta: &EventMeta,
+        residence: &Residence,
+    ) -> Result<i64, Error> {
+        self.write(|tx| {
+            if citizen_in(tx, id)?.is_none() {
+                return Err(Error::NotFound(format!("citizen {id}")));
+            }
+            let event = events::append(tx, meta)?;
+            let pid = Value::Int(pid_value(id));
+            tx.exec(
+                "UPDATE residences SET valid_to = $1, ended_event = $2 \
+                 WHERE personal_id = $3 AND kind = $4 AND valid_to IS NULL",
+                &[
+                    Value::Int(residence.valid_from.sort_key().into()),
+                    Value::Int(event),
+                    pid.clone(),
+                    Value::from(residence.kind.code()),
+                ],
+            )?;
+            let seq = tx.query_i64(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM residences WHERE personal_id = $1",
+                std::slice::from_ref(&pid),
+            )?;
+            tx.bulk_insert(
+                "residences",
+                RESIDENCE_COLUMNS,
+                &mut std::iter::once(residence_row(id, seq, residence, Structure::Y2025, event)),
+            )?;
+            if residence.kind == ResidenceKind::Permanent {
+                tx.exec(
+                    "UPDATE citizens SET commune_code = $1, unit_structure = $2, updated_event = $3 \
+                     WHERE personal_id = $4",
+                    &[
+                        Value::Text(residence.commune_code.clone()),
+                        Value::from(Structure::Y2025.code()),
+                        Value::Int(event),
+                        pid,
+                    ],
+                )?;
+            }
+            Ok(event)
+        })
+    }
+
+    /// Streams every citizen in personal-ID order (export).
+    pub fn for_each_citizen(
+        &self,
+        f: &mut dyn FnMut(Citizen) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.read(|tx| {
+            tx.for_each(
+                &format!("{SELECT_CITIZEN} ORDER BY personal_id"),
+                &[],
+                &mut |row| f(citizen_from(row)?),
+            )
+        })
+    }
+}
+
+/// The inclusive range of sort keys of the dates a partial date covers (including records
+/// that know only some of its finer parts, as those sort inside the same range).
+fn date_range(d: PartialDate) -> (i64, i64) {
+    let y = i64::from(d.year()) * 10_000;
+    match (d.month(), d.day()) {
+        (None, _) => (y, y + 9_999),
+        (Some(m), None) => (y + i64::from(m) * 100, y + i64::from(m) * 100 + 99),
+        (Some(m), Some(dd)) => {
+            let k = y + i64::from(m) * 100 + i64::from(dd);
+            (k, k)
+        }
+    }
+}
+
+fn residence_row(
+    id: PersonalId,
+    seq: i64,
+    r: &Residence,
+    structure: Structure,
+    event: i64,
+) -> Row {
+    vec![
+        Value::Int(pid_value(id)),
+        Value::Int(seq),
+        Value::from(r.kind.code()),
+        Value::Text(r.commune_code.clone()),
+        Value::from(structure.code()),
+        Value::Text(r.address.clone()),
+        Value::Int(r.valid_from.sort_key().into()),
+        date_value(r.valid_to),
+        Value::Int(event),
+    ]
+}
+
+fn insert_batch(
+    tx: &mut dyn Tx,
+    batch: &PopulationBatch,
+    structure: Structure,
+    event: i64,
+) -> Result<u64, Error> {
+    tx.bulk_insert(
+        "households",
+        HOUSEHOLD_COLUMNS,
+        &mut batch.households.iter().map(|h| {
+            vec![
+                Value::Int(h.id as i64),
+                Value::Int(pid_value(h.head_id)),
+                Value::Text(h.commune_code.clone()),
+                Value::from(structure.code()),
+                Value::Text(h.address.clone()),
+                Value::Int(event),
+            ]
+        }),
+    )?;
+    let n = tx.bulk_insert(
+        "citizens",
+        CITIZEN_COLUMNS,
+        &mut batch.citizens.iter().map(|c| citizen_row(c, event)),
+    )?;
+    let mut seq = 0;
+    let mut last = None;
+    tx.bulk_insert(
+        "residences",
+        RESIDENCE_COLUMNS,
+        &mut batch.residences.iter().map(|(id, r)| {
+            seq = if last == Some(*id) { seq + 1 } else { 1 };
+            last = Some(*id);
+            residence_row(*id, seq, r, structure, event)
+        }),
+    )?;
+    Ok(n)
+}
+
+fn citizen_in(tx: &mut dyn Tx, id: PersonalId) -> Result<Option<Citizen>, Error> {
+    tx.query_one(
+        &format!("{SELECT_CITIZEN} WHERE personal_id = $1"),
+        &[Value::Int(pid_value(id))],
+    )?
+    .map(citizen_from)
+    .transpose()
+}
+
+fn residences_in(tx: &mut dyn Tx, id: PersonalId) -> Result<Vec<ResidenceRecord>, Error> {
+    let ended = EVENT_COLUMNS.replace("e.", "x.");
+    tx.query(
+        &format!(
+            "SELECT r.seq, r.kind, r.commune_code, r.unit_structure, r.address, r.valid_from, \
+             r.valid_to, {EVENT_COLUMNS}, {ended} FROM residences r \
+             JOIN events e ON e.id = r.event_id LEFT JOIN events x ON x.id = r.ended_event \
+             WHERE r.personal_id = $1 ORDER BY r.seq"
+        ),
+        &[Value::Int(pid_value(id))],
+    )?
+    .into_iter()
+    .map(residence_from)
+    .collect()
+}
+
+fn changes_in(tx: &mut dyn Tx, id: PersonalId) -> Result<Vec<ChangeRecord>, Error> {
+    tx.query(
+        &format!(
+            "SELECT c.field, c.old_value, c.new_value, {EVENT_COLUMNS} FROM citizen_changes c \
+             JOIN events e ON e.id = c.event_id WHERE c.personal_id = $1 ORDER BY e.id, c.field"
+        ),
+        &[Value::Int(pid_value(id))],
+    )?
+    .into_iter()
+    .map(|mut row| {
+        Ok(ChangeRecord {
+            field: take_text(&mut row, 0).unwrap_or_default(),
+            old_value: take_text(&mut row, 1),
+            new_value: take_text(&mut row, 2),
+            event: events::from_row(&mut row, 3)?,
+        })
+    })
+    .collect()
+}

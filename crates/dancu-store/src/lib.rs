@@ -1,0 +1,121 @@
+//! Persistence of dancu behind one interface.
+//!
+//! [`Store`] is the same API over SQLite (the embedded default, one file, WAL) and
+//! PostgreSQL (scale-out). Every query is written once against the small [`sql::Tx`]
+//! interface; only connection handling and bulk loading differ per backend.
+//!
+//! Every change is recorded as an event (who, which agency, on what legal basis, when,
+//! what changed) in the same transaction that updates the current-state projection.
+
+mod accounts;
+mod audit;
+mod citizens;
+mod events;
+mod pool;
+mod postgres;
+mod quality;
+mod readdress;
+mod schema;
+pub mod sql;
+mod sqlite;
+
+use std::path::Path;
+
+pub use accounts::{NewUser, SessionRecord, UserRecord};
+pub use audit::AuditEntry;
+pub use citizens::{
+    ChangeRecord, CitizenField, ResidenceRecord, SearchQuery, UnitFilter,
+};
+pub use events::{EventMeta, EventRecord};
+pub use quality::RuleResult;
+pub use readdress::{ReaddressPlan, ReaddressReport};
+pub use sql::{Dialect, Tx, Value};
+
+/// Errors of the store layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    #[error("store configuration: {0}")]
+    Config(String),
+    #[error("I/O: {0}")]
+    Io(String),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("a store lock was poisoned by a panic")]
+    Poisoned,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+enum Backend {
+    Sqlite(sqlite::SqliteBackend),
+    Postgres(postgres::PgBackend),
+}
+
+/// The store: open once, share (it is `Send + Sync`), call from blocking threads.
+pub struct Store {
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens `sqlite://PATH` or `postgres://…` and applies pending migrations.
+    pub fn open(url: &str) -> Result<Store, Error> {
+        let backend = if let Some(path) = url.strip_prefix("sqlite://") {
+            Backend::Sqlite(sqlite::SqliteBackend::open(Path::new(path))?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres(postgres::PgBackend::open(url)?)
+        } else {
+            return Err(Error::Config(format!(
+                "unsupported database URL (expected sqlite://PATH or postgres://…): {url}"
+            )));
+        };
+        let store = Store { backend };
+        schema::migrate(&store)?;
+        Ok(store)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Runs `f` in one read-write transaction: committed iff `f` returns `Ok`.
+    pub fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>) -> Result<T, Error> {
+        match &self.backend {
+            Backend::Sqlite(b) => b.write(f),
+            Backend::Postgres(b) => b.write(f),
+        }
+    }
+
+    /// Runs `f` in one read-only snapshot.
+    pub fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>) -> Result<T, Error> {
+        match &self.backend {
+            Backend::Sqlite(b) => b.read(f),
+            Backend::Postgres(b) => b.read(f),
+        }
+    }
+
+    /// Trades durability for speed during a single-transaction bulk load (SQLite only; the
+    /// load commits whole or not at all either way).
+    pub fn set_bulk_mode(&self, on: bool) -> Result<(), Error> {
+        match &self.backend {
+            Backend::Sqlite(b) => b.bulk_mode(on),
+            Backend::Postgres(_) => Ok(()),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, the store's time unit.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

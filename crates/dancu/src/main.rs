@@ -1,0 +1,393 @@
+//! `dancu`: the one binary. Parses the command line and calls `dancu-app` or
+//! `dancu-server`; no business rule lives here.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use dancu_app::readdress::MappingSource;
+use dancu_app::{Actor, App, Role};
+use dancu_domain::units::Structure;
+
+#[derive(Parser)]
+#[command(name = "dancu", version, about = "Population registry of Đề án 06")]
+struct Cli {
+    /// Directory of the embedded store (SQLite file) and file blobs.
+    #[arg(long, env = "DANCU_DATA_DIR", default_value = "./dancu-data", global = true)]
+    data_dir: PathBuf,
+    /// sqlite://PATH or postgres://…; overrides the data dir's database.
+    #[arg(long, env = "DANCU_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Creates or migrates the store.
+    Init,
+    /// Adds N synthetic citizens in households with residences in real communes.
+    Seed {
+        #[arg(long)]
+        citizens: u64,
+        #[arg(long, default_value_t = 1)]
+        rng_seed: u64,
+    },
+    /// Imports records from a file.
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
+    /// Exports records to a file.
+    Export {
+        #[command(subcommand)]
+        what: ExportWhat,
+    },
+    /// Data-quality report: one line per rule with its count and examples.
+    Check {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serves the API.
+    Serve(ServeArgs),
+    /// Creates a demo store if absent (seeded population, demo accounts), then serves it.
+    Demo {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// Citizens to seed in a new demo store.
+        #[arg(long, default_value_t = 200_000)]
+        citizens: u64,
+    },
+    /// Manages staff accounts.
+    User {
+        #[command(subcommand)]
+        what: UserWhat,
+    },
+    /// Re-addresses every open residence of reorganized units (dry run unless --apply).
+    Readdress {
+        /// CSV `old_commune_code,new_commune_code` with a header row.
+        #[arg(long, conflicts_with = "shipped_2025", required_unless_present = "shipped_2025")]
+        mapping: Option<PathBuf>,
+        /// Use the shipped mapping of the 1 July 2025 reorganization (pre-2025 → 2025).
+        #[arg(long)]
+        shipped_2025: bool,
+        /// Unit structure of the mapping file's codes: 2025 or pre2025.
+        #[arg(long, default_value = "2025")]
+        structure: String,
+        /// Date from which the new units hold (YYYY-MM-DD).
+        #[arg(long)]
+        effective_date: String,
+        /// Legal basis (resolution or decision), required with --apply.
+        #[arg(long)]
+        basis: Option<String>,
+        /// Apply the change; without it only the report is printed.
+        #[arg(long)]
+        apply: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportWhat {
+    /// CSV `personal_id,full_name,date_of_birth,gender,commune_code,household_id`.
+    Citizens {
+        #[arg(long)]
+        input: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportWhat {
+    Citizens {
+        #[arg(long)]
+        output: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserWhat {
+    /// Creates a staff account; the password is read from standard input.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// officer, admin, auditor or supervisor.
+        #[arg(long)]
+        role: String,
+        /// VN, or a province or commune code of the 2025 structure.
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy only).
+    #[arg(long)]
+    insecure_http: bool,
+}
+
+fn database_url(cli: &Cli) -> String {
+    cli.database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", cli.data_dir.join("dancu.db").display()))
+}
+
+fn fail(msg: impl std::fmt::Display) -> String {
+    msg.to_string()
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DANCU_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("dancu: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<ExitCode, String> {
+    let url = database_url(cli);
+    match &cli.command {
+        Command::Init => {
+            App::open(&url).map_err(fail)?;
+            println!("store ready: {}", redact(&url));
+        }
+        Command::Seed { citizens, rng_seed } => {
+            let app = App::open(&url).map_err(fail)?;
+            seed(&app, *citizens, *rng_seed)?;
+        }
+        Command::Import { what: ImportWhat::Citizens { input } } => {
+            let app = App::open(&url).map_err(fail)?;
+            let bytes = std::fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
+            let report = app
+                .import_citizens(&Actor::system("import"), &bytes)
+                .map_err(fail)?;
+            println!(
+                "imported {} citizens ({} households) from {} [{}]",
+                report.imported,
+                report.households_created,
+                input.display(),
+                report.encoding
+            );
+            for r in &report.rejected {
+                eprintln!("line {}: {}", r.line, r.reason);
+            }
+            if !report.rejected.is_empty() {
+                eprintln!("dancu: {} rows rejected (nothing from them was applied)", report.rejected.len());
+                return Ok(ExitCode::from(2));
+            }
+        }
+        Command::Export { what: ExportWhat::Citizens { output } } => {
+            let app = App::open(&url).map_err(fail)?;
+            let file = std::fs::File::create(output).map_err(|e| format!("{}: {e}", output.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            let n = app
+                .export_citizens(&Actor::system("export"), &mut w)
+                .map_err(fail)?;
+            w.flush().map_err(fail)?;
+            println!("exported {n} citizens to {}", output.display());
+        }
+        Command::Check { json } => {
+            let app = App::open(&url).map_err(fail)?;
+            let report = app
+                .quality_report(&Actor::system("check"))
+                .map_err(fail)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&report).map_err(fail)?);
+            } else {
+                for r in &report {
+                    println!(
+                        "{:<32} {:>10}  {}{}",
+                        r.rule,
+                        r.count,
+                        r.description,
+                        if r.examples.is_empty() { String::new() } else { format!(" (e.g. {})", r.examples.join(", ")) }
+                    );
+                }
+            }
+        }
+        Command::Serve(args) => {
+            let app = App::open(&url).map_err(fail)?;
+            serve(app, args)?;
+        }
+        Command::Demo { serve: args, citizens } => {
+            let app = App::open(&url).map_err(fail)?;
+            let creds = demo_setup(&app, &cli.data_dir, *citizens)?;
+            println!("\ndemo logins (also in {}):", cli.data_dir.join("demo-logins.txt").display());
+            print!("{creds}");
+            serve(app, args)?;
+        }
+        Command::User { what: UserWhat::Add { username, role, unit, password_stdin } } => {
+            if !password_stdin {
+                return Err("give the password on standard input with --password-stdin".into());
+            }
+            let role = Role::parse(role)
+                .ok_or_else(|| format!("unknown role '{role}' (officer, admin, auditor, supervisor)"))?;
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password).map_err(fail)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let app = App::open(&url).map_err(fail)?;
+            app.add_user(&Actor::system("user-add"), username, password, role, unit)
+                .map_err(fail)?;
+            println!("user {username} created ({}, unit {unit})", role.code());
+        }
+        Command::Readdress { mapping, shipped_2025, structure, effective_date, basis, apply } => {
+            let app = App::open(&url).map_err(fail)?;
+            let bytes;
+            let source = if *shipped_2025 {
+                MappingSource::Shipped2025
+            } else {
+                let path = mapping.as_ref().expect("clap requires --mapping");
+                bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let structure = Structure::parse(structure)
+                    .ok_or("--structure must be 2025 or pre2025")?;
+                MappingSource::File { bytes: &bytes, structure }
+            };
+            if *apply && basis.is_none() {
+                return Err("--apply needs --basis (the legal basis of the reorganization)".into());
+            }
+            let (plan, splits) = app.readdress_plan(source, effective_date).map_err(fail)?;
+            let started = std::time::Instant::now();
+            let result = app
+                .readdress(&Actor::system("readdress"), &plan, splits, if *apply { basis.as_deref() } else { None })
+                .map_err(fail)?;
+            let r = &result.report;
+            println!(
+                "{}: {} units, {} open residences, {} citizens, {} households ({:.1} s)",
+                if r.applied { "applied" } else { "dry run" },
+                plan.mapping.len(),
+                r.residences,
+                r.citizens,
+                r.households,
+                started.elapsed().as_secs_f64()
+            );
+            if !result.split_units.is_empty() {
+                println!(
+                    "{} old units were split across several new ones and are left for an address-level decision",
+                    result.split_units.len()
+                );
+            }
+            if !r.applied {
+                println!("nothing changed; run again with --apply --basis \"…\" to apply");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn redact(url: &str) -> String {
+    match url.find('@') {
+        Some(at) if url.starts_with("postgres") => format!("postgres://…{}", &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+fn seed(app: &App, citizens: u64, rng_seed: u64) -> Result<(), String> {
+    let bar = indicatif::ProgressBar::new(citizens);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} citizens ({per_sec}, eta {eta})")
+            .map_err(fail)?,
+    );
+    let started = std::time::Instant::now();
+    let n = app
+        .seed(&Actor::system("seed"), citizens, rng_seed, &mut |done| bar.set_position(done))
+        .map_err(fail)?;
+    bar.finish_and_clear();
+    println!("seeded {n} citizens in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Demo accounts: (username, role, unit). Units are 2025 codes: Hà Nội (01) and one of
+/// its communes, so that the officer's scope shows.
+fn demo_accounts(app: &App) -> Vec<(String, Role, String)> {
+    let commune = app
+        .units
+        .children(Structure::Y2025, "01")
+        .next()
+        .map(|c| c.code.clone())
+        .unwrap_or_else(|| "01".into());
+    vec![
+        ("officer.hanoi".into(), Role::Officer, "01".into()),
+        ("officer.commune".into(), Role::Officer, commune),
+        ("admin.hanoi".into(), Role::Admin, "01".into()),
+        ("auditor".into(), Role::Auditor, "VN".into()),
+        ("supervisor".into(), Role::Supervisor, "VN".into()),
+    ]
+}
+
+fn demo_setup(app: &App, data_dir: &Path, citizens: u64) -> Result<String, String> {
+    let creds_path = data_dir.join("demo-logins.txt");
+    if let Ok(existing) = std::fs::read_to_string(&creds_path) {
+        return Ok(existing);
+    }
+    if app.store.count_citizens().map_err(fail)? == 0 {
+        println!("seeding a demo population of {citizens} citizens…");
+        seed(app, citizens, 2025)?;
+    }
+    let mut creds = String::new();
+    for (username, role, unit) in demo_accounts(app) {
+        let password = random_password();
+        app.add_user(&Actor::system("demo"), &username, &password, role, &unit)
+            .map_err(fail)?;
+        creds.push_str(&format!("  {username:<16} {password}  ({}, unit {unit})\n", role.code()));
+    }
+    std::fs::create_dir_all(data_dir).map_err(fail)?;
+    write_private(&creds_path, &creds)?;
+    Ok(creds)
+}
+
+fn random_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Writes a file readable only by its owner (it holds passwords).
+fn write_private(path: &Path, content: &str) -> Result<(), String> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    f.write_all(content.as_bytes()).map_err(fail)
+}
+
+fn serve(app: App, args: &ServeArgs) -> Result<(), String> {
+    if !dancu_server::is_loopback(&args.listen) && !args.insecure_http {
+        return Err(format!(
+            "refusing to serve plain HTTP on non-loopback address {}: login data would travel \
+             unencrypted; put a TLS-terminating proxy in front and pass --insecure-http",
+            args.listen
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(fail)?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        println!("serving http://{} (API under /api/v1, OpenAPI at /api/openapi.json)", listener.local_addr().map_err(fail)?);
+        dancu_server::serve(Arc::new(app), listener).await.map_err(fail)
+    })
+}
