@@ -18,6 +18,7 @@ mod readdress;
 mod schema;
 pub mod sql;
 mod sqlite;
+pub mod testing;
 
 use std::path::Path;
 

@@ -92,6 +92,24 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, Error> {
     Ok(conn)
 }
 
+/// Rewrites PostgreSQL-style `$N` placeholders as SQLite's `?N`, which binds by number
+/// (SQLite would number `$N` by first appearance instead).
+fn sqlite_placeholders(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.contains('$') {
+        return sql.into();
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
 struct SqliteTx<'c> {
     conn: &'c Connection,
 }
@@ -128,7 +146,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn exec(&mut self, sql: &str, params: &[Value]) -> Result<u64, Error> {
-        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut stmt = self.conn.prepare_cached(&sqlite_placeholders(sql))?;
         Ok(stmt.execute(rusqlite::params_from_iter(params))? as u64)
     }
 
@@ -147,7 +165,7 @@ impl Tx for SqliteTx<'_> {
         params: &[Value],
         f: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut stmt = self.conn.prepare_cached(&sqlite_placeholders(sql))?;
         let n = stmt.column_count();
         let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
         while let Some(row) = rows.next()? {
@@ -175,5 +193,16 @@ impl Tx for SqliteTx<'_> {
             n += 1;
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_placeholders;
+
+    #[test]
+    fn placeholders_bind_by_number() {
+        assert_eq!(sqlite_placeholders("a = $2 AND b = $10"), "a = ?2 AND b = ?10");
+        assert_eq!(sqlite_placeholders("SELECT 1"), "SELECT 1");
     }
 }

@@ -1,0 +1,95 @@
+//! Test support: a fresh, isolated store on each backend. PostgreSQL is real (never a
+//! mock): each store gets its own schema, dropped when the handle goes.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::Store;
+
+/// The PostgreSQL server used by tests: `DANCU_TEST_PG_URL`, or the local server
+/// (`.ci/run` starts it when it is not running).
+pub fn pg_base_url() -> String {
+    std::env::var("DANCU_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A store that cleans up after itself.
+pub struct TestStore {
+    pub store: Store,
+    pub url: String,
+    cleanup: Option<(String, String)>,
+    _dir: Option<tempdir::TempDir>,
+}
+
+mod tempdir {
+    /// A directory removed on drop (keeps the store crate free of a tempfile dependency).
+    pub struct TempDir(pub std::path::PathBuf);
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl TestStore {
+    pub fn sqlite() -> TestStore {
+        let dir = std::env::temp_dir().join(unique("dancu_test"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let url = format!("sqlite://{}", dir.join("dancu.db").display());
+        TestStore {
+            store: Store::open(&url).expect("open SQLite store"),
+            url,
+            cleanup: None,
+            _dir: Some(tempdir::TempDir(dir)),
+        }
+    }
+
+    /// Panics with instructions when no PostgreSQL server is reachable: the store tests
+    /// must run against a real server.
+    pub fn postgres() -> TestStore {
+        let base = pg_base_url();
+        let schema = unique("t");
+        let mut client = postgres::Client::connect(&base, postgres::NoTls).unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {base} ({e}). Start it (e.g. `pg_ctlcluster \
+                 --skip-systemctl-redirect $(ls /etc/postgresql) main start`, as .ci/run does) \
+                 or set DANCU_TEST_PG_URL"
+            )
+        });
+        client
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .expect("create schema");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+        TestStore {
+            store: Store::open(&url).expect("open PostgreSQL store"),
+            url,
+            cleanup: Some((base, schema)),
+            _dir: None,
+        }
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        if let Some((base, schema)) = self.cleanup.take()
+            && let Ok(mut c) = postgres::Client::connect(&base, postgres::NoTls)
+        {
+            let _ = c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+        }
+    }
+}

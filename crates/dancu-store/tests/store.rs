@@ -1,0 +1,413 @@
+//! The store test suite, run against both backends: every test body takes a `&Store` and
+//! is instantiated once for SQLite and once for a real PostgreSQL server.
+
+use dancu_domain::units::{Structure, UnitCatalog};
+use dancu_domain::{
+    Citizen, Gender, Household, PartialDate, PersonalId, PopulationBatch, Relationship,
+    Residence, ResidenceKind,
+};
+use dancu_store::{
+    AuditEntry, CitizenField, EventMeta, NewUser, ReaddressPlan, SearchQuery, Store, UnitFilter,
+};
+
+fn date(s: &str) -> PartialDate {
+    PartialDate::parse(s).unwrap()
+}
+
+fn pid(province: u16, gender: Gender, year: i32, serial: u32) -> PersonalId {
+    PersonalId::from_parts(province, gender, year, serial).unwrap()
+}
+
+/// Two communes of Hà Nội and one of another province, from the shipped catalog.
+fn communes() -> (String, String, String) {
+    let units = UnitCatalog::embedded();
+    let mut hn = units.children(Structure::Y2025, "01").map(|u| u.code.clone());
+    let other = units
+        .provinces(Structure::Y2025)
+        .find(|p| p.code != "01")
+        .and_then(|p| units.children(Structure::Y2025, &p.code).next())
+        .map(|u| u.code.clone())
+        .unwrap();
+    (hn.next().unwrap(), hn.next().unwrap(), other)
+}
+
+fn person(id: PersonalId, name: &str, dob: &str, commune: &str) -> Citizen {
+    Citizen {
+        personal_id: id,
+        full_name: name.into(),
+        date_of_birth: date(dob),
+        gender: id.gender(),
+        birth_registration_province: Some(id.province_code()),
+        hometown: None,
+        ethnicity: Some("Kinh".into()),
+        religion: None,
+        nationality: "VN".into(),
+        blood_type: None,
+        old_id_number: None,
+        father_id: None,
+        mother_id: None,
+        spouse_id: None,
+        household_id: None,
+        relationship_to_head: None,
+        commune_code: Some(commune.into()),
+        commune_structure: Structure::Y2025,
+        date_of_death: None,
+    }
+}
+
+fn meta(kind: &str, effective: &str) -> EventMeta {
+    EventMeta {
+        actor: "tester".into(),
+        agency: "01".into(),
+        basis: format!("basis of {kind}"),
+        kind: kind.into(),
+        summary: "{}".into(),
+        effective_date: date(effective),
+    }
+}
+
+struct Family {
+    father: PersonalId,
+    mother: PersonalId,
+    child: PersonalId,
+}
+
+/// A household of three in `commune`, moved in on 2010-05-01.
+fn family(household: u64, serial: u32, commune: &str) -> (PopulationBatch, Family) {
+    let f = Family {
+        father: pid(1, Gender::Male, 1980, serial),
+        mother: pid(1, Gender::Female, 1982, serial),
+        child: pid(1, Gender::Female, 2010, serial),
+    };
+    let mut father = person(f.father, "Nguyễn Văn Hòa", "1980-03-02", commune);
+    let mut mother = person(f.mother, "Trần Thị Thủy", "1982", commune);
+    let mut child = person(f.child, "Nguyễn Thị Minh Khai", "2010-07-15", commune);
+    father.spouse_id = Some(f.mother);
+    mother.spouse_id = Some(f.father);
+    child.father_id = Some(f.father);
+    child.mother_id = Some(f.mother);
+    for (c, r) in [
+        (&mut father, Relationship::Head),
+        (&mut mother, Relationship::Spouse),
+        (&mut child, Relationship::Child),
+    ] {
+        c.household_id = Some(household);
+        c.relationship_to_head = Some(r);
+    }
+    let residence = |from: &str| Residence {
+        kind: ResidenceKind::Permanent,
+        commune_code: commune.into(),
+        address: "Số 12, Thôn 3".into(),
+        valid_from: date(from),
+        valid_to: None,
+    };
+    let batch = PopulationBatch {
+        households: vec![Household {
+            id: household,
+            head_id: f.father,
+            commune_code: commune.into(),
+            address: "Số 12, Thôn 3".into(),
+        }],
+        residences: vec![
+            (f.father, residence("2010-05-01")),
+            (f.mother, residence("2010-05-01")),
+            (f.child, residence("2010-07-15")),
+        ],
+        citizens: vec![father, mother, child],
+    };
+    (batch, f)
+}
+
+fn load(store: &Store, batch: PopulationBatch) {
+    store
+        .load_population(&meta("import", "2020-01-01"), Structure::Y2025, &mut std::iter::once(batch))
+        .unwrap();
+}
+
+fn loads_and_reads_a_household(store: &Store) {
+    let (a, _, _) = communes();
+    let (batch, f) = family(1, 1, &a);
+    load(store, batch);
+    assert_eq!(store.count_citizens().unwrap(), 3);
+    let child = store.citizen(f.child).unwrap().unwrap();
+    assert_eq!(child.full_name, "Nguyễn Thị Minh Khai");
+    assert_eq!(child.mother_id, Some(f.mother));
+    assert_eq!(child.date_of_birth, date("2010-07-15"));
+    assert_eq!(store.citizen(f.mother).unwrap().unwrap().date_of_birth, date("1982"));
+    let (h, members) = store.household(1).unwrap().unwrap();
+    assert_eq!(h.head_id, f.father);
+    assert_eq!(members.len(), 3);
+    assert_eq!(members[0].relationship_to_head, Some(Relationship::Head));
+    assert!(store.citizen(pid(1, Gender::Male, 1999, 9)).unwrap().is_none());
+    assert_eq!(store.max_household_id().unwrap(), 1);
+}
+
+fn a_failed_load_leaves_nothing(store: &Store) {
+    let (a, _, _) = communes();
+    let (mut batch, _) = family(1, 1, &a);
+    let dup = batch.citizens[0].clone();
+    batch.citizens.push(dup);
+    let result = store.load_population(
+        &meta("import", "2020-01-01"),
+        Structure::Y2025,
+        &mut std::iter::once(batch),
+    );
+    assert!(result.is_err());
+    assert_eq!(store.count_citizens().unwrap(), 0);
+    assert!(store.household(1).unwrap().is_none());
+    let events = store
+        .read(|tx| tx.query_i64("SELECT COUNT(*) FROM events", &[]))
+        .unwrap();
+    assert_eq!(events, 0);
+}
+
+fn searches_by_folded_name_date_and_unit(store: &Store) {
+    let (a, b, _) = communes();
+    let (batch, f) = family(1, 1, &a);
+    load(store, batch);
+    let (batch, g) = family(2, 2, &b);
+    load(store, batch);
+    let q = |name: &str, prefix: bool, dob: Option<&str>, units: UnitFilter| SearchQuery {
+        name_folded: dancu_domain::text::fold(name),
+        prefix,
+        date_of_birth: dob.map(date),
+        units,
+        limit: 10,
+        after: None,
+    };
+    let ids = |r: Vec<Citizen>| r.into_iter().map(|c| c.personal_id).collect::<Vec<_>>();
+    let all = ids(store.search(&q("nguyen van hoa", false, None, UnitFilter::All)).unwrap());
+    assert_eq!(all, vec![f.father, g.father]);
+    let by_dob = store
+        .search(&q("Nguyễn Văn Hòa", false, Some("1980-03-02"), UnitFilter::All))
+        .unwrap();
+    assert_eq!(by_dob.len(), 2);
+    // A year-only record matches a full date in that year, and the reverse.
+    assert_eq!(store.search(&q("tran thi thuy", false, Some("1982-06-01"), UnitFilter::All)).unwrap().len(), 2);
+    assert_eq!(store.search(&q("nguyen van hoa", false, Some("1980"), UnitFilter::All)).unwrap().len(), 2);
+    assert!(store.search(&q("nguyen van hoa", false, Some("1981"), UnitFilter::All)).unwrap().is_empty());
+    let only_a = UnitFilter::Communes {
+        current: vec![a.clone()],
+        pre2025: vec![],
+    };
+    assert_eq!(ids(store.search(&q("nguyen", true, None, only_a)).unwrap()), vec![f.father, f.child]);
+    let nothing = UnitFilter::Communes {
+        current: vec![],
+        pre2025: vec![],
+    };
+    assert!(store.search(&q("nguyen", true, None, nothing)).unwrap().is_empty());
+    // Keyset pagination.
+    let mut page = q("nguyen", true, None, UnitFilter::All);
+    page.limit = 2;
+    let first = ids(store.search(&page).unwrap());
+    page.after = first.last().copied();
+    let second = ids(store.search(&page).unwrap());
+    assert_eq!(first.len() + second.len(), 4);
+    assert!(first.iter().all(|i| !second.contains(i)));
+}
+
+fn updates_keep_history_and_as_of_reads_the_past(store: &Store) {
+    let (a, b, _) = communes();
+    let (batch, f) = family(1, 1, &a);
+    load(store, batch);
+    let changed = store
+        .update_citizen(
+            f.mother,
+            &meta("update", "2023-01-01"),
+            &[
+                (CitizenField::FullName, Some("Trần Thị Thu Thủy".into())),
+                (CitizenField::BloodType, Some("O".into())),
+                (CitizenField::Ethnicity, Some("Kinh".into())),
+            ],
+        )
+        .unwrap();
+    assert_eq!(changed, vec![CitizenField::FullName, CitizenField::BloodType]);
+    store
+        .register_residence(
+            f.mother,
+            &meta("residence", "2024-02-01"),
+            &Residence {
+                kind: ResidenceKind::Permanent,
+                commune_code: b.clone(),
+                address: "Số 5 ngõ 8".into(),
+                valid_from: date("2024-02-01"),
+                valid_to: None,
+            },
+        )
+        .unwrap();
+    let now = store.citizen(f.mother).unwrap().unwrap();
+    assert_eq!(now.full_name, "Trần Thị Thu Thủy");
+    assert_eq!(now.commune_code.as_deref(), Some(b.as_str()));
+    let history = store.changes(f.mother).unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1].old_value.as_deref(), Some("Trần Thị Thủy"));
+    assert_eq!(history[1].event.basis, "basis of update");
+    let residences = store.residences(f.mother).unwrap();
+    assert_eq!(residences.len(), 2);
+    assert_eq!(residences[0].residence.valid_to, Some(date("2024-02-01")));
+    assert_eq!(residences[0].ended_by.as_ref().unwrap().kind, "residence");
+    let in_2022 = store.citizen_as_of(f.mother, date("2022-12-31")).unwrap().unwrap();
+    assert_eq!(in_2022.full_name, "Trần Thị Thủy");
+    assert_eq!(in_2022.blood_type, None);
+    assert_eq!(in_2022.commune_code.as_deref(), Some(a.as_str()));
+    let in_2023 = store.citizen_as_of(f.mother, date("2023-06-01")).unwrap().unwrap();
+    assert_eq!(in_2023.full_name, "Trần Thị Thu Thủy");
+    assert_eq!(in_2023.commune_code.as_deref(), Some(a.as_str()));
+    let in_2025 = store.citizen_as_of(f.mother, date("2025-01-01")).unwrap().unwrap();
+    assert_eq!(in_2025.commune_code.as_deref(), Some(b.as_str()));
+    // Not born yet.
+    assert!(store.citizen_as_of(f.child, date("2009-12-31")).unwrap().is_none());
+    // Search sees the new name.
+    let found = store
+        .search(&SearchQuery {
+            name_folded: "tran thi thu thuy".into(),
+            prefix: false,
+            date_of_birth: None,
+            units: UnitFilter::All,
+            limit: 5,
+            after: None,
+        })
+        .unwrap();
+    assert_eq!(found.len(), 1);
+}
+
+fn readdress_moves_whole_households_with_history(store: &Store) {
+    let (a, b, c) = communes();
+    let (batch, f) = family(1, 1, &a);
+    load(store, batch);
+    let (batch, g) = family(2, 2, &b);
+    load(store, batch);
+    let (batch, other) = family(3, 3, &c);
+    load(store, batch);
+    // Chained mapping: a → b and b → c must move a's people to b only, not on to c.
+    let plan = ReaddressPlan {
+        mapping: vec![(a.clone(), b.clone()), (b.clone(), c.clone())],
+        from: Structure::Y2025,
+        to: Structure::Y2025,
+        effective_date: date("2025-07-01"),
+    };
+    let dry = store.readdress(&plan, None).unwrap();
+    assert!(!dry.applied);
+    assert_eq!((dry.residences, dry.citizens, dry.households), (6, 6, 2));
+    assert_eq!(store.citizen(f.child).unwrap().unwrap().commune_code.as_deref(), Some(a.as_str()));
+    let mut m = meta("readdress", "2025-07-01");
+    m.basis = "Nghị quyết 1656/NQ-UBTVQH15".into();
+    let done = store.readdress(&plan, Some(&m)).unwrap();
+    assert!(done.applied);
+    assert_eq!((done.residences, done.citizens, done.households), (6, 6, 2));
+    assert_eq!(store.citizen(f.child).unwrap().unwrap().commune_code.as_deref(), Some(b.as_str()));
+    assert_eq!(store.citizen(g.father).unwrap().unwrap().commune_code.as_deref(), Some(c.as_str()));
+    assert_eq!(store.citizen(other.father).unwrap().unwrap().commune_code.as_deref(), Some(c.as_str()));
+    assert_eq!(store.household(1).unwrap().unwrap().0.commune_code, b);
+    let history = store.residences(f.child).unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].residence.valid_to, Some(date("2025-07-01")));
+    assert_eq!(history[1].residence.commune_code, b);
+    assert_eq!(history[1].registered_by.basis, "Nghị quyết 1656/NQ-UBTVQH15");
+    // Before the effective date the person was still in the old commune.
+    let before = store.citizen_as_of(f.child, date("2025-06-30")).unwrap().unwrap();
+    assert_eq!(before.commune_code.as_deref(), Some(a.as_str()));
+    // Quality rules agree the projection is consistent.
+    let report = store.quality_report(UnitCatalog::embedded()).unwrap();
+    let rule = |name: &str| report.iter().find(|r| r.rule == name).unwrap().count;
+    assert_eq!(rule("residence_projection_mismatch"), 0);
+    assert_eq!(rule("no_permanent_residence"), 0);
+}
+
+fn quality_rules_find_defects(store: &Store) {
+    let (a, _, _) = communes();
+    let (mut batch, f) = family(1, 1, &a);
+    // Gender digit says female, record says male; year digits disagree.
+    batch.citizens[1].gender = Gender::Male;
+    batch.citizens[2].date_of_birth = date("2011-01-01");
+    batch.citizens[2].father_id = Some(pid(1, Gender::Male, 1950, 999));
+    load(store, batch);
+    let (mut orphan, _) = family(2, 2, &a);
+    for c in &mut orphan.citizens {
+        c.relationship_to_head = Some(Relationship::Other);
+    }
+    load(store, orphan);
+    let report = store.quality_report(UnitCatalog::embedded()).unwrap();
+    let rule = |name: &str| report.iter().find(|r| r.rule == name).unwrap().clone();
+    assert_eq!(rule("gender_mismatch").count, 1);
+    assert_eq!(rule("gender_mismatch").examples, vec![f.mother.to_string()]);
+    assert_eq!(rule("birth_year_mismatch").count, 1);
+    assert_eq!(rule("dangling_parent_reference").count, 1);
+    assert_eq!(rule("household_without_head").count, 1);
+    assert_eq!(rule("malformed_personal_id").count, 0);
+    assert_eq!(rule("unknown_commune").count, 0);
+    assert_eq!(rule("spouse_not_reciprocal").count, 0);
+    assert_eq!(rule("parent_wrong_gender").count, 1); // the mother recorded as male
+}
+
+fn audit_and_accounts(store: &Store) {
+    let who = pid(1, Gender::Male, 1980, 1);
+    let entry = |action: &str| AuditEntry {
+        at_millis: 1,
+        actor: "officer.a".into(),
+        actor_role: "officer".into(),
+        actor_unit: "01".into(),
+        action: action.into(),
+        personal_id: Some(who),
+        purpose: None,
+        outcome: "ok".into(),
+    };
+    store.append_audit(&[entry("citizen.read"), entry("citizen.history")]).unwrap();
+    let seen = store.audit_for_person(who, 10).unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].action, "citizen.history");
+    assert_eq!(store.audit_count().unwrap(), 2);
+
+    let user = NewUser {
+        username: "officer.a".into(),
+        password_hash: "$argon2id$x".into(),
+        role: "officer".into(),
+        unit: "01".into(),
+    };
+    let id = store.create_user(&user).unwrap();
+    assert!(store.create_user(&user).is_err(), "usernames are unique");
+    let soon = dancu_store::now_millis() + 60_000;
+    store.create_session("h1", id, soon).unwrap();
+    store.create_session("h2", id, dancu_store::now_millis() - 1).unwrap();
+    assert_eq!(store.session("h1").unwrap().unwrap().user.username, "officer.a");
+    assert!(store.session("h2").unwrap().is_none(), "expired");
+    store.revoke_session("h1").unwrap();
+    assert!(store.session("h1").unwrap().is_none(), "revoked");
+}
+
+fn reopening_keeps_data_and_schema(store: &Store, url: &str) {
+    let (a, _, _) = communes();
+    let (batch, f) = family(1, 1, &a);
+    load(store, batch);
+    let again = Store::open(url).unwrap();
+    assert!(again.citizen(f.father).unwrap().is_some());
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name(&dancu_store::testing::TestStore::sqlite().store) })*
+            #[test] fn reopening_keeps_data_and_schema() {
+                let t = dancu_store::testing::TestStore::sqlite();
+                super::reopening_keeps_data_and_schema(&t.store, &t.url)
+            }
+        }
+        mod postgres {
+            $(#[test] fn $name() { super::$name(&dancu_store::testing::TestStore::postgres().store) })*
+            #[test] fn reopening_keeps_data_and_schema() {
+                let t = dancu_store::testing::TestStore::postgres();
+                super::reopening_keeps_data_and_schema(&t.store, &t.url)
+            }
+        }
+    };
+}
+
+on_both_backends!(
+    loads_and_reads_a_household,
+    a_failed_load_leaves_nothing,
+    searches_by_folded_name_date_and_unit,
+    updates_keep_history_and_as_of_reads_the_past,
+    readdress_moves_whole_households_with_history,
+    quality_rules_find_defects,
+    audit_and_accounts,
+);
