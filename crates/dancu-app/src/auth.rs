@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::policy::{Actor, Role};
 use crate::Error;
+use crate::policy::{Actor, Role};
 
 /// Session lifetime.
 pub const SESSION_TTL_MILLIS: i64 = 8 * 3600 * 1000;
@@ -40,10 +40,15 @@ pub fn hash_password(password: &str) -> Result<String, Error> {
 /// timing does not reveal which usernames exist.
 pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| hash_password("dummy-password-never-matches").unwrap_or_default());
+    let dummy =
+        DUMMY.get_or_init(|| hash_password("dummy-password-never-matches").unwrap_or_default());
     let stored = hash.unwrap_or(dummy);
     let ok = PasswordHash::new(stored)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false);
     ok && hash.is_some()
 }

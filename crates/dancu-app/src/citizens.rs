@@ -215,7 +215,9 @@ impl App {
     ) -> Result<Vec<CitizenField>, Error> {
         self.person_for(actor, Action::WriteCitizen, id)?;
         if basis.trim().is_empty() {
-            return Err(Error::Invalid("basis (procedure or legal basis) is required".into()));
+            return Err(Error::Invalid(
+                "basis (procedure or legal basis) is required".into(),
+            ));
         }
         let mut parsed = Vec::new();
         for (name, value) in updates {
@@ -235,7 +237,9 @@ impl App {
             agency: actor.unit.clone(),
             basis: basis.into(),
             kind: "update".into(),
-            summary: serde_json::json!({ "fields": updates.iter().map(|(f, _)| f).collect::<Vec<_>>() }).to_string(),
+            summary:
+                serde_json::json!({ "fields": updates.iter().map(|(f, _)| f).collect::<Vec<_>>() })
+                    .to_string(),
             effective_date: today(),
         };
         let changed = self
@@ -261,7 +265,11 @@ impl App {
         residence: &Residence,
     ) -> Result<i64, Error> {
         self.person_for(actor, Action::WriteCitizen, id)?;
-        if self.units.current_commune(&residence.commune_code).is_none() {
+        if self
+            .units
+            .current_commune(&residence.commune_code)
+            .is_none()
+        {
             return Err(Error::Invalid(format!(
                 "unknown commune code '{}' in the 2025 structure",
                 residence.commune_code

@@ -11,8 +11,8 @@ use std::io::Write;
 use dancu_domain::legacy::{SourceEncoding, decode_text};
 use dancu_domain::units::Structure;
 use dancu_domain::{
-    Citizen, Gender, Household, PartialDate, PersonalId, PopulationBatch, Relationship,
-    Residence, ResidenceKind,
+    Citizen, Gender, Household, PartialDate, PersonalId, PopulationBatch, Relationship, Residence,
+    ResidenceKind,
 };
 use dancu_store::EventMeta;
 use serde::Serialize;
@@ -122,7 +122,10 @@ fn parse_row(
         ));
     }
     let household_id = get("household_id")
-        .map(|h| h.parse::<u64>().map_err(|_| format!("household_id: '{h}' is not a number")))
+        .map(|h| {
+            h.parse::<u64>()
+                .map_err(|_| format!("household_id: '{h}' is not a number"))
+        })
         .transpose()?;
     let relationship = get("relationship")
         .map(|r| Relationship::parse(r).ok_or_else(|| format!("relationship: unknown '{r}'")))
@@ -211,7 +214,14 @@ impl App {
                         structure: Structure::Y2025,
                         code: row.citizen.commune_code.as_deref().unwrap_or(""),
                     };
-                    if crate::policy::authorize(self.units, actor, Action::ImportCitizens, Some(target)).is_err() {
+                    if crate::policy::authorize(
+                        self.units,
+                        actor,
+                        Action::ImportCitizens,
+                        Some(target),
+                    )
+                    .is_err()
+                    {
                         rejected.push(RejectedRow {
                             line,
                             reason: "commune_code: outside your unit".into(),
@@ -230,7 +240,10 @@ impl App {
             if dup {
                 rejected.push(RejectedRow {
                     line: *line,
-                    reason: format!("personal_id: {} is already registered", r.citizen.personal_id),
+                    reason: format!(
+                        "personal_id: {} is already registered",
+                        r.citizen.personal_id
+                    ),
                 });
             }
             !dup
@@ -288,18 +301,35 @@ impl App {
             let members = &groups[&h];
             let commune = rows[members[0]].1.citizen.commune_code.clone();
             let problem = if h <= max_existing {
-                Some(format!("household_id: {h} already exists (new households are numbered above {max_existing})"))
-            } else if members.iter().any(|i| rows[*i].1.citizen.commune_code != commune) {
-                Some(format!("household_id: members of household {h} are in different communes"))
-            } else if members.iter().filter(|i| rows[**i].1.citizen.relationship_to_head == Some(Relationship::Head)).count() > 1 {
-                Some(format!("household_id: household {h} has more than one head"))
+                Some(format!(
+                    "household_id: {h} already exists (new households are numbered above {max_existing})"
+                ))
+            } else if members
+                .iter()
+                .any(|i| rows[*i].1.citizen.commune_code != commune)
+            {
+                Some(format!(
+                    "household_id: members of household {h} are in different communes"
+                ))
+            } else if members
+                .iter()
+                .filter(|i| rows[**i].1.citizen.relationship_to_head == Some(Relationship::Head))
+                .count()
+                > 1
+            {
+                Some(format!(
+                    "household_id: household {h} has more than one head"
+                ))
             } else {
                 None
             };
             if let Some(reason) = problem {
                 for i in members {
                     bad.insert(*i);
-                    rejected.push(RejectedRow { line: rows[*i].0, reason: reason.clone() });
+                    rejected.push(RejectedRow {
+                        line: rows[*i].0,
+                        reason: reason.clone(),
+                    });
                 }
                 continue;
             }
@@ -353,7 +383,9 @@ impl App {
                 c.gender.code().into(),
                 c.commune_code.unwrap_or_default(),
                 c.household_id.map(|h| h.to_string()).unwrap_or_default(),
-                c.relationship_to_head.map(|r| r.code().to_owned()).unwrap_or_default(),
+                c.relationship_to_head
+                    .map(|r| r.code().to_owned())
+                    .unwrap_or_default(),
                 id(c.father_id),
                 id(c.mother_id),
                 id(c.spouse_id),
@@ -378,9 +410,9 @@ impl App {
         progress: &mut dyn FnMut(u64),
     ) -> Result<u64, Error> {
         self.authorize(actor, Action::ImportCitizens, None, None)?;
-        let runs = self.store.read(|tx| {
-            tx.query_i64("SELECT COUNT(*) FROM events WHERE kind = 'seed'", &[])
-        })?;
+        let runs = self
+            .store
+            .read(|tx| tx.query_i64("SELECT COUNT(*) FROM events WHERE kind = 'seed'", &[]))?;
         let slot = u8::try_from(runs)
             .ok()
             .filter(|s| *s <= 9)

@@ -156,7 +156,9 @@ impl App {
             role: role.code().into(),
             unit: unit.into(),
         })?;
-        self.audit.record(self.audit_entry(actor, "account.create", None, Some(username), "ok")).wait()?;
+        self.audit
+            .record(self.audit_entry(actor, "account.create", None, Some(username), "ok"))
+            .wait()?;
         Ok(id)
     }
 
@@ -172,8 +174,11 @@ impl App {
         let actor = auth::actor_of(&user)?;
         let token = auth::new_token();
         let expires = dancu_store::now_millis() + auth::SESSION_TTL_MILLIS;
-        self.store.create_session(&auth::token_hash(&token), user.id, expires)?;
-        self.audit.record(self.audit_entry(&actor, "session.login", None, None, "ok")).wait()?;
+        self.store
+            .create_session(&auth::token_hash(&token), user.id, expires)?;
+        self.audit
+            .record(self.audit_entry(&actor, "session.login", None, None, "ok"))
+            .wait()?;
         Ok((token, expires))
     }
 
@@ -186,7 +191,8 @@ impl App {
         }
         let session = self.store.session(&hash)?.ok_or(Error::Unauthenticated)?;
         let actor = auth::actor_of(&session.user)?;
-        self.sessions.put(hash, actor.clone(), session.expires_at_millis, now);
+        self.sessions
+            .put(hash, actor.clone(), session.expires_at_millis, now);
         Ok(actor)
     }
 

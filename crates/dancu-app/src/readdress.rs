@@ -14,10 +14,16 @@ use crate::{App, Error};
 /// Where the mapping comes from.
 pub enum MappingSource<'a> {
     /// CSV `old_commune_code,new_commune_code` (header row), both in `structure`.
-    File { bytes: &'a [u8], structure: Structure },
+    File {
+        bytes: &'a [u8],
+        structure: Structure,
+    },
     /// The shipped mapping of the 1 July 2025 reorganization (pre-2025 → 2025).
     Shipped2025,
 }
+
+/// Old communes split across several new ones, with the communes they became.
+pub type SplitUnits = Vec<(String, Vec<String>)>;
 
 /// A validated mapping plus what could not be mapped automatically.
 #[derive(Debug, Clone, Serialize)]
@@ -25,7 +31,7 @@ pub struct Readdressing {
     pub report: ReaddressReport,
     /// Old communes split across several new ones: residents there need an address-level
     /// decision and are left unchanged.
-    pub split_units: Vec<(String, Vec<String>)>,
+    pub split_units: SplitUnits,
 }
 
 impl App {
@@ -34,7 +40,7 @@ impl App {
         &self,
         source: MappingSource<'_>,
         effective_date: &str,
-    ) -> Result<(ReaddressPlan, Vec<(String, Vec<String>)>), Error> {
+    ) -> Result<(ReaddressPlan, SplitUnits), Error> {
         let effective_date = PartialDate::parse(effective_date)
             .map_err(|e| Error::Invalid(format!("effective_date: {e}")))?;
         let mut targets: HashMap<String, Vec<String>> = HashMap::new();
@@ -56,8 +62,12 @@ impl App {
                 for rec in reader.records() {
                     let rec = rec.map_err(|e| Error::Invalid(format!("mapping: {e}")))?;
                     let line = rec.position().map_or(0, |p| p.line());
-                    let (Some(old), Some(new)) = (rec.get(0).map(str::trim), rec.get(1).map(str::trim)) else {
-                        return Err(Error::Invalid(format!("mapping line {line}: expected old_commune_code,new_commune_code")));
+                    let (Some(old), Some(new)) =
+                        (rec.get(0).map(str::trim), rec.get(1).map(str::trim))
+                    else {
+                        return Err(Error::Invalid(format!(
+                            "mapping line {line}: expected old_commune_code,new_commune_code"
+                        )));
                     };
                     for (what, code) in [("old", old), ("new", new)] {
                         if self.units.get(structure, code).is_none() {
@@ -106,18 +116,25 @@ impl App {
         &self,
         actor: &Actor,
         plan: &ReaddressPlan,
-        split_units: Vec<(String, Vec<String>)>,
+        split_units: SplitUnits,
         basis: Option<&str>,
     ) -> Result<Readdressing, Error> {
         self.authorize(actor, Action::Readdress, None, None)?;
         for (old, new) in &plan.mapping {
             for (structure, code) in [(plan.from, old), (plan.to, new)] {
-                self.authorize(actor, Action::Readdress, Some(Target { structure, code }), None)?;
+                self.authorize(
+                    actor,
+                    Action::Readdress,
+                    Some(Target { structure, code }),
+                    None,
+                )?;
             }
         }
         let meta = match basis {
             Some(b) if b.trim().is_empty() => {
-                return Err(Error::Invalid("basis (legal basis of the reorganization) is required".into()));
+                return Err(Error::Invalid(
+                    "basis (legal basis of the reorganization) is required".into(),
+                ));
             }
             Some(b) => Some(EventMeta {
                 actor: actor.username.clone(),
@@ -140,6 +157,9 @@ impl App {
                 .record(self.audit_entry(actor, "readdress.apply", None, basis, "ok"))
                 .wait()?;
         }
-        Ok(Readdressing { report, split_units })
+        Ok(Readdressing {
+            report,
+            split_units,
+        })
     }
 }

@@ -149,9 +149,16 @@ impl FromRequestParts<Shared> for Parts_ {
     }
 }
 
-async fn get_citizen(State(app): State<Shared>, Staff(actor): Staff, Path(id): Path<String>) -> ApiResult {
+async fn get_citizen(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Path(id): Path<String>,
+) -> ApiResult {
     let id = pid(&id)?;
-    let c = blocking(move || app.citizen(&actor, id)).await?.release().await?;
+    let c = blocking(move || app.citizen(&actor, id))
+        .await?
+        .release()
+        .await?;
     ok_json(c)
 }
 
@@ -176,19 +183,36 @@ async fn search(
         limit: q.limit,
         after: q.after,
     };
-    let page = blocking(move || app.search(&actor, &params)).await?.release().await?;
+    let page = blocking(move || app.search(&actor, &params))
+        .await?
+        .release()
+        .await?;
     ok_json(page)
 }
 
-async fn residences(State(app): State<Shared>, Staff(actor): Staff, Path(id): Path<String>) -> ApiResult {
+async fn residences(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Path(id): Path<String>,
+) -> ApiResult {
     let id = pid(&id)?;
-    let r = blocking(move || app.residences(&actor, id)).await?.release().await?;
+    let r = blocking(move || app.residences(&actor, id))
+        .await?
+        .release()
+        .await?;
     ok_json(json!({ "personal_id": id, "residences": r }))
 }
 
-async fn history(State(app): State<Shared>, Staff(actor): Staff, Path(id): Path<String>) -> ApiResult {
+async fn history(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Path(id): Path<String>,
+) -> ApiResult {
     let id = pid(&id)?;
-    let r = blocking(move || app.changes(&actor, id)).await?.release().await?;
+    let r = blocking(move || app.changes(&actor, id))
+        .await?
+        .release()
+        .await?;
     ok_json(json!({ "personal_id": id, "changes": r }))
 }
 
@@ -198,7 +222,10 @@ async fn as_of(
     Path((id, date)): Path<(String, String)>,
 ) -> ApiResult {
     let id = pid(&id)?;
-    let c = blocking(move || app.citizen_as_of(&actor, id, &date)).await?.release().await?;
+    let c = blocking(move || app.citizen_as_of(&actor, id, &date))
+        .await?
+        .release()
+        .await?;
     ok_json(c)
 }
 
@@ -220,7 +247,12 @@ async fn update_citizen(
         let v = match v {
             Value::Null => None,
             Value::String(s) => Some(s),
-            _ => return Err(Problem::new(StatusCode::BAD_REQUEST, format!("{field}: expected a string or null"))),
+            _ => {
+                return Err(Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("{field}: expected a string or null"),
+                ));
+            }
         };
         updates.push((field, v));
     }
@@ -251,18 +283,30 @@ async fn register_residence(
             .ok_or_else(|| bad("kind: permanent, temporary or temporary_absence".into()))?,
         commune_code: b.commune_code,
         address: dancu_domain::text::nfc(b.address.trim()),
-        valid_from: PartialDate::parse(&b.valid_from).map_err(|e| bad(format!("valid_from: {e}")))?,
+        valid_from: PartialDate::parse(&b.valid_from)
+            .map_err(|e| bad(format!("valid_from: {e}")))?,
         valid_to: None,
     };
     let event = blocking(move || app.register_residence(&actor, id, &b.basis, &residence)).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "personal_id": id, "event_id": event }))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "personal_id": id, "event_id": event })),
+    )
+        .into_response())
 }
 
-async fn household(State(app): State<Shared>, Staff(actor): Staff, Path(id): Path<String>) -> ApiResult {
+async fn household(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Path(id): Path<String>,
+) -> ApiResult {
     let id: u64 = id
         .parse()
         .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "household id must be a number"))?;
-    let (h, members) = blocking(move || app.household(&actor, id)).await?.release().await?;
+    let (h, members) = blocking(move || app.household(&actor, id))
+        .await?
+        .release()
+        .await?;
     ok_json(json!({ "household": h, "members": members }))
 }
 
@@ -276,13 +320,16 @@ struct UnitsParams {
 fn structure_param(s: Option<&str>) -> Result<Structure, Problem> {
     match s {
         None => Ok(Structure::Y2025),
-        Some(s) => Structure::parse(s).ok_or_else(|| {
-            Problem::new(StatusCode::BAD_REQUEST, "structure: '2025' or 'pre2025'")
-        }),
+        Some(s) => Structure::parse(s)
+            .ok_or_else(|| Problem::new(StatusCode::BAD_REQUEST, "structure: '2025' or 'pre2025'")),
     }
 }
 
-async fn units(State(app): State<Shared>, Staff(actor): Staff, Query(p): Query<UnitsParams>) -> ApiResult {
+async fn units(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Query(p): Query<UnitsParams>,
+) -> ApiResult {
     app.authorize(&actor, dancu_app::Action::ReadUnits, None, None)?;
     let s = structure_param(p.structure.as_deref())?;
     let list: Vec<_> = match (p.q.as_deref(), p.parent.as_deref()) {
@@ -300,14 +347,19 @@ async fn unit(
 ) -> ApiResult {
     app.authorize(&actor, dancu_app::Action::ReadUnits, None, None)?;
     let s = structure_param(Some(&structure))?;
-    let u = app.units.get(s, &code).ok_or_else(|| Problem::from(Error::NotFound))?;
+    let u = app
+        .units
+        .get(s, &code)
+        .ok_or_else(|| Problem::from(Error::NotFound))?;
     let mapped_to = match s {
         Structure::Pre2025 if u.level == dancu_domain::units::Level::Commune => {
             app.units.map_old_commune(&code).to_vec()
         }
         _ => Vec::new(),
     };
-    ok_json(json!({ "unit": u, "children": app.units.children(s, &code).count(), "mapped_to": mapped_to }))
+    ok_json(
+        json!({ "unit": u, "children": app.units.children(s, &code).count(), "mapped_to": mapped_to }),
+    )
 }
 
 #[derive(Deserialize)]
@@ -329,19 +381,33 @@ struct ReaddressBody {
     apply: bool,
 }
 
-async fn readdress(State(app): State<Shared>, Staff(actor): Staff, Body_(b): Body_<ReaddressBody>) -> ApiResult {
+async fn readdress(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Body_(b): Body_<ReaddressBody>,
+) -> ApiResult {
     let structure = structure_param(b.structure.as_deref())?;
     let csv: String = std::iter::once("old_commune_code,new_commune_code\n".to_owned())
-        .chain(b.mapping.iter().map(|m| format!("{},{}\n", m.old_commune_code, m.new_commune_code)))
+        .chain(
+            b.mapping
+                .iter()
+                .map(|m| format!("{},{}\n", m.old_commune_code, m.new_commune_code)),
+        )
         .collect();
     if b.apply && b.basis.is_none() {
-        return Err(Problem::new(StatusCode::BAD_REQUEST, "basis is required to apply"));
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "basis is required to apply",
+        ));
     }
     let result = blocking(move || {
         let source = if b.shipped_2025 {
             MappingSource::Shipped2025
         } else {
-            MappingSource::File { bytes: csv.as_bytes(), structure }
+            MappingSource::File {
+                bytes: csv.as_bytes(),
+                structure,
+            }
         };
         let (plan, splits) = app.readdress_plan(source, &b.effective_date)?;
         let basis = if b.apply { b.basis.as_deref() } else { None };
@@ -374,16 +440,29 @@ async fn edge(req: Request, next: Next) -> Response {
             .await
             .unwrap_or_default();
         let detail = String::from_utf8_lossy(&bytes).into_owned();
-        let detail = if detail.is_empty() { status.canonical_reason().unwrap_or("error").to_owned() } else { detail };
+        let detail = if detail.is_empty() {
+            status.canonical_reason().unwrap_or("error").to_owned()
+        } else {
+            detail
+        };
         *res.body_mut() = Body::from(problem::body(status, &detail));
-        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(problem::PROBLEM_JSON));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(problem::PROBLEM_JSON),
+        );
         res.headers_mut().remove(header::CONTENT_LENGTH);
     }
     let h = res.headers_mut();
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    h.insert("content-security-policy", HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
@@ -396,8 +475,14 @@ pub fn router(app: Shared) -> Router {
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/logout", post(logout))
         .route("/api/v1/citizens", get(search))
-        .route("/api/v1/citizens/{personal_id}", get(get_citizen).patch(update_citizen))
-        .route("/api/v1/citizens/{personal_id}/residences", get(residences).post(register_residence))
+        .route(
+            "/api/v1/citizens/{personal_id}",
+            get(get_citizen).patch(update_citizen),
+        )
+        .route(
+            "/api/v1/citizens/{personal_id}/residences",
+            get(residences).post(register_residence),
+        )
         .route("/api/v1/citizens/{personal_id}/history", get(history))
         .route("/api/v1/citizens/{personal_id}/as-of/{date}", get(as_of))
         .route("/api/v1/households/{household_id}", get(household))
@@ -413,7 +498,11 @@ pub fn router(app: Shared) -> Router {
 
 /// Serves until the process is stopped.
 pub async fn serve(app: Shared, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>()).await
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
 }
 
 /// Is `addr` reachable only from this machine? Plain HTTP is refused elsewhere.
@@ -425,5 +514,10 @@ fn millis_to_rfc3339(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let (y, m, d) = dancu_app::citizens::civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }

@@ -23,7 +23,9 @@ const PASSWORD: &str = "correct horse battery";
 /// Two communes of Hà Nội (01) and one elsewhere.
 fn communes() -> (String, String, String) {
     let units = UnitCatalog::embedded();
-    let mut hn = units.children(Structure::Y2025, "01").map(|u| u.code.clone());
+    let mut hn = units
+        .children(Structure::Y2025, "01")
+        .map(|u| u.code.clone());
     let other = units
         .provinces(Structure::Y2025)
         .find(|p| p.code != "01")
@@ -44,7 +46,9 @@ fn start(store: TestStore) -> Server {
          001075000002,Nguyễn Văn Hoà,1975-01-01,M,{b},2,head\n\
          079090000003,Lê Văn Tám,1990-05-05,M,{c},3,head\n"
     );
-    let report = app.import_citizens(&Actor::system("test"), csv.as_bytes()).unwrap();
+    let report = app
+        .import_citizens(&Actor::system("test"), csv.as_bytes())
+        .unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
     let system = Actor::system("test");
     for (user, role, unit) in [
@@ -82,7 +86,10 @@ impl Server {
             .send()
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
-        res.json::<Value>().unwrap()["token"].as_str().unwrap().to_owned()
+        res.json::<Value>().unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     fn get(&self, token: &str, path: &str) -> Response {
@@ -168,17 +175,29 @@ fn login_failures_look_the_same() {
             .send()
             .unwrap()
     };
-    let wrong_password = assert_problem(attempt("officer.province", "wrong password!!"), StatusCode::UNAUTHORIZED);
+    let wrong_password = assert_problem(
+        attempt("officer.province", "wrong password!!"),
+        StatusCode::UNAUTHORIZED,
+    );
     let unknown_user = assert_problem(attempt("nobody", PASSWORD), StatusCode::UNAUTHORIZED);
     assert_eq!(wrong_password, unknown_user);
     assert_problem(
-        s.client.get(format!("{}/api/v1/citizens/{CHILD}", s.base)).send().unwrap(),
+        s.client
+            .get(format!("{}/api/v1/citizens/{CHILD}", s.base))
+            .send()
+            .unwrap(),
         StatusCode::UNAUTHORIZED,
     );
-    assert_problem(s.get("forged-token", &format!("/api/v1/citizens/{CHILD}")), StatusCode::UNAUTHORIZED);
+    assert_problem(
+        s.get("forged-token", &format!("/api/v1/citizens/{CHILD}")),
+        StatusCode::UNAUTHORIZED,
+    );
     // Logout revokes the token at once.
     let token = s.login("officer.province");
-    assert_eq!(s.get(&token, &format!("/api/v1/citizens/{CHILD}")).status(), StatusCode::OK);
+    assert_eq!(
+        s.get(&token, &format!("/api/v1/citizens/{CHILD}")).status(),
+        StatusCode::OK
+    );
     let res = s
         .client
         .post(format!("{}/api/v1/auth/logout", s.base))
@@ -186,7 +205,10 @@ fn login_failures_look_the_same() {
         .send()
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    assert_problem(s.get(&token, &format!("/api/v1/citizens/{CHILD}")), StatusCode::UNAUTHORIZED);
+    assert_problem(
+        s.get(&token, &format!("/api/v1/citizens/{CHILD}")),
+        StatusCode::UNAUTHORIZED,
+    );
 }
 
 #[test]
@@ -212,9 +234,18 @@ fn officer_reads_a_citizen_in_its_unit_and_the_read_is_audited() {
     assert_eq!(audit[0].actor, "officer.province");
     assert_eq!(audit[0].action, "citizen.read");
     // Outside the unit: 403; unknown: 404; malformed: 400.
-    assert_problem(s.get(&token, &format!("/api/v1/citizens/{OTHER_PROVINCE}")), StatusCode::FORBIDDEN);
-    assert_problem(s.get(&token, "/api/v1/citizens/001099123456"), StatusCode::NOT_FOUND);
-    let bad = assert_problem(s.get(&token, "/api/v1/citizens/12345"), StatusCode::BAD_REQUEST);
+    assert_problem(
+        s.get(&token, &format!("/api/v1/citizens/{OTHER_PROVINCE}")),
+        StatusCode::FORBIDDEN,
+    );
+    assert_problem(
+        s.get(&token, "/api/v1/citizens/001099123456"),
+        StatusCode::NOT_FOUND,
+    );
+    let bad = assert_problem(
+        s.get(&token, "/api/v1/citizens/12345"),
+        StatusCode::BAD_REQUEST,
+    );
     assert!(bad["detail"].as_str().unwrap().contains("personal_id"));
 }
 
@@ -224,18 +255,42 @@ fn officer_reads_a_citizen_in_its_unit_and_the_read_is_audited() {
 fn finding_1_officer_sees_only_its_units_subtree() {
     let s = sqlite();
     let commune = s.login("officer.commune");
-    assert_eq!(s.get(&commune, &format!("/api/v1/citizens/{CHILD}")).status(), StatusCode::OK);
+    assert_eq!(
+        s.get(&commune, &format!("/api/v1/citizens/{CHILD}"))
+            .status(),
+        StatusCode::OK
+    );
     // Same province, other commune.
-    assert_problem(s.get(&commune, "/api/v1/citizens/001075000002"), StatusCode::FORBIDDEN);
-    let found: Value = s.get(&commune, "/api/v1/citizens?name=nguyen").json().unwrap();
-    let ids: Vec<&str> = found["items"].as_array().unwrap().iter().map(|c| c["personal_id"].as_str().unwrap()).collect();
+    assert_problem(
+        s.get(&commune, "/api/v1/citizens/001075000002"),
+        StatusCode::FORBIDDEN,
+    );
+    let found: Value = s
+        .get(&commune, "/api/v1/citizens?name=nguyen")
+        .json()
+        .unwrap();
+    let ids: Vec<&str> = found["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["personal_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec!["001080000001", "001310000001"]);
-    let by_id: Value = s.get(&commune, "/api/v1/citizens?personal_id=001075000002").json().unwrap();
+    let by_id: Value = s
+        .get(&commune, "/api/v1/citizens?personal_id=001075000002")
+        .json()
+        .unwrap();
     assert!(by_id["items"].as_array().unwrap().is_empty());
     let province = s.login("officer.province");
-    let found: Value = s.get(&province, "/api/v1/citizens?name=nguyen").json().unwrap();
+    let found: Value = s
+        .get(&province, "/api/v1/citizens?name=nguyen")
+        .json()
+        .unwrap();
     assert_eq!(found["items"].as_array().unwrap().len(), 3);
-    assert_problem(s.get(&province, "/api/v1/households/3"), StatusCode::FORBIDDEN);
+    assert_problem(
+        s.get(&province, "/api/v1/households/3"),
+        StatusCode::FORBIDDEN,
+    );
 }
 
 /// Finding 2: administrator (and auditor, supervisor) accounts never read population data.
@@ -264,7 +319,14 @@ fn finding_2_admins_auditors_and_supervisors_get_403_on_personal_data() {
             .unwrap();
         assert_problem(res, StatusCode::FORBIDDEN);
     }
-    assert!(s.app.store.audit_for_person(CHILD.parse().unwrap(), 100).unwrap().iter().all(|e| e.outcome == "denied"));
+    assert!(
+        s.app
+            .store
+            .audit_for_person(CHILD.parse().unwrap(), 100)
+            .unwrap()
+            .iter()
+            .all(|e| e.outcome == "denied")
+    );
 }
 
 #[test]
@@ -273,18 +335,45 @@ fn search_is_accent_insensitive_and_paginated() {
     let token = s.login("officer.province");
     // "Hòa" and "Hoà" (old/new tone placement) and no diacritics all find both people.
     for q in ["Nguyễn Văn Hòa", "nguyen van hoa", "NGUYỄN VĂN HOÀ"] {
-        let page: Value = s.get(&token, &format!("/api/v1/citizens?name={q}")).json().unwrap();
+        let page: Value = s
+            .get(&token, &format!("/api/v1/citizens?name={q}"))
+            .json()
+            .unwrap();
         assert_eq!(page["items"].as_array().unwrap().len(), 2, "{q}");
     }
-    let page: Value = s.get(&token, "/api/v1/citizens?name=nguyen van hoa&date_of_birth=1980").json().unwrap();
+    let page: Value = s
+        .get(
+            &token,
+            "/api/v1/citizens?name=nguyen van hoa&date_of_birth=1980",
+        )
+        .json()
+        .unwrap();
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
-    let first: Value = s.get(&token, "/api/v1/citizens?name=nguyen&limit=2").json().unwrap();
+    let first: Value = s
+        .get(&token, "/api/v1/citizens?name=nguyen&limit=2")
+        .json()
+        .unwrap();
     assert_eq!(first["items"].as_array().unwrap().len(), 2);
     let after = first["next_after"].as_str().unwrap();
-    let second: Value = s.get(&token, &format!("/api/v1/citizens?name=nguyen&limit=2&after={after}")).json().unwrap();
+    let second: Value = s
+        .get(
+            &token,
+            &format!("/api/v1/citizens?name=nguyen&limit=2&after={after}"),
+        )
+        .json()
+        .unwrap();
     assert_eq!(second["items"].as_array().unwrap().len(), 1);
-    assert_problem(s.get(&token, "/api/v1/citizens?name=a"), StatusCode::BAD_REQUEST);
-    assert_problem(s.get(&token, "/api/v1/citizens?name=nguyen&date_of_birth=1990-02-30"), StatusCode::BAD_REQUEST);
+    assert_problem(
+        s.get(&token, "/api/v1/citizens?name=a"),
+        StatusCode::BAD_REQUEST,
+    );
+    assert_problem(
+        s.get(
+            &token,
+            "/api/v1/citizens?name=nguyen&date_of_birth=1990-02-30",
+        ),
+        StatusCode::BAD_REQUEST,
+    );
 }
 
 #[test]
@@ -302,11 +391,20 @@ fn household_residences_history_and_as_of() {
         .send()
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let c: Value = s.get(&token, &format!("/api/v1/citizens/{CHILD}")).json().unwrap();
+    let c: Value = s
+        .get(&token, &format!("/api/v1/citizens/{CHILD}"))
+        .json()
+        .unwrap();
     assert_eq!(c["full_name"], "Nguyễn Thị Minh Khuê");
-    let history: Value = s.get(&token, &format!("/api/v1/citizens/{CHILD}/history")).json().unwrap();
+    let history: Value = s
+        .get(&token, &format!("/api/v1/citizens/{CHILD}/history"))
+        .json()
+        .unwrap();
     assert_eq!(history["changes"][0]["old_value"], "Nguyễn Thị Minh Khai");
-    assert_eq!(history["changes"][0]["event"]["basis"], "Quyết định cải chính hộ tịch 12/QĐ");
+    assert_eq!(
+        history["changes"][0]["event"]["basis"],
+        "Quyết định cải chính hộ tịch 12/QĐ"
+    );
     let res = s
         .client
         .post(format!("{}/api/v1/citizens/{CHILD}/residences", s.base))
@@ -315,10 +413,19 @@ fn household_residences_history_and_as_of() {
         .send()
         .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
-    let r: Value = s.get(&token, &format!("/api/v1/citizens/{CHILD}/residences")).json().unwrap();
+    let r: Value = s
+        .get(&token, &format!("/api/v1/citizens/{CHILD}/residences"))
+        .json()
+        .unwrap();
     assert_eq!(r["residences"].as_array().unwrap().len(), 2);
     assert_eq!(r["residences"][1]["kind"], "temporary");
-    let old: Value = s.get(&token, &format!("/api/v1/citizens/{CHILD}/as-of/2000-01-01")).json().unwrap_or(Value::Null);
+    let old: Value = s
+        .get(
+            &token,
+            &format!("/api/v1/citizens/{CHILD}/as-of/2000-01-01"),
+        )
+        .json()
+        .unwrap_or(Value::Null);
     assert_eq!(old["status"], 404, "not born in 2000");
     // A residence outside the officer's units is refused.
     let res = s
@@ -352,7 +459,10 @@ fn bad_input_gets_problem_json_and_changes_nothing() {
         .send()
         .unwrap();
     assert_problem(res, StatusCode::BAD_REQUEST);
-    assert_problem(s.get(&token, "/api/v1/no-such-thing"), StatusCode::NOT_FOUND);
+    assert_problem(
+        s.get(&token, "/api/v1/no-such-thing"),
+        StatusCode::NOT_FOUND,
+    );
     let res = s
         .client
         .patch(format!("{}/api/v1/citizens/{CHILD}", s.base))
@@ -362,8 +472,15 @@ fn bad_input_gets_problem_json_and_changes_nothing() {
         .unwrap();
     let p = assert_problem(res, StatusCode::BAD_REQUEST);
     assert!(p["detail"].as_str().unwrap().contains("date_of_birth"));
-    let c: Value = s.get(&token, &format!("/api/v1/citizens/{CHILD}")).json().unwrap();
-    assert_eq!(c["blood_type"], Value::Null, "nothing of a rejected change is applied");
+    let c: Value = s
+        .get(&token, &format!("/api/v1/citizens/{CHILD}"))
+        .json()
+        .unwrap();
+    assert_eq!(
+        c["blood_type"],
+        Value::Null,
+        "nothing of a rejected change is applied"
+    );
 }
 
 #[test]
@@ -371,12 +488,14 @@ fn readdress_reports_then_applies_within_the_officers_units() {
     let s = sqlite();
     let token = s.login("officer.province");
     let (a, b, c) = s.communes.clone();
-    let body = |apply: bool, to: &str| json!({
-        "mapping": [{"old_commune_code": a, "new_commune_code": to}],
-        "effective_date": "2026-01-01",
-        "basis": "Nghị quyết sáp nhập",
-        "apply": apply
-    });
+    let body = |apply: bool, to: &str| {
+        json!({
+            "mapping": [{"old_commune_code": a, "new_commune_code": to}],
+            "effective_date": "2026-01-01",
+            "basis": "Nghị quyết sáp nhập",
+            "apply": apply
+        })
+    };
     let post = |b: Value| {
         s.client
             .post(format!("{}/api/v1/readdress", s.base))
@@ -392,7 +511,10 @@ fn readdress_reports_then_applies_within_the_officers_units() {
     let done: Value = post(body(true, &b)).json().unwrap();
     assert_eq!(done["report"]["applied"], true);
     assert_eq!(done["report"]["residences"], 3);
-    let child: Value = s.get(&token, &format!("/api/v1/citizens/{CHILD}")).json().unwrap();
+    let child: Value = s
+        .get(&token, &format!("/api/v1/citizens/{CHILD}"))
+        .json()
+        .unwrap();
     assert_eq!(child["commune_code"], b.as_str());
     let unknown = json!({"mapping": [{"old_commune_code": "99999", "new_commune_code": b}], "effective_date": "2026-01-01"});
     let p = assert_problem(post(unknown), StatusCode::BAD_REQUEST);
@@ -409,21 +531,42 @@ fn units_are_reference_data_for_every_role() {
     }
     let token = s.login("auditor");
     let found: Value = s.get(&token, "/api/v1/units?q=ha%20noi").json().unwrap();
-    assert!(found["units"].as_array().unwrap().iter().any(|u| u["code"] == "01"));
-    let old: Value = s.get(&token, "/api/v1/units?structure=pre2025").json().unwrap();
+    assert!(
+        found["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["code"] == "01")
+    );
+    let old: Value = s
+        .get(&token, "/api/v1/units?structure=pre2025")
+        .json()
+        .unwrap();
     assert_eq!(old["units"].as_array().unwrap().len(), 63);
     let quality = s.get(&s.login("supervisor"), "/api/v1/quality");
     assert_eq!(quality.status(), StatusCode::OK);
-    assert_problem(s.get(&s.login("officer.commune"), "/api/v1/quality"), StatusCode::FORBIDDEN);
+    assert_problem(
+        s.get(&s.login("officer.commune"), "/api/v1/quality"),
+        StatusCode::FORBIDDEN,
+    );
 }
 
 #[test]
 fn the_api_works_on_postgresql_too() {
     let s = start(TestStore::postgres());
     let token = s.login("officer.province");
-    let c: Value = s.get(&token, &format!("/api/v1/citizens/{CHILD}")).json().unwrap();
+    let c: Value = s
+        .get(&token, &format!("/api/v1/citizens/{CHILD}"))
+        .json()
+        .unwrap();
     assert_eq!(c["full_name"], "Nguyễn Thị Minh Khai");
-    let page: Value = s.get(&token, "/api/v1/citizens?name=nguyen van hoa").json().unwrap();
+    let page: Value = s
+        .get(&token, "/api/v1/citizens?name=nguyen van hoa")
+        .json()
+        .unwrap();
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
-    assert_problem(s.get(&token, &format!("/api/v1/citizens/{OTHER_PROVINCE}")), StatusCode::FORBIDDEN);
+    assert_problem(
+        s.get(&token, &format!("/api/v1/citizens/{OTHER_PROVINCE}")),
+        StatusCode::FORBIDDEN,
+    );
 }

@@ -175,8 +175,8 @@ impl CitizenField {
             CitizenField::FullName => c.full_name = required()?.to_owned(),
             CitizenField::DateOfBirth => c.date_of_birth = date(required()?)?,
             CitizenField::Gender => {
-                c.gender = Gender::parse(required()?)
-                    .ok_or_else(|| "gender must be M or F".to_owned())?
+                c.gender =
+                    Gender::parse(required()?).ok_or_else(|| "gender must be M or F".to_owned())?
             }
             CitizenField::Hometown => c.hometown = value.map(str::to_owned),
             CitizenField::Ethnicity => c.ethnicity = value.map(str::to_owned),
@@ -484,7 +484,12 @@ impl Store {
         sql.push_str(&unit_filter_sql(&q.units, &mut params));
         params.push(Value::Int(i64::from(q.limit)));
         sql.push_str(&format!(" ORDER BY personal_id LIMIT ${}", params.len()));
-        self.read(|tx| tx.query(&sql, &params)?.into_iter().map(citizen_from).collect())
+        self.read(|tx| {
+            tx.query(&sql, &params)?
+                .into_iter()
+                .map(citizen_from)
+                .collect()
+        })
     }
 
     /// A household with its members (head first, then by personal ID).
@@ -701,13 +706,7 @@ fn date_range(d: PartialDate) -> (i64, i64) {
     }
 }
 
-fn residence_row(
-    id: PersonalId,
-    seq: i64,
-    r: &Residence,
-    structure: Structure,
-    event: i64,
-) -> Row {
+fn residence_row(id: PersonalId, seq: i64, r: &Residence, structure: Structure, event: i64) -> Row {
     vec![
         Value::Int(pid_value(id)),
         Value::Int(seq),

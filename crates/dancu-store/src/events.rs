@@ -56,7 +56,11 @@ pub(crate) const EVENT_COLUMNS: &str =
 
 /// Reads an event from the 8 columns of [`EVENT_COLUMNS`] starting at `at`.
 pub(crate) fn from_row(row: &mut [Value], at: usize) -> Result<EventRecord, Error> {
-    let text = |row: &mut [Value], i: usize| std::mem::replace(&mut row[at + i], Value::Null).into_string().unwrap_or_default();
+    let text = |row: &mut [Value], i: usize| {
+        std::mem::replace(&mut row[at + i], Value::Null)
+            .into_string()
+            .unwrap_or_default()
+    };
     Ok(EventRecord {
         id: row[at].as_i64().unwrap_or_default(),
         at_millis: row[at + 1].as_i64().unwrap_or_default(),

@@ -24,9 +24,7 @@ use std::path::Path;
 
 pub use accounts::{NewUser, SessionRecord, UserRecord};
 pub use audit::AuditEntry;
-pub use citizens::{
-    ChangeRecord, CitizenField, ResidenceRecord, SearchQuery, UnitFilter,
-};
+pub use citizens::{ChangeRecord, CitizenField, ResidenceRecord, SearchQuery, UnitFilter};
 pub use events::{EventMeta, EventRecord};
 pub use quality::RuleResult;
 pub use readdress::{ReaddressPlan, ReaddressReport};

@@ -51,7 +51,10 @@ impl PgBackend {
         self.run(f, "BEGIN")
     }
 
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>) -> Result<T, Error> {
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         self.run(f, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
     }
 
@@ -202,11 +205,15 @@ impl Tx for PgConn {
             write_copy_row(&mut buf, &row);
             n += 1;
             if buf.len() > 1 << 16 {
-                writer.write_all(&buf).map_err(|e| Error::Io(e.to_string()))?;
+                writer
+                    .write_all(&buf)
+                    .map_err(|e| Error::Io(e.to_string()))?;
                 buf.clear();
             }
         }
-        writer.write_all(&buf).map_err(|e| Error::Io(e.to_string()))?;
+        writer
+            .write_all(&buf)
+            .map_err(|e| Error::Io(e.to_string()))?;
         writer.finish()?;
         Ok(n)
     }

@@ -116,8 +116,12 @@ impl Store {
 fn load_mapping(tx: &mut dyn Tx, mapping: &[(String, String)]) -> Result<(), Error> {
     drop_mapping(tx)?;
     let create = match tx.dialect() {
-        Dialect::Sqlite => "CREATE TEMP TABLE readdress_map (old_code TEXT PRIMARY KEY, new_code TEXT NOT NULL)",
-        Dialect::Postgres => "CREATE TEMP TABLE readdress_map (old_code TEXT PRIMARY KEY, new_code TEXT NOT NULL) ON COMMIT DROP",
+        Dialect::Sqlite => {
+            "CREATE TEMP TABLE readdress_map (old_code TEXT PRIMARY KEY, new_code TEXT NOT NULL)"
+        }
+        Dialect::Postgres => {
+            "CREATE TEMP TABLE readdress_map (old_code TEXT PRIMARY KEY, new_code TEXT NOT NULL) ON COMMIT DROP"
+        }
     };
     tx.exec(create, &[])?;
     tx.bulk_insert(

@@ -7,9 +7,9 @@ use std::sync::Mutex;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql};
 
+use crate::Error;
 use crate::pool::Pool;
 use crate::sql::{Dialect, Row, Tx, Value};
-use crate::Error;
 
 pub(crate) struct SqliteBackend {
     path: PathBuf,
@@ -43,7 +43,10 @@ impl SqliteBackend {
         Ok(out)
     }
 
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>) -> Result<T, Error> {
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         self.readers.with(
             || open_connection(&self.path, true),
             |conn| {
@@ -202,7 +205,10 @@ mod tests {
 
     #[test]
     fn placeholders_bind_by_number() {
-        assert_eq!(sqlite_placeholders("a = $2 AND b = $10"), "a = ?2 AND b = ?10");
+        assert_eq!(
+            sqlite_placeholders("a = $2 AND b = $10"),
+            "a = ?2 AND b = ?10"
+        );
         assert_eq!(sqlite_placeholders("SELECT 1"), "SELECT 1");
     }
 }

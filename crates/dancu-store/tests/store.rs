@@ -3,8 +3,8 @@
 
 use dancu_domain::units::{Structure, UnitCatalog};
 use dancu_domain::{
-    Citizen, Gender, Household, PartialDate, PersonalId, PopulationBatch, Relationship,
-    Residence, ResidenceKind,
+    Citizen, Gender, Household, PartialDate, PersonalId, PopulationBatch, Relationship, Residence,
+    ResidenceKind,
 };
 use dancu_store::{
     AuditEntry, CitizenField, EventMeta, NewUser, ReaddressPlan, SearchQuery, Store, UnitFilter,
@@ -21,7 +21,9 @@ fn pid(province: u16, gender: Gender, year: i32, serial: u32) -> PersonalId {
 /// Two communes of Hà Nội and one of another province, from the shipped catalog.
 fn communes() -> (String, String, String) {
     let units = UnitCatalog::embedded();
-    let mut hn = units.children(Structure::Y2025, "01").map(|u| u.code.clone());
+    let mut hn = units
+        .children(Structure::Y2025, "01")
+        .map(|u| u.code.clone());
     let other = units
         .provinces(Structure::Y2025)
         .find(|p| p.code != "01")
@@ -120,7 +122,11 @@ fn family(household: u64, serial: u32, commune: &str) -> (PopulationBatch, Famil
 
 fn load(store: &Store, batch: PopulationBatch) {
     store
-        .load_population(&meta("import", "2020-01-01"), Structure::Y2025, &mut std::iter::once(batch))
+        .load_population(
+            &meta("import", "2020-01-01"),
+            Structure::Y2025,
+            &mut std::iter::once(batch),
+        )
         .unwrap();
 }
 
@@ -133,12 +139,20 @@ fn loads_and_reads_a_household(store: &Store) {
     assert_eq!(child.full_name, "Nguyễn Thị Minh Khai");
     assert_eq!(child.mother_id, Some(f.mother));
     assert_eq!(child.date_of_birth, date("2010-07-15"));
-    assert_eq!(store.citizen(f.mother).unwrap().unwrap().date_of_birth, date("1982"));
+    assert_eq!(
+        store.citizen(f.mother).unwrap().unwrap().date_of_birth,
+        date("1982")
+    );
     let (h, members) = store.household(1).unwrap().unwrap();
     assert_eq!(h.head_id, f.father);
     assert_eq!(members.len(), 3);
     assert_eq!(members[0].relationship_to_head, Some(Relationship::Head));
-    assert!(store.citizen(pid(1, Gender::Male, 1999, 9)).unwrap().is_none());
+    assert!(
+        store
+            .citizen(pid(1, Gender::Male, 1999, 9))
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(store.max_household_id().unwrap(), 1);
 }
 
@@ -176,26 +190,63 @@ fn searches_by_folded_name_date_and_unit(store: &Store) {
         after: None,
     };
     let ids = |r: Vec<Citizen>| r.into_iter().map(|c| c.personal_id).collect::<Vec<_>>();
-    let all = ids(store.search(&q("nguyen van hoa", false, None, UnitFilter::All)).unwrap());
+    let all = ids(store
+        .search(&q("nguyen van hoa", false, None, UnitFilter::All))
+        .unwrap());
     assert_eq!(all, vec![f.father, g.father]);
     let by_dob = store
-        .search(&q("Nguyễn Văn Hòa", false, Some("1980-03-02"), UnitFilter::All))
+        .search(&q(
+            "Nguyễn Văn Hòa",
+            false,
+            Some("1980-03-02"),
+            UnitFilter::All,
+        ))
         .unwrap();
     assert_eq!(by_dob.len(), 2);
     // A year-only record matches a full date in that year, and the reverse.
-    assert_eq!(store.search(&q("tran thi thuy", false, Some("1982-06-01"), UnitFilter::All)).unwrap().len(), 2);
-    assert_eq!(store.search(&q("nguyen van hoa", false, Some("1980"), UnitFilter::All)).unwrap().len(), 2);
-    assert!(store.search(&q("nguyen van hoa", false, Some("1981"), UnitFilter::All)).unwrap().is_empty());
+    assert_eq!(
+        store
+            .search(&q(
+                "tran thi thuy",
+                false,
+                Some("1982-06-01"),
+                UnitFilter::All
+            ))
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store
+            .search(&q("nguyen van hoa", false, Some("1980"), UnitFilter::All))
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        store
+            .search(&q("nguyen van hoa", false, Some("1981"), UnitFilter::All))
+            .unwrap()
+            .is_empty()
+    );
     let only_a = UnitFilter::Communes {
         current: vec![a.clone()],
         pre2025: vec![],
     };
-    assert_eq!(ids(store.search(&q("nguyen", true, None, only_a)).unwrap()), vec![f.father, f.child]);
+    assert_eq!(
+        ids(store.search(&q("nguyen", true, None, only_a)).unwrap()),
+        vec![f.father, f.child]
+    );
     let nothing = UnitFilter::Communes {
         current: vec![],
         pre2025: vec![],
     };
-    assert!(store.search(&q("nguyen", true, None, nothing)).unwrap().is_empty());
+    assert!(
+        store
+            .search(&q("nguyen", true, None, nothing))
+            .unwrap()
+            .is_empty()
+    );
     // Keyset pagination.
     let mut page = q("nguyen", true, None, UnitFilter::All);
     page.limit = 2;
@@ -221,7 +272,10 @@ fn updates_keep_history_and_as_of_reads_the_past(store: &Store) {
             ],
         )
         .unwrap();
-    assert_eq!(changed, vec![CitizenField::FullName, CitizenField::BloodType]);
+    assert_eq!(
+        changed,
+        vec![CitizenField::FullName, CitizenField::BloodType]
+    );
     store
         .register_residence(
             f.mother,
@@ -246,17 +300,31 @@ fn updates_keep_history_and_as_of_reads_the_past(store: &Store) {
     assert_eq!(residences.len(), 2);
     assert_eq!(residences[0].residence.valid_to, Some(date("2024-02-01")));
     assert_eq!(residences[0].ended_by.as_ref().unwrap().kind, "residence");
-    let in_2022 = store.citizen_as_of(f.mother, date("2022-12-31")).unwrap().unwrap();
+    let in_2022 = store
+        .citizen_as_of(f.mother, date("2022-12-31"))
+        .unwrap()
+        .unwrap();
     assert_eq!(in_2022.full_name, "Trần Thị Thủy");
     assert_eq!(in_2022.blood_type, None);
     assert_eq!(in_2022.commune_code.as_deref(), Some(a.as_str()));
-    let in_2023 = store.citizen_as_of(f.mother, date("2023-06-01")).unwrap().unwrap();
+    let in_2023 = store
+        .citizen_as_of(f.mother, date("2023-06-01"))
+        .unwrap()
+        .unwrap();
     assert_eq!(in_2023.full_name, "Trần Thị Thu Thủy");
     assert_eq!(in_2023.commune_code.as_deref(), Some(a.as_str()));
-    let in_2025 = store.citizen_as_of(f.mother, date("2025-01-01")).unwrap().unwrap();
+    let in_2025 = store
+        .citizen_as_of(f.mother, date("2025-01-01"))
+        .unwrap()
+        .unwrap();
     assert_eq!(in_2025.commune_code.as_deref(), Some(b.as_str()));
     // Not born yet.
-    assert!(store.citizen_as_of(f.child, date("2009-12-31")).unwrap().is_none());
+    assert!(
+        store
+            .citizen_as_of(f.child, date("2009-12-31"))
+            .unwrap()
+            .is_none()
+    );
     // Search sees the new name.
     let found = store
         .search(&SearchQuery {
@@ -289,23 +357,61 @@ fn readdress_moves_whole_households_with_history(store: &Store) {
     let dry = store.readdress(&plan, None).unwrap();
     assert!(!dry.applied);
     assert_eq!((dry.residences, dry.citizens, dry.households), (6, 6, 2));
-    assert_eq!(store.citizen(f.child).unwrap().unwrap().commune_code.as_deref(), Some(a.as_str()));
+    assert_eq!(
+        store
+            .citizen(f.child)
+            .unwrap()
+            .unwrap()
+            .commune_code
+            .as_deref(),
+        Some(a.as_str())
+    );
     let mut m = meta("readdress", "2025-07-01");
     m.basis = "Nghị quyết 1656/NQ-UBTVQH15".into();
     let done = store.readdress(&plan, Some(&m)).unwrap();
     assert!(done.applied);
     assert_eq!((done.residences, done.citizens, done.households), (6, 6, 2));
-    assert_eq!(store.citizen(f.child).unwrap().unwrap().commune_code.as_deref(), Some(b.as_str()));
-    assert_eq!(store.citizen(g.father).unwrap().unwrap().commune_code.as_deref(), Some(c.as_str()));
-    assert_eq!(store.citizen(other.father).unwrap().unwrap().commune_code.as_deref(), Some(c.as_str()));
+    assert_eq!(
+        store
+            .citizen(f.child)
+            .unwrap()
+            .unwrap()
+            .commune_code
+            .as_deref(),
+        Some(b.as_str())
+    );
+    assert_eq!(
+        store
+            .citizen(g.father)
+            .unwrap()
+            .unwrap()
+            .commune_code
+            .as_deref(),
+        Some(c.as_str())
+    );
+    assert_eq!(
+        store
+            .citizen(other.father)
+            .unwrap()
+            .unwrap()
+            .commune_code
+            .as_deref(),
+        Some(c.as_str())
+    );
     assert_eq!(store.household(1).unwrap().unwrap().0.commune_code, b);
     let history = store.residences(f.child).unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(history[0].residence.valid_to, Some(date("2025-07-01")));
     assert_eq!(history[1].residence.commune_code, b);
-    assert_eq!(history[1].registered_by.basis, "Nghị quyết 1656/NQ-UBTVQH15");
+    assert_eq!(
+        history[1].registered_by.basis,
+        "Nghị quyết 1656/NQ-UBTVQH15"
+    );
     // Before the effective date the person was still in the old commune.
-    let before = store.citizen_as_of(f.child, date("2025-06-30")).unwrap().unwrap();
+    let before = store
+        .citizen_as_of(f.child, date("2025-06-30"))
+        .unwrap()
+        .unwrap();
     assert_eq!(before.commune_code.as_deref(), Some(a.as_str()));
     // Quality rules agree the projection is consistent.
     let report = store.quality_report(UnitCatalog::embedded()).unwrap();
@@ -352,7 +458,9 @@ fn audit_and_accounts(store: &Store) {
         purpose: None,
         outcome: "ok".into(),
     };
-    store.append_audit(&[entry("citizen.read"), entry("citizen.history")]).unwrap();
+    store
+        .append_audit(&[entry("citizen.read"), entry("citizen.history")])
+        .unwrap();
     let seen = store.audit_for_person(who, 10).unwrap();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].action, "citizen.history");
@@ -368,8 +476,13 @@ fn audit_and_accounts(store: &Store) {
     assert!(store.create_user(&user).is_err(), "usernames are unique");
     let soon = dancu_store::now_millis() + 60_000;
     store.create_session("h1", id, soon).unwrap();
-    store.create_session("h2", id, dancu_store::now_millis() - 1).unwrap();
-    assert_eq!(store.session("h1").unwrap().unwrap().user.username, "officer.a");
+    store
+        .create_session("h2", id, dancu_store::now_millis() - 1)
+        .unwrap();
+    assert_eq!(
+        store.session("h1").unwrap().unwrap().user.username,
+        "officer.a"
+    );
     assert!(store.session("h2").unwrap().is_none(), "expired");
     store.revoke_session("h1").unwrap();
     assert!(store.session("h1").unwrap().is_none(), "revoked");

@@ -16,7 +16,12 @@ use dancu_domain::units::Structure;
 #[command(name = "dancu", version, about = "Population registry of Đề án 06")]
 struct Cli {
     /// Directory of the embedded store (SQLite file) and file blobs.
-    #[arg(long, env = "DANCU_DATA_DIR", default_value = "./dancu-data", global = true)]
+    #[arg(
+        long,
+        env = "DANCU_DATA_DIR",
+        default_value = "./dancu-data",
+        global = true
+    )]
     data_dir: PathBuf,
     /// sqlite://PATH or postgres://…; overrides the data dir's database.
     #[arg(long, env = "DANCU_DATABASE_URL", global = true)]
@@ -70,7 +75,11 @@ enum Command {
     /// Re-addresses every open residence of reorganized units (dry run unless --apply).
     Readdress {
         /// CSV `old_commune_code,new_commune_code` with a header row.
-        #[arg(long, conflicts_with = "shipped_2025", required_unless_present = "shipped_2025")]
+        #[arg(
+            long,
+            conflicts_with = "shipped_2025",
+            required_unless_present = "shipped_2025"
+        )]
         mapping: Option<PathBuf>,
         /// Use the shipped mapping of the 1 July 2025 reorganization (pre-2025 → 2025).
         #[arg(long)]
@@ -172,7 +181,9 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             let app = App::open(&url).map_err(fail)?;
             seed(&app, *citizens, *rng_seed)?;
         }
-        Command::Import { what: ImportWhat::Citizens { input } } => {
+        Command::Import {
+            what: ImportWhat::Citizens { input },
+        } => {
             let app = App::open(&url).map_err(fail)?;
             let bytes = std::fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
             let report = app
@@ -189,13 +200,19 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
                 eprintln!("line {}: {}", r.line, r.reason);
             }
             if !report.rejected.is_empty() {
-                eprintln!("dancu: {} rows rejected (nothing from them was applied)", report.rejected.len());
+                eprintln!(
+                    "dancu: {} rows rejected (nothing from them was applied)",
+                    report.rejected.len()
+                );
                 return Ok(ExitCode::from(2));
             }
         }
-        Command::Export { what: ExportWhat::Citizens { output } } => {
+        Command::Export {
+            what: ExportWhat::Citizens { output },
+        } => {
             let app = App::open(&url).map_err(fail)?;
-            let file = std::fs::File::create(output).map_err(|e| format!("{}: {e}", output.display()))?;
+            let file =
+                std::fs::File::create(output).map_err(|e| format!("{}: {e}", output.display()))?;
             let mut w = std::io::BufWriter::new(file);
             let n = app
                 .export_citizens(&Actor::system("export"), &mut w)
@@ -205,9 +222,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         }
         Command::Check { json } => {
             let app = App::open(&url).map_err(fail)?;
-            let report = app
-                .quality_report(&Actor::system("check"))
-                .map_err(fail)?;
+            let report = app.quality_report(&Actor::system("check")).map_err(fail)?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&report).map_err(fail)?);
             } else {
@@ -217,7 +232,11 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
                         r.rule,
                         r.count,
                         r.description,
-                        if r.examples.is_empty() { String::new() } else { format!(" (e.g. {})", r.examples.join(", ")) }
+                        if r.examples.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (e.g. {})", r.examples.join(", "))
+                        }
                     );
                 }
             }
@@ -226,28 +245,52 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             let app = App::open(&url).map_err(fail)?;
             serve(app, args)?;
         }
-        Command::Demo { serve: args, citizens } => {
+        Command::Demo {
+            serve: args,
+            citizens,
+        } => {
             let app = App::open(&url).map_err(fail)?;
             let creds = demo_setup(&app, &cli.data_dir, *citizens)?;
-            println!("\ndemo logins (also in {}):", cli.data_dir.join("demo-logins.txt").display());
+            println!(
+                "\ndemo logins (also in {}):",
+                cli.data_dir.join("demo-logins.txt").display()
+            );
             print!("{creds}");
             serve(app, args)?;
         }
-        Command::User { what: UserWhat::Add { username, role, unit, password_stdin } } => {
+        Command::User {
+            what:
+                UserWhat::Add {
+                    username,
+                    role,
+                    unit,
+                    password_stdin,
+                },
+        } => {
             if !password_stdin {
                 return Err("give the password on standard input with --password-stdin".into());
             }
-            let role = Role::parse(role)
-                .ok_or_else(|| format!("unknown role '{role}' (officer, admin, auditor, supervisor)"))?;
+            let role = Role::parse(role).ok_or_else(|| {
+                format!("unknown role '{role}' (officer, admin, auditor, supervisor)")
+            })?;
             let mut password = String::new();
-            std::io::stdin().read_to_string(&mut password).map_err(fail)?;
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .map_err(fail)?;
             let password = password.trim_end_matches(['\r', '\n']);
             let app = App::open(&url).map_err(fail)?;
             app.add_user(&Actor::system("user-add"), username, password, role, unit)
                 .map_err(fail)?;
             println!("user {username} created ({}, unit {unit})", role.code());
         }
-        Command::Readdress { mapping, shipped_2025, structure, effective_date, basis, apply } => {
+        Command::Readdress {
+            mapping,
+            shipped_2025,
+            structure,
+            effective_date,
+            basis,
+            apply,
+        } => {
             let app = App::open(&url).map_err(fail)?;
             let bytes;
             let source = if *shipped_2025 {
@@ -255,9 +298,12 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             } else {
                 let path = mapping.as_ref().expect("clap requires --mapping");
                 bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-                let structure = Structure::parse(structure)
-                    .ok_or("--structure must be 2025 or pre2025")?;
-                MappingSource::File { bytes: &bytes, structure }
+                let structure =
+                    Structure::parse(structure).ok_or("--structure must be 2025 or pre2025")?;
+                MappingSource::File {
+                    bytes: &bytes,
+                    structure,
+                }
             };
             if *apply && basis.is_none() {
                 return Err("--apply needs --basis (the legal basis of the reorganization)".into());
@@ -265,7 +311,12 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             let (plan, splits) = app.readdress_plan(source, effective_date).map_err(fail)?;
             let started = std::time::Instant::now();
             let result = app
-                .readdress(&Actor::system("readdress"), &plan, splits, if *apply { basis.as_deref() } else { None })
+                .readdress(
+                    &Actor::system("readdress"),
+                    &plan,
+                    splits,
+                    if *apply { basis.as_deref() } else { None },
+                )
                 .map_err(fail)?;
             let r = &result.report;
             println!(
@@ -301,15 +352,22 @@ fn redact(url: &str) -> String {
 fn seed(app: &App, citizens: u64, rng_seed: u64) -> Result<(), String> {
     let bar = indicatif::ProgressBar::new(citizens);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} citizens ({per_sec}, eta {eta})")
-            .map_err(fail)?,
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} citizens ({per_sec}, eta {eta})",
+        )
+        .map_err(fail)?,
     );
     let started = std::time::Instant::now();
     let n = app
-        .seed(&Actor::system("seed"), citizens, rng_seed, &mut |done| bar.set_position(done))
+        .seed(&Actor::system("seed"), citizens, rng_seed, &mut |done| {
+            bar.set_position(done)
+        })
         .map_err(fail)?;
     bar.finish_and_clear();
-    println!("seeded {n} citizens in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "seeded {n} citizens in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -345,7 +403,10 @@ fn demo_setup(app: &App, data_dir: &Path, citizens: u64) -> Result<String, Strin
         let password = random_password();
         app.add_user(&Actor::system("demo"), &username, &password, role, &unit)
             .map_err(fail)?;
-        creds.push_str(&format!("  {username:<16} {password}  ({}, unit {unit})\n", role.code()));
+        creds.push_str(&format!(
+            "  {username:<16} {password}  ({}, unit {unit})\n",
+            role.code()
+        ));
     }
     std::fs::create_dir_all(data_dir).map_err(fail)?;
     write_private(&creds_path, &creds)?;
@@ -367,7 +428,9 @@ fn write_private(path: &Path, content: &str) -> Result<(), String> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut f = options.open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut f = options
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     f.write_all(content.as_bytes()).map_err(fail)
 }
 
@@ -387,7 +450,12 @@ fn serve(app: App, args: &ServeArgs) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-        println!("serving http://{} (API under /api/v1, OpenAPI at /api/openapi.json)", listener.local_addr().map_err(fail)?);
-        dancu_server::serve(Arc::new(app), listener).await.map_err(fail)
+        println!(
+            "serving http://{} (API under /api/v1, OpenAPI at /api/openapi.json)",
+            listener.local_addr().map_err(fail)?
+        );
+        dancu_server::serve(Arc::new(app), listener)
+            .await
+            .map_err(fail)
     })
 }
