@@ -10,7 +10,7 @@
 //! the same people on every platform.
 //!
 //! Speed: all weight tables are cumulative arrays built once in [`generate`]; per person
-//! the generator only allocates the record's own strings (≈1M people/s on one core),
+//! the generator only allocates the record's own strings (≈1.5–2M people/s on one core),
 //! so `dancu seed` is bound by the store, not by generation.
 
 mod names;
