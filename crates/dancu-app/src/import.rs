@@ -262,8 +262,12 @@ impl App {
                     .to_string(),
                 effective_date: today(),
             };
-            self.store
-                .load_population(&meta, Structure::Y2025, &mut std::iter::once(batch))?;
+            self.store.load_population(
+                &meta,
+                Structure::Y2025,
+                &mut std::iter::once(batch),
+                false,
+            )?;
         }
         Ok(ImportReport {
             encoding: match decoded.encoding {
@@ -424,7 +428,7 @@ impl App {
             first_household_id: self.store.max_household_id()? + 1,
             serial_slot: slot,
             today: (y, m, d),
-            batch_size: 50_000,
+            batch_size: 200_000,
         };
         let meta = EventMeta {
             actor: actor.username.clone(),
@@ -434,15 +438,30 @@ impl App {
             summary: serde_json::json!({ "citizens": citizens, "rng_seed": rng_seed }).to_string(),
             effective_date: today(),
         };
+        // Generation runs on its own thread (one core) while this one writes (the other).
+        let (send, batches) = std::sync::mpsc::sync_channel(2);
+        let generator = crate::seed::generate(config, self.units);
+        std::thread::spawn(move || {
+            for mut batch in generator {
+                // Inserting in key order keeps the B-tree pages being written hot.
+                batch.citizens.sort_unstable_by_key(|c| c.personal_id);
+                batch.residences.sort_by_key(|(id, _)| *id);
+                if send.send(batch).is_err() {
+                    break;
+                }
+            }
+        });
         let mut done = 0;
-        let mut batches = crate::seed::generate(config, self.units).inspect(|b| {
+        let mut batches = batches.into_iter().inspect(|b| {
             done += b.citizens.len() as u64;
             progress(done);
         });
+        // A load as large as the store rebuilds the secondary indexes once at the end.
+        let rebuild = citizens >= 100_000 && citizens as i64 >= self.store.count_citizens()?;
         self.store.set_bulk_mode(true)?;
         let result = self
             .store
-            .load_population(&meta, Structure::Y2025, &mut batches);
+            .load_population(&meta, Structure::Y2025, &mut batches, rebuild);
         self.store.set_bulk_mode(false)?;
         Ok(result?.1)
     }

@@ -33,7 +33,11 @@ const PERSONAL_DATA: [Action; 4] = [
 fn the_table_is_exactly_the_expected_one() {
     for role in Role::ALL.into_iter().chain([Role::System]) {
         for action in Action::ALL {
-            assert_eq!(grant(role, action), expected(role, action), "{role:?} × {action:?}");
+            assert_eq!(
+                grant(role, action),
+                expected(role, action),
+                "{role:?} × {action:?}"
+            );
         }
     }
 }
@@ -52,23 +56,62 @@ fn scope_is_enforced_inside_and_outside_the_unit() {
         .unwrap()
         .code
         .clone();
-    let inside = Target { structure: Structure::Y2025, code: &hanoi[0] };
-    let sibling = Target { structure: Structure::Y2025, code: &hanoi[1] };
-    let outside = Target { structure: Structure::Y2025, code: &elsewhere };
+    let inside = Target {
+        structure: Structure::Y2025,
+        code: &hanoi[0],
+    };
+    let sibling = Target {
+        structure: Structure::Y2025,
+        code: &hanoi[1],
+    };
+    let outside = Target {
+        structure: Structure::Y2025,
+        code: &elsewhere,
+    };
     for role in Role::ALL {
-        let province = Actor { username: "p".into(), role, unit: "01".into() };
-        let commune = Actor { username: "c".into(), role, unit: hanoi[0].clone() };
-        let national = Actor { username: "n".into(), role, unit: NATIONAL_UNIT.into() };
+        let province = Actor {
+            username: "p".into(),
+            role,
+            unit: "01".into(),
+        };
+        let commune = Actor {
+            username: "c".into(),
+            role,
+            unit: hanoi[0].clone(),
+        };
+        let national = Actor {
+            username: "n".into(),
+            role,
+            unit: NATIONAL_UNIT.into(),
+        };
         for action in Action::ALL {
             let granted = grant(role, action).is_some();
             let any = grant(role, action) == Some(Scope::Any);
-            assert_eq!(authorize(units, &province, action, Some(inside)).is_ok(), granted);
-            assert_eq!(authorize(units, &province, action, Some(outside)).is_ok(), any);
-            assert_eq!(authorize(units, &commune, action, Some(inside)).is_ok(), granted);
-            assert_eq!(authorize(units, &commune, action, Some(sibling)).is_ok(), any);
-            assert_eq!(authorize(units, &national, action, Some(outside)).is_ok(), granted);
+            assert_eq!(
+                authorize(units, &province, action, Some(inside)).is_ok(),
+                granted
+            );
+            assert_eq!(
+                authorize(units, &province, action, Some(outside)).is_ok(),
+                any
+            );
+            assert_eq!(
+                authorize(units, &commune, action, Some(inside)).is_ok(),
+                granted
+            );
+            assert_eq!(
+                authorize(units, &commune, action, Some(sibling)).is_ok(),
+                any
+            );
+            assert_eq!(
+                authorize(units, &national, action, Some(outside)).is_ok(),
+                granted
+            );
             if PERSONAL_DATA.contains(&action) && role != Role::Officer {
-                assert!(authorize(units, &national, action, Some(inside)).is_err(), "{role:?} must never touch personal data");
+                assert!(
+                    authorize(units, &national, action, Some(inside)).is_err(),
+                    "{role:?} must never touch personal data"
+                );
             }
         }
     }
@@ -85,9 +128,24 @@ fn an_old_structure_commune_is_in_scope_through_its_2025_successor() {
         })
         .unwrap();
     let province = units.current_commune(&new).unwrap().province_code.clone();
-    let officer = Actor { username: "o".into(), role: Role::Officer, unit: province };
-    let target = Target { structure: Structure::Pre2025, code: &old };
+    let officer = Actor {
+        username: "o".into(),
+        role: Role::Officer,
+        unit: province,
+    };
+    let target = Target {
+        structure: Structure::Pre2025,
+        code: &old,
+    };
     assert!(authorize(units, &officer, Action::ReadCitizen, Some(target)).is_ok());
-    let other = Actor { username: "o".into(), role: Role::Officer, unit: if officer.unit == "01" { "79".into() } else { "01".into() } };
+    let other = Actor {
+        username: "o".into(),
+        role: Role::Officer,
+        unit: if officer.unit == "01" {
+            "79".into()
+        } else {
+            "01".into()
+        },
+    };
     assert!(authorize(units, &other, Action::ReadCitizen, Some(target)).is_err());
 }

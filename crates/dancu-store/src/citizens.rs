@@ -9,6 +9,7 @@ use dancu_domain::{
 use serde::Serialize;
 
 use crate::events::{self, EVENT_COLUMNS, EventMeta, EventRecord};
+use crate::schema::BULK_INDEXES;
 use crate::sql::{Row, Tx, Value};
 use crate::{Error, Store};
 
@@ -391,18 +392,31 @@ fn unit_filter_sql(units: &UnitFilter, params: &mut Vec<Value>) -> String {
 
 impl Store {
     /// Loads batches of new households, citizens and residences under one event, in one
-    /// transaction: either everything is stored or nothing is.
+    /// transaction: either everything is stored or nothing is. With `rebuild_indexes`
+    /// (for loads as large as the store itself) the secondary indexes are dropped and
+    /// rebuilt at the end, which readers of PostgreSQL wait for.
     pub fn load_population(
         &self,
         meta: &EventMeta,
         structure: Structure,
         batches: &mut dyn Iterator<Item = PopulationBatch>,
+        rebuild_indexes: bool,
     ) -> Result<(i64, u64), Error> {
         self.write(|tx| {
             let event = events::append(tx, meta)?;
+            if rebuild_indexes {
+                for (name, _) in BULK_INDEXES {
+                    tx.exec(&format!("DROP INDEX {name}"), &[])?;
+                }
+            }
             let mut citizens = 0;
             for batch in batches {
                 citizens += insert_batch(tx, &batch, structure, event)?;
+            }
+            if rebuild_indexes {
+                for (_, ddl) in BULK_INDEXES {
+                    tx.exec(ddl, &[])?;
+                }
             }
             Ok((event, citizens))
         })

@@ -15,6 +15,29 @@ pub(crate) struct SqliteBackend {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Pool<Connection>,
+    /// Keeps the checkpointer thread alive; it stops when the backend is dropped.
+    _checkpointer: std::sync::Arc<()>,
+}
+
+/// How often the WAL is folded into the database, off the commit path: with SQLite's
+/// automatic checkpoint, the writer that crosses the threshold copies the pages while
+/// every waiting audit commit stalls behind it.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn start_checkpointer(path: &Path, alive: std::sync::Weak<()>) -> Result<(), Error> {
+    let conn = open_connection(path, false)?;
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while alive.upgrade().is_some() {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+                    eprintln!("dancu: WAL checkpoint failed: {e}");
+                }
+            }
+        })
+        .map_err(|e| Error::Io(e.to_string()))?;
+    Ok(())
 }
 
 impl SqliteBackend {
@@ -24,10 +47,14 @@ impl SqliteBackend {
                 .map_err(|e| Error::Config(format!("cannot create {}: {e}", dir.display())))?;
         }
         let writer = open_connection(path, false)?;
+        writer.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
+        let token = std::sync::Arc::new(());
+        start_checkpointer(path, std::sync::Arc::downgrade(&token))?;
         Ok(SqliteBackend {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers: Pool::new(16),
+            _checkpointer: token,
         })
     }
 
@@ -68,7 +95,12 @@ impl SqliteBackend {
         if on {
             conn.execute_batch("PRAGMA synchronous=OFF; PRAGMA cache_size=-2000000;")?;
         } else {
-            conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;")?;
+            // Fold the load's WAL into the database now, not in the first commits after it
+            // (readers would search a WAL of gigabytes, and a writer would stall on it).
+            conn.execute_batch(
+                "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; \
+                 PRAGMA wal_checkpoint(TRUNCATE);",
+            )?;
         }
         Ok(())
     }
@@ -89,7 +121,7 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, Error> {
     }
     conn.execute_batch(
         "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; \
-         PRAGMA mmap_size=1073741824; PRAGMA temp_store=MEMORY;",
+         PRAGMA temp_store=MEMORY;",
     )?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)

@@ -126,6 +126,7 @@ fn load(store: &Store, batch: PopulationBatch) {
             &meta("import", "2020-01-01"),
             Structure::Y2025,
             &mut std::iter::once(batch),
+            false,
         )
         .unwrap();
 }
@@ -161,10 +162,12 @@ fn a_failed_load_leaves_nothing(store: &Store) {
     let (mut batch, _) = family(1, 1, &a);
     let dup = batch.citizens[0].clone();
     batch.citizens.push(dup);
+    // A bulk load drops and rebuilds indexes: its failure must restore them too.
     let result = store.load_population(
         &meta("import", "2020-01-01"),
         Structure::Y2025,
         &mut std::iter::once(batch),
+        true,
     );
     assert!(result.is_err());
     assert_eq!(store.count_citizens().unwrap(), 0);
@@ -173,6 +176,26 @@ fn a_failed_load_leaves_nothing(store: &Store) {
         .read(|tx| tx.query_i64("SELECT COUNT(*) FROM events", &[]))
         .unwrap();
     assert_eq!(events, 0);
+    let (batch, f) = family(1, 1, &a);
+    store
+        .load_population(
+            &meta("seed", "2020-01-01"),
+            Structure::Y2025,
+            &mut std::iter::once(batch),
+            true,
+        )
+        .unwrap();
+    let found = store
+        .search(&SearchQuery {
+            name_folded: "nguyen thi minh khai".into(),
+            prefix: false,
+            date_of_birth: None,
+            units: UnitFilter::All,
+            limit: 5,
+            after: None,
+        })
+        .unwrap();
+    assert_eq!(found[0].personal_id, f.child);
 }
 
 fn searches_by_folded_name_date_and_unit(store: &Store) {

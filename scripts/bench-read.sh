@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Load test of GET /api/v1/citizens/{id} on an existing store, with auditing on.
+# Usage: scripts/bench-read.sh DATABASE_URL [DURATION_S] [CONNECTIONS]
+# Needs: a release build, wrk (apt-get install wrk), python3, curl.
+# Prints wrk's latency distribution and requests/s. Every request is a real audited
+# read by a national-scope officer of a random existing person.
+set -euo pipefail
+url="$1"; duration="${2:-30}"; conns="${3:-64}"
+bin="$(dirname "$0")/../target/release/dancu"
+work="$(mktemp -d)"
+trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+user="bench.$RANDOM$RANDOM"
+echo "a long bench password" | "$bin" --database-url "$url" user add --username "$user" --role officer --unit VN --password-stdin >/dev/null
+"$bin" --database-url "$url" serve --listen 127.0.0.1:18080 >"$work/serve.log" 2>&1 &
+server=$!
+for _ in $(seq 1 100); do curl -sf 127.0.0.1:18080/healthz >/dev/null && break; sleep 0.2; done
+token=$(curl -sf 127.0.0.1:18080/api/v1/auth/login -H 'content-type: application/json' \
+  -d "{\"username\":\"$user\",\"password\":\"a long bench password\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+# 100,000 random existing IDs, exported by the product itself.
+"$bin" --database-url "$url" export citizens --output "$work/all.csv" >/dev/null
+python3 - "$work/all.csv" "$work/ids.txt" <<'PY'
+import random, sys
+ids = [line.split(",", 1)[0] for line in open(sys.argv[1], encoding="utf-8")][1:]
+random.seed(1)
+open(sys.argv[2], "w").write("\n".join(random.sample(ids, min(100000, len(ids)))) + "\n")
+PY
+cat >"$work/read.lua" <<LUA
+local ids = {}
+for line in io.lines("$work/ids.txt") do ids[#ids + 1] = line end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/api/v1/citizens/" .. ids[(i % #ids) + 1], { ["Authorization"] = "Bearer $token" })
+end
+LUA
+audit_before=$(python3 - "$url" <<'PY' 2>/dev/null || echo "?"
+import sys, sqlite3
+u = sys.argv[1]
+print(sqlite3.connect(u[len("sqlite://"):]).execute("select count(*) from audit_log").fetchone()[0] if u.startswith("sqlite://") else "?")
+PY
+)
+[ -n "${PERF_OUT:-}" ] && (sleep 5; perf record -g -p "$server" -o "$PERF_OUT" -- sleep 8 >/dev/null 2>&1) &
+wrk -t2 -c"$conns" -d"${duration}s" --latency -s "$work/read.lua" http://127.0.0.1:18080/ | tee "$work/wrk.txt"
+echo "resident memory of serve (kB): $(grep VmHWM /proc/$server/status | awk '{print $2}') peak, $(grep VmRSS /proc/$server/status | awk '{print $2}') now"
+echo "audit rows before: $audit_before"
