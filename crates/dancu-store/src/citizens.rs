@@ -241,7 +241,7 @@ fn pid_from(v: &Value) -> Result<Option<PersonalId>, Error> {
         Value::Int(i) => PersonalId::from_u64(*i as u64)
             .map(Some)
             .map_err(|e| Error::Corrupt(format!("stored personal ID {i}: {e}"))),
-        Value::Text(t) => Err(Error::Corrupt(format!("personal ID stored as text: {t}"))),
+        other => Err(Error::Corrupt(format!("personal ID stored as {other:?}"))),
     }
 }
 
@@ -251,7 +251,7 @@ pub(crate) fn date_from(v: &Value) -> Result<Option<PartialDate>, Error> {
         Value::Int(k) => PartialDate::from_sort_key(*k as i32)
             .map(Some)
             .ok_or_else(|| Error::Corrupt(format!("stored date key {k}"))),
-        Value::Text(t) => Err(Error::Corrupt(format!("date stored as text: {t}"))),
+        other => Err(Error::Corrupt(format!("date stored as {other:?}"))),
     }
 }
 
@@ -302,27 +302,30 @@ fn citizen_from(mut row: Row) -> Result<Citizen, Error> {
     })
 }
 
-fn citizen_row(c: &Citizen, event: i64) -> Row {
+/// The row of a new citizen; consumes the record so that its strings move, not copy.
+fn citizen_row(c: Citizen, event: i64) -> Row {
+    let folded = dancu_domain::text::fold(&c.full_name);
     vec![
         Value::Int(pid_value(c.personal_id)),
-        Value::Text(c.full_name.clone()),
-        Value::Text(dancu_domain::text::fold(&c.full_name)),
+        Value::Text(c.full_name),
+        Value::Text(folded),
         Value::Int(c.date_of_birth.sort_key().into()),
-        Value::from(c.gender.code()),
+        Value::Code(c.gender.code()),
         Value::from(c.birth_registration_province.map(i64::from)),
-        c.hometown.clone().into(),
-        c.ethnicity.clone().into(),
-        c.religion.clone().into(),
-        Value::Text(c.nationality.clone()),
-        c.blood_type.clone().into(),
-        c.old_id_number.clone().into(),
+        c.hometown.into(),
+        c.ethnicity.into(),
+        c.religion.into(),
+        Value::Text(c.nationality),
+        c.blood_type.into(),
+        c.old_id_number.into(),
         Value::from(c.father_id.map(pid_value)),
         Value::from(c.mother_id.map(pid_value)),
         Value::from(c.spouse_id.map(pid_value)),
         Value::from(c.household_id.map(|h| h as i64)),
-        Value::from(c.relationship_to_head.map(Relationship::code)),
-        c.commune_code.clone().into(),
-        Value::from(c.commune_structure.code()),
+        c.relationship_to_head
+            .map_or(Value::Null, |r| Value::Code(r.code())),
+        c.commune_code.into(),
+        Value::Code(c.commune_structure.code()),
         date_value(c.date_of_death),
         Value::Int(event),
         Value::Int(event),
@@ -411,7 +414,7 @@ impl Store {
             }
             let mut citizens = 0;
             for batch in batches {
-                citizens += insert_batch(tx, &batch, structure, event)?;
+                citizens += insert_batch(tx, batch, structure, event)?;
             }
             if rebuild_indexes {
                 for (_, ddl) in BULK_INDEXES {
@@ -673,7 +676,13 @@ impl Store {
             tx.bulk_insert(
                 "residences",
                 RESIDENCE_COLUMNS,
-                &mut std::iter::once(residence_row(id, seq, residence, Structure::Y2025, event)),
+                &mut std::iter::once(residence_row(
+                    id,
+                    seq,
+                    residence.clone(),
+                    Structure::Y2025,
+                    event,
+                )),
             )?;
             if residence.kind == ResidenceKind::Permanent {
                 tx.exec(
@@ -720,14 +729,14 @@ fn date_range(d: PartialDate) -> (i64, i64) {
     }
 }
 
-fn residence_row(id: PersonalId, seq: i64, r: &Residence, structure: Structure, event: i64) -> Row {
+fn residence_row(id: PersonalId, seq: i64, r: Residence, structure: Structure, event: i64) -> Row {
     vec![
         Value::Int(pid_value(id)),
         Value::Int(seq),
-        Value::from(r.kind.code()),
-        Value::Text(r.commune_code.clone()),
-        Value::from(structure.code()),
-        Value::Text(r.address.clone()),
+        Value::Code(r.kind.code()),
+        Value::Text(r.commune_code),
+        Value::Code(structure.code()),
+        Value::Text(r.address),
         Value::Int(r.valid_from.sort_key().into()),
         date_value(r.valid_to),
         Value::Int(event),
@@ -736,20 +745,20 @@ fn residence_row(id: PersonalId, seq: i64, r: &Residence, structure: Structure, 
 
 fn insert_batch(
     tx: &mut dyn Tx,
-    batch: &PopulationBatch,
+    batch: PopulationBatch,
     structure: Structure,
     event: i64,
 ) -> Result<u64, Error> {
     tx.bulk_insert(
         "households",
         HOUSEHOLD_COLUMNS,
-        &mut batch.households.iter().map(|h| {
+        &mut batch.households.into_iter().map(|h| {
             vec![
                 Value::Int(h.id as i64),
                 Value::Int(pid_value(h.head_id)),
-                Value::Text(h.commune_code.clone()),
-                Value::from(structure.code()),
-                Value::Text(h.address.clone()),
+                Value::Text(h.commune_code),
+                Value::Code(structure.code()),
+                Value::Text(h.address),
                 Value::Int(event),
             ]
         }),
@@ -757,17 +766,17 @@ fn insert_batch(
     let n = tx.bulk_insert(
         "citizens",
         CITIZEN_COLUMNS,
-        &mut batch.citizens.iter().map(|c| citizen_row(c, event)),
+        &mut batch.citizens.into_iter().map(|c| citizen_row(c, event)),
     )?;
     let mut seq = 0;
     let mut last = None;
     tx.bulk_insert(
         "residences",
         RESIDENCE_COLUMNS,
-        &mut batch.residences.iter().map(|(id, r)| {
-            seq = if last == Some(*id) { seq + 1 } else { 1 };
-            last = Some(*id);
-            residence_row(*id, seq, r, structure, event)
+        &mut batch.residences.into_iter().map(|(id, r)| {
+            seq = if last == Some(id) { seq + 1 } else { 1 };
+            last = Some(id);
+            residence_row(id, seq, r, structure, event)
         }),
     )?;
     Ok(n)

@@ -110,6 +110,7 @@ impl ToSql for Value {
                 _ => i.to_sql(ty, out),
             },
             Value::Text(s) => s.to_sql(ty, out),
+            Value::Code(s) => s.to_sql(ty, out),
         }
     }
 
@@ -228,20 +229,23 @@ fn write_copy_row(buf: &mut Vec<u8>, row: &[Value]) {
         match v {
             Value::Null => buf.extend_from_slice(b"\\N"),
             Value::Int(n) => buf.extend_from_slice(n.to_string().as_bytes()),
-            Value::Text(s) => {
-                for b in s.bytes() {
-                    match b {
-                        b'\\' => buf.extend_from_slice(b"\\\\"),
-                        b'\t' => buf.extend_from_slice(b"\\t"),
-                        b'\n' => buf.extend_from_slice(b"\\n"),
-                        b'\r' => buf.extend_from_slice(b"\\r"),
-                        _ => buf.push(b),
-                    }
-                }
-            }
+            Value::Text(s) => write_copy_text(buf, s),
+            Value::Code(s) => write_copy_text(buf, s),
         }
     }
     buf.push(b'\n');
+}
+
+fn write_copy_text(buf: &mut Vec<u8>, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            _ => buf.push(b),
+        }
+    }
 }
 
 #[cfg(test)]

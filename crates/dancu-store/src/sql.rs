@@ -10,6 +10,9 @@ pub enum Value {
     Null,
     Int(i64),
     Text(String),
+    /// A static text (codes such as `M`, `permanent`, `2025`): bound without allocating,
+    /// which matters when loading tens of millions of rows. Never produced by reads.
+    Code(&'static str),
 }
 
 impl Value {
@@ -23,6 +26,7 @@ impl Value {
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::Text(s) => Some(s),
+            Value::Code(s) => Some(s),
             _ => None,
         }
     }
@@ -30,6 +34,7 @@ impl Value {
     pub fn into_string(self) -> Option<String> {
         match self {
             Value::Text(s) => Some(s),
+            Value::Code(s) => Some(s.to_owned()),
             _ => None,
         }
     }

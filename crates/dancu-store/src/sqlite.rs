@@ -155,6 +155,7 @@ impl ToSql for Value {
             Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
             Value::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
             Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Value::Code(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
         })
     }
 }
