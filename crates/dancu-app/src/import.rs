@@ -428,7 +428,7 @@ impl App {
             first_household_id: self.store.max_household_id()? + 1,
             serial_slot: slot,
             today: (y, m, d),
-            batch_size: 200_000,
+            batch_size: 1_000_000,
         };
         let meta = EventMeta {
             actor: actor.username.clone(),
@@ -439,7 +439,7 @@ impl App {
             effective_date: today(),
         };
         // Generation runs on its own thread (one core) while this one writes (the other).
-        let (send, batches) = std::sync::mpsc::sync_channel(2);
+        let (send, batches) = std::sync::mpsc::sync_channel(1);
         let generator = crate::seed::generate(config, self.units);
         std::thread::spawn(move || {
             for mut batch in generator {

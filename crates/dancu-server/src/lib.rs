@@ -57,6 +57,19 @@ async fn quick<T: Send + 'static>(
     }
 }
 
+/// The token of `Authorization: Bearer TOKEN`.
+fn bearer(parts: &Parts) -> Result<String, Problem> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 128)
+        .map(str::to_owned)
+        .ok_or_else(|| Problem::from(Error::Unauthenticated))
+}
+
 /// A staff member authenticated by `Authorization: Bearer TOKEN`.
 pub struct Staff(pub Actor);
 
@@ -64,15 +77,7 @@ impl FromRequestParts<Shared> for Staff {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Self, Problem> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 128)
-            .ok_or_else(|| Problem::from(Error::Unauthenticated))?
-            .to_owned();
+        let token = bearer(parts)?;
         if let Some(actor) = app.cached_actor(&token) {
             return Ok(Staff(actor));
         }
@@ -84,14 +89,14 @@ impl FromRequestParts<Shared> for Staff {
 }
 
 /// A JSON body whose rejections (bad JSON, wrong type, too large) are problem+json.
-pub struct Body_<T>(pub T);
+pub struct JsonBody<T>(pub T);
 
-impl<T: serde::de::DeserializeOwned> FromRequest<Shared> for Body_<T> {
+impl<T: serde::de::DeserializeOwned> FromRequest<Shared> for JsonBody<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &Shared) -> Result<Self, Problem> {
         match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Body_(v)),
+            Ok(Json(v)) => Ok(JsonBody(v)),
             Err(e) => Err(json_rejection(e)),
         }
     }
@@ -124,43 +129,33 @@ async fn openapi_doc() -> Response {
     Json(openapi::document()).into_response()
 }
 
+/// The contract's login body. `totp` is accepted now and verified once two-factor
+/// authentication lands (the security issue); unknown fields are ignored.
 #[derive(Deserialize)]
 struct LoginBody {
     username: String,
     password: String,
-    #[serde(default)]
-    #[allow(dead_code)]
-    totp: Option<String>,
 }
 
-async fn login(State(app): State<Shared>, Body_(b): Body_<LoginBody>) -> ApiResult {
+async fn login(State(app): State<Shared>, JsonBody(b): JsonBody<LoginBody>) -> ApiResult {
     let (token, expires_at) = blocking(move || app.login(&b.username, &b.password)).await?;
     ok_json(json!({ "token": token, "expires_at": millis_to_rfc3339(expires_at) }))
 }
 
-async fn logout(State(app): State<Shared>, parts: Parts_) -> ApiResult {
-    let token = parts.0;
+async fn logout(State(app): State<Shared>, BearerToken(token): BearerToken) -> ApiResult {
     blocking(move || app.logout(&token)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// The raw bearer token (logout revokes exactly the presented token).
-struct Parts_(String);
+struct BearerToken(String);
 
-impl FromRequestParts<Shared> for Parts_ {
+impl FromRequestParts<Shared> for BearerToken {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Self, Problem> {
         Staff::from_request_parts(parts, app).await?;
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
-        Ok(Parts_(token))
+        bearer(parts).map(BearerToken)
     }
 }
 
@@ -254,7 +249,7 @@ async fn update_citizen(
     State(app): State<Shared>,
     Staff(actor): Staff,
     Path(id): Path<String>,
-    Body_(b): Body_<UpdateBody>,
+    JsonBody(b): JsonBody<UpdateBody>,
 ) -> ApiResult {
     let id = pid(&id)?;
     let mut updates = Vec::new();
@@ -289,7 +284,7 @@ async fn register_residence(
     State(app): State<Shared>,
     Staff(actor): Staff,
     Path(id): Path<String>,
-    Body_(b): Body_<ResidenceBody>,
+    JsonBody(b): JsonBody<ResidenceBody>,
 ) -> ApiResult {
     let id = pid(&id)?;
     let bad = |m: String| Problem::new(StatusCode::BAD_REQUEST, m);
@@ -399,7 +394,7 @@ struct ReaddressBody {
 async fn readdress(
     State(app): State<Shared>,
     Staff(actor): Staff,
-    Body_(b): Body_<ReaddressBody>,
+    JsonBody(b): JsonBody<ReaddressBody>,
 ) -> ApiResult {
     let structure = structure_param(b.structure.as_deref())?;
     let csv: String = std::iter::once("old_commune_code,new_commune_code\n".to_owned())

@@ -417,6 +417,10 @@ impl Store {
                 citizens += insert_batch(tx, batch, structure, event)?;
             }
             if rebuild_indexes {
+                if tx.dialect() == crate::Dialect::Postgres {
+                    // Index builds sort in memory when allowed to; the default 64 MB spills.
+                    tx.exec("SET LOCAL maintenance_work_mem = '1GB'", &[])?;
+                }
                 for (_, ddl) in BULK_INDEXES {
                     tx.exec(ddl, &[])?;
                 }

@@ -93,7 +93,7 @@ impl SqliteBackend {
     pub(crate) fn bulk_mode(&self, on: bool) -> Result<(), Error> {
         let conn = self.writer.lock().map_err(|_| Error::Poisoned)?;
         if on {
-            conn.execute_batch("PRAGMA synchronous=OFF; PRAGMA cache_size=-2000000;")?;
+            conn.execute_batch("PRAGMA synchronous=OFF; PRAGMA cache_size=-4000000;")?;
         } else {
             // Fold the load's WAL into the database now, not in the first commits after it
             // (readers would search a WAL of gigabytes, and a writer would stall on it).

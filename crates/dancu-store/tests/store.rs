@@ -469,6 +469,102 @@ fn quality_rules_find_defects(store: &Store) {
     assert_eq!(rule("parent_wrong_gender").count, 1); // the mother recorded as male
 }
 
+fn quality_rules_cover_every_kind_of_defect(store: &Store) {
+    let (a, b, _) = communes();
+    let residence = |commune: &str| Residence {
+        kind: ResidenceKind::Permanent,
+        commune_code: commune.into(),
+        address: "x".into(),
+        valid_from: date("2000"),
+        valid_to: None,
+    };
+    let century = pid(1, Gender::Male, 2010, 1); // digit says 2000s
+    let dead = pid(1, Gender::Male, 1980, 2);
+    let head1 = pid(1, Gender::Male, 1970, 3);
+    let head2 = pid(1, Gender::Female, 1972, 3);
+    let lonely = pid(1, Gender::Male, 1960, 4);
+    let old1 = pid(1, Gender::Male, 1961, 5);
+    let old2 = pid(1, Gender::Male, 1962, 5);
+    let unknown = pid(1, Gender::Female, 1963, 6);
+    let moved = pid(1, Gender::Female, 1964, 7);
+    let mut people = vec![
+        person(century, "Lê Văn A", "1910-01-01", &a),
+        person(dead, "Lê Văn B", "1980", &a),
+        person(head1, "Lê Văn C", "1970", &a),
+        person(head2, "Lê Thị D", "1972", &a),
+        person(lonely, "Lê Văn E", "1960", &a),
+        person(old1, "Lê Văn F", "1961", &a),
+        person(old2, "Lê Văn G", "1962", &a),
+        person(unknown, "Lê Thị H", "1963", &a),
+        person(moved, "Lê Thị I", "1964", &a),
+    ];
+    people[1].date_of_death = Some(date("1970"));
+    for p in &mut people[2..4] {
+        p.household_id = Some(7);
+        p.relationship_to_head = Some(Relationship::Head);
+    }
+    people[2].spouse_id = Some(head2); // not returned
+    people[5].old_id_number = Some("012345678".into());
+    people[6].old_id_number = Some("012345678".into());
+    let mut residences: Vec<_> = people
+        .iter()
+        .filter(|p| p.personal_id != lonely)
+        .map(|p| (p.personal_id, residence(&a)))
+        .collect();
+    for r in &mut residences {
+        if r.0 == unknown {
+            r.1.commune_code = "99999".into();
+        }
+        if r.0 == moved {
+            r.1.commune_code = b.clone();
+        }
+    }
+    let households = vec![
+        Household {
+            id: 7,
+            head_id: head1,
+            commune_code: a.clone(),
+            address: "x".into(),
+        },
+        Household {
+            id: 8,
+            head_id: head2,
+            commune_code: a.clone(),
+            address: "x".into(),
+        },
+    ];
+    load(
+        store,
+        PopulationBatch {
+            households,
+            citizens: people,
+            residences,
+        },
+    );
+    let report = store.quality_report(UnitCatalog::embedded()).unwrap();
+    let rule = |name: &str| report.iter().find(|r| r.rule == name).unwrap().clone();
+    let expect = |name: &str, example: String| {
+        let r = rule(name);
+        assert_eq!((r.count, r.examples.clone()), (1, vec![example]), "{name}");
+    };
+    expect("century_mismatch", century.to_string());
+    expect("death_before_birth", dead.to_string());
+    expect("household_with_several_heads", "7".into());
+    expect("person_in_two_households", head2.to_string());
+    expect("household_without_head", "8".into());
+    expect("spouse_not_reciprocal", head1.to_string());
+    expect("duplicate_old_id_number", "012345678".into());
+    expect("no_permanent_residence", lonely.to_string());
+    expect("unknown_commune", "99999".into());
+    assert_eq!(
+        rule("residence_projection_mismatch").count,
+        2,
+        "unknown and moved"
+    );
+    assert_eq!(rule("gender_mismatch").count, 0);
+    assert_eq!(rule("birth_year_mismatch").count, 0);
+}
+
 fn audit_and_accounts(store: &Store) {
     let who = pid(1, Gender::Male, 1980, 1);
     let entry = |action: &str| AuditEntry {
@@ -545,5 +641,6 @@ on_both_backends!(
     updates_keep_history_and_as_of_reads_the_past,
     readdress_moves_whole_households_with_history,
     quality_rules_find_defects,
+    quality_rules_cover_every_kind_of_defect,
     audit_and_accounts,
 );

@@ -1,0 +1,121 @@
+//! Re-addressing with the shipped 2025 mapping: people still recorded in a pre-2025
+//! commune move to the commune it became, and an officer of the new province can then
+//! read them.
+
+use dancu_app::readdress::MappingSource;
+use dancu_app::{Actor, App, Role};
+use dancu_domain::units::{Structure, UnitCatalog};
+use dancu_domain::{
+    Citizen, Gender, Household, PartialDate, PersonalId, PopulationBatch, Residence, ResidenceKind,
+};
+use dancu_store::EventMeta;
+use dancu_store::testing::TestStore;
+
+fn old_person(id: PersonalId, commune: &str) -> Citizen {
+    Citizen {
+        personal_id: id,
+        full_name: "Phạm Văn Đồng".into(),
+        date_of_birth: PartialDate::parse("1950").unwrap(),
+        gender: Gender::Male,
+        birth_registration_province: Some(id.province_code()),
+        hometown: None,
+        ethnicity: None,
+        religion: None,
+        nationality: "VN".into(),
+        blood_type: None,
+        old_id_number: None,
+        father_id: None,
+        mother_id: None,
+        spouse_id: None,
+        household_id: Some(1),
+        relationship_to_head: Some(dancu_domain::Relationship::Head),
+        commune_code: Some(commune.into()),
+        commune_structure: Structure::Pre2025,
+        date_of_death: None,
+    }
+}
+
+#[test]
+fn shipped_2025_mapping_moves_pre2025_residents_and_reports_split_communes() {
+    let t = TestStore::sqlite();
+    let app = App::open(&t.url).unwrap();
+    let units = UnitCatalog::embedded();
+    let (old, new) = units
+        .communes(Structure::Pre2025)
+        .find_map(|c| match units.map_old_commune(&c.code) {
+            [one] => Some((c.code.clone(), one.clone())),
+            _ => None,
+        })
+        .unwrap();
+    let id = PersonalId::from_parts(1, Gender::Male, 1950, 42).unwrap();
+    let batch = PopulationBatch {
+        households: vec![Household {
+            id: 1,
+            head_id: id,
+            commune_code: old.clone(),
+            address: "Thôn 1".into(),
+        }],
+        citizens: vec![old_person(id, &old)],
+        residences: vec![(
+            id,
+            Residence {
+                kind: ResidenceKind::Permanent,
+                commune_code: old.clone(),
+                address: "Thôn 1".into(),
+                valid_from: PartialDate::parse("1975").unwrap(),
+                valid_to: None,
+            },
+        )],
+    };
+    let meta = EventMeta {
+        actor: "migration".into(),
+        agency: "VN".into(),
+        basis: "legacy data".into(),
+        kind: "import".into(),
+        summary: "{}".into(),
+        effective_date: PartialDate::parse("2020").unwrap(),
+    };
+    app.store
+        .load_population(
+            &meta,
+            Structure::Pre2025,
+            &mut std::iter::once(batch),
+            false,
+        )
+        .unwrap();
+    let (plan, splits) = app
+        .readdress_plan(MappingSource::Shipped2025, "2025-07-01")
+        .unwrap();
+    assert!(plan.mapping.len() > 9_000, "{}", plan.mapping.len());
+    assert!(
+        splits.len() > 400,
+        "split communes are reported, not guessed: {}",
+        splits.len()
+    );
+    let system = Actor::system("test");
+    let dry = app.readdress(&system, &plan, splits.clone(), None).unwrap();
+    assert_eq!((dry.report.citizens, dry.report.residences), (1, 1));
+    let done = app
+        .readdress(&system, &plan, splits, Some("Nghị quyết 202/2025/QH15"))
+        .unwrap();
+    assert!(done.report.applied);
+    let c = app.store.citizen(id).unwrap().unwrap();
+    assert_eq!(c.commune_code.as_deref(), Some(new.as_str()));
+    assert_eq!(c.commune_structure, Structure::Y2025);
+    let province = units.current_commune(&new).unwrap().province_code.clone();
+    let officer = Actor {
+        username: "o".into(),
+        role: Role::Officer,
+        unit: province,
+    };
+    let read = app
+        .citizen(&officer, id)
+        .unwrap()
+        .release_blocking()
+        .unwrap();
+    assert_eq!(read.personal_id, id);
+    let history = app.store.residences(id).unwrap();
+    assert_eq!(history[0].unit_structure, Structure::Pre2025);
+    assert_eq!(history[1].unit_structure, Structure::Y2025);
+    assert_eq!(history[1].registered_by.basis, "Nghị quyết 202/2025/QH15");
+}
