@@ -183,8 +183,8 @@ impl App {
                 .map_err(|e| Error::Invalid(format!("date_of_birth: {e}")))?;
             let after = p.after.as_deref().map(parse_personal_id).transpose()?;
             self.store.search(&SearchQuery {
-                // A name of one word searches by prefix (a family name); a full name exactly.
-                prefix: !folded.contains(' '),
+                // Prefix: "nguyen van" lists every Nguyễn Văn …; a full name its namesakes.
+                prefix: true,
                 name_folded: folded,
                 date_of_birth,
                 units: policy::unit_filter(self.units, actor),

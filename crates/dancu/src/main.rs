@@ -408,9 +408,33 @@ fn demo_setup(app: &App, data_dir: &Path, citizens: u64) -> Result<String, Strin
             role.code()
         ));
     }
+    if let Some(example) = demo_example(app) {
+        creds.push_str(&format!(
+            "\n  a person in Hà Nội to look up: GET /api/v1/citizens/{example}\n"
+        ));
+    }
     std::fs::create_dir_all(data_dir).map_err(fail)?;
     write_private(&creds_path, &creds)?;
     Ok(creds)
+}
+
+/// One seeded person inside the province officer's scope, to try the API with.
+fn demo_example(app: &App) -> Option<String> {
+    let officer = Actor {
+        username: "officer.hanoi".into(),
+        role: Role::Officer,
+        unit: "01".into(),
+    };
+    let query = dancu_store::SearchQuery {
+        name_folded: "nguyen".into(),
+        prefix: true,
+        date_of_birth: None,
+        units: dancu_app::policy::unit_filter(app.units, &officer),
+        limit: 1,
+        after: None,
+    };
+    let found = app.store.search(&query).ok()?;
+    found.first().map(|c| c.personal_id.to_string())
 }
 
 fn random_password() -> String {
