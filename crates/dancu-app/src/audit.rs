@@ -58,7 +58,7 @@ impl AuditSink {
                     }
                     let (entries, acks): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                     let result = store.append_audit(&entries).map_err(|e| {
-                        tracing::error!(error = %e, "audit commit failed");
+                        tracing::error!(error = %crate::redact(&e.to_string()), "audit commit failed");
                         "the audit log could not be written".to_owned()
                     });
                     for ack in acks.into_iter().flatten() {

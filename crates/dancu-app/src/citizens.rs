@@ -70,7 +70,17 @@ impl App {
         if policy::grant(actor.role, action).is_none() {
             self.authorize(actor, action, None, Some(id))?;
         }
-        let c = self.store.citizen(id)?.ok_or(Error::NotFound)?;
+        let Some(c) = self.store.citizen(id)? else {
+            // Probing for numbers is itself worth an auditor's attention.
+            self.audit.record_detached(self.audit_entry(
+                actor,
+                &format!("{action:?}"),
+                Some(id),
+                None,
+                "not_found",
+            ));
+            return Err(Error::NotFound);
+        };
         self.authorize(actor, action, Some(target(&c)), Some(id))?;
         Ok(c)
     }
@@ -138,11 +148,9 @@ impl App {
         if policy::grant(actor.role, Action::ReadCitizen).is_none() {
             self.authorize(actor, Action::ReadCitizen, None, None)?;
         }
-        let (h, members) = self.store.household(id)?.ok_or(Error::NotFound)?;
+        let (h, structure, members) = self.store.household(id)?.ok_or(Error::NotFound)?;
         let t = Target {
-            structure: members
-                .first()
-                .map_or(Structure::Y2025, |m| m.commune_structure),
+            structure,
             code: &h.commune_code,
         };
         self.authorize(actor, Action::ReadCitizen, Some(t), None)?;
@@ -265,6 +273,11 @@ impl App {
         residence: &Residence,
     ) -> Result<i64, Error> {
         self.person_for(actor, Action::WriteCitizen, id)?;
+        if basis.trim().is_empty() {
+            return Err(Error::Invalid(
+                "basis (procedure or legal basis) is required".into(),
+            ));
+        }
         if self
             .units
             .current_commune(&residence.commune_code)

@@ -43,6 +43,10 @@ const EXTRA_COLUMNS: [&str; 11] = [
     "residence_since",
 ];
 
+/// Household numbers stay far below the store's 64-bit signed integers, so that the
+/// numbering of later households (max + 1) can never overflow.
+pub const MAX_HOUSEHOLD_ID: u64 = 999_999_999_999;
+
 /// A row the import refused, with its line in the file (the header is line 1).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RejectedRow {
@@ -124,7 +128,11 @@ fn parse_row(
     let household_id = get("household_id")
         .map(|h| {
             h.parse::<u64>()
-                .map_err(|_| format!("household_id: '{h}' is not a number"))
+                .ok()
+                .filter(|n| (1..=MAX_HOUSEHOLD_ID).contains(n))
+                .ok_or_else(|| {
+                    format!("household_id: '{h}' is not a number from 1 to {MAX_HOUSEHOLD_ID}")
+                })
         })
         .transpose()?;
     let relationship = get("relationship")

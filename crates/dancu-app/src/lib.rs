@@ -140,13 +140,11 @@ impl App {
             code: unit,
         };
         if unit == policy::NATIONAL_UNIT {
-            self.authorize(actor, Action::ManageAccounts, None, None)?;
-            if actor.unit != policy::NATIONAL_UNIT {
-                return Err(Error::Forbidden(policy::Denied {
-                    role: actor.role,
-                    action: Action::ManageAccounts,
-                }));
-            }
+            let national = policy::Target {
+                structure: dancu_domain::units::Structure::Y2025,
+                code: policy::NATIONAL_UNIT,
+            };
+            self.authorize(actor, Action::ManageAccounts, Some(national), None)?;
         } else {
             self.authorize(actor, Action::ManageAccounts, Some(target), None)?;
         }
@@ -202,10 +200,22 @@ impl App {
             .get(&auth::token_hash(token), dancu_store::now_millis())
     }
 
-    /// The data-quality report of `dancu check` (aggregates: counts and example IDs).
+    /// The data-quality report of `dancu check`. Its counts are national, so only a
+    /// national-scope principal may read them; the example subjects (ID numbers) are for
+    /// the console operator only, as a supervisor never sees a single person.
     pub fn quality_report(&self, actor: &Actor) -> Result<Vec<dancu_store::RuleResult>, Error> {
-        self.authorize(actor, Action::ReadAggregates, None, None)?;
-        Ok(self.store.quality_report(self.units)?)
+        let national = policy::Target {
+            structure: dancu_domain::units::Structure::Y2025,
+            code: policy::NATIONAL_UNIT,
+        };
+        self.authorize(actor, Action::ReadAggregates, Some(national), None)?;
+        let mut report = self.store.quality_report(self.units)?;
+        if actor.role != Role::System {
+            for rule in &mut report {
+                rule.examples.clear();
+            }
+        }
+        Ok(report)
     }
 
     pub fn logout(&self, token: &str) -> Result<(), Error> {
@@ -213,5 +223,49 @@ impl App {
         self.sessions.remove(&hash);
         self.store.revoke_session(&hash)?;
         Ok(())
+    }
+}
+
+/// An error message fit for a log line: database error details (which may quote a
+/// failing row) are cut, and runs of 9 or more digits (ID numbers) are masked.
+pub fn redact(message: &str) -> String {
+    let cut = ["DETAIL", "Failing row", "Key ("]
+        .iter()
+        .filter_map(|m| message.find(m))
+        .min()
+        .unwrap_or(message.len());
+    let mut out = String::with_capacity(cut);
+    let mut digits = String::new();
+    for c in message[..cut].chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        if digits.len() >= 9 {
+            out.push_str("[number]");
+        } else {
+            out.push_str(&digits);
+        }
+        digits.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redaction_masks_id_numbers_and_row_details() {
+        assert_eq!(
+            redact("citizen 001080000001: bad name at 12"),
+            "citizen [number]: bad name at 12"
+        );
+        assert_eq!(
+            redact("duplicate key value DETAIL: Key (personal_id)=(1080000001) exists"),
+            "duplicate key value "
+        );
     }
 }

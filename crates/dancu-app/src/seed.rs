@@ -438,6 +438,16 @@ impl Builder<'_> {
         }
     }
 
+    /// Where a grandparent's birth was registered: usually the province of the child
+    /// they live with (80%), otherwise anywhere in the country.
+    fn parent_birth_province(&mut self, child_province: u16) -> u16 {
+        if chance(self.rng, 800) {
+            child_province
+        } else {
+            self.t.national_old.pick(self.rng)
+        }
+    }
+
     fn ethnicity_near(&mut self, other: u8) -> u8 {
         if chance(self.rng, 930) {
             other
@@ -704,11 +714,7 @@ impl Builder<'_> {
             }
         };
         if with_father && father_birth >= oldest {
-            let prov = if chance(self.rng, 800) {
-                hp.prov
-            } else {
-                self.t.national_old.pick(self.rng)
-            };
+            let prov = self.parent_birth_province(hp.prov);
             let since = since(self, father_birth);
             father = self.push(Person {
                 gender: Gender::Male,
@@ -727,11 +733,7 @@ impl Builder<'_> {
             self.ps[usize::from(h)].hometown = prov;
         }
         if with_mother && mother_birth >= oldest {
-            let prov = if chance(self.rng, 800) {
-                hp.prov
-            } else {
-                self.t.national_old.pick(self.rng)
-            };
+            let prov = self.parent_birth_province(hp.prov);
             let ethnicity = self.ethnicity_near(hp.ethnicity);
             let family = self.t.family_name(self.rng, ethnicity, self.ctx.south);
             let since = since(self, mother_birth);

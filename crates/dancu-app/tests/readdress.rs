@@ -83,6 +83,20 @@ fn shipped_2025_mapping_moves_pre2025_residents_and_reports_split_communes() {
             false,
         )
         .unwrap();
+    // Before re-addressing, the household (recorded in the old structure) is in scope
+    // for the province its commune became.
+    let new_province = units.current_commune(&new).unwrap().province_code.clone();
+    let rightful = Actor {
+        username: "o".into(),
+        role: Role::Officer,
+        unit: new_province,
+    };
+    let (_, members) = app
+        .household(&rightful, 1)
+        .unwrap()
+        .release_blocking()
+        .unwrap();
+    assert_eq!(members.len(), 1);
     let (plan, splits) = app
         .readdress_plan(MappingSource::Shipped2025, "2025-07-01")
         .unwrap();

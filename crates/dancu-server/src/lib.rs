@@ -193,7 +193,7 @@ async fn search(
         limit: q.limit,
         after: q.after,
     };
-    let page = quick(&app.clone(), move || app.search(&actor, &params))
+    let page = blocking(move || app.search(&actor, &params))
         .await?
         .release()
         .await?;
@@ -313,7 +313,7 @@ async fn household(
     let id: u64 = id
         .parse()
         .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "household id must be a number"))?;
-    let (h, members) = quick(&app.clone(), move || app.household(&actor, id))
+    let (h, members) = blocking(move || app.household(&actor, id))
         .await?
         .release()
         .await?;

@@ -38,8 +38,9 @@ impl From<Error> for Problem {
             ),
             Error::Conflict(m) => Problem::new(StatusCode::CONFLICT, m),
             Error::Internal(m) => {
-                // The detail stays in the server log; the caller learns nothing internal.
-                tracing::error!(error = %m, "internal error");
+                // The caller learns nothing internal; the log gets the message with
+                // anything that could identify a person removed.
+                tracing::error!(error = %dancu_app::redact(&m), "internal error");
                 Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
             }
         }

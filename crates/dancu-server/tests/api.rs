@@ -545,6 +545,15 @@ fn units_are_reference_data_for_every_role() {
     assert_eq!(old["units"].as_array().unwrap().len(), 63);
     let quality = s.get(&s.login("supervisor"), "/api/v1/quality");
     assert_eq!(quality.status(), StatusCode::OK);
+    let rules: Value = quality.json().unwrap();
+    assert!(
+        rules["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["examples"].as_array().unwrap().is_empty()),
+        "a supervisor sees counts, never a person"
+    );
     assert_problem(
         s.get(&s.login("officer.commune"), "/api/v1/quality"),
         StatusCode::FORBIDDEN,

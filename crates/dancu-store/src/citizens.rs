@@ -513,11 +513,16 @@ impl Store {
         })
     }
 
-    /// A household with its members (head first, then by personal ID).
-    pub fn household(&self, id: u64) -> Result<Option<(Household, Vec<Citizen>)>, Error> {
+    /// A household, the unit structure of its commune code, and its members (head
+    /// first, then by personal ID).
+    pub fn household(
+        &self,
+        id: u64,
+    ) -> Result<Option<(Household, Structure, Vec<Citizen>)>, Error> {
         self.read(|tx| {
             let Some(row) = tx.query_one(
-                "SELECT id, head_id, commune_code, address FROM households WHERE id = $1",
+                "SELECT id, head_id, commune_code, address, unit_structure FROM households \
+                 WHERE id = $1",
                 &[Value::Int(id as i64)],
             )?
             else {
@@ -539,7 +544,7 @@ impl Store {
                 commune_code: row[2].as_str().unwrap_or_default().to_owned(),
                 address: row[3].as_str().unwrap_or_default().to_owned(),
             };
-            Ok(Some((household, members)))
+            Ok(Some((household, structure_from(row[4].as_str())?, members)))
         })
     }
 
@@ -579,7 +584,7 @@ impl Store {
             if i64::from(c.date_of_birth.sort_key()) > day {
                 return Ok(None);
             }
-            c.commune_code = residences_in(tx, id)?
+            let residence = residences_in(tx, id)?
                 .into_iter()
                 .filter(|r| r.residence.kind == ResidenceKind::Permanent)
                 .filter(|r| i64::from(r.residence.valid_from.sort_key()) <= day)
@@ -587,8 +592,11 @@ impl Store {
                     r.residence
                         .valid_to
                         .is_none_or(|to| i64::from(to.sort_key()) > day)
-                })
-                .map(|r| r.residence.commune_code);
+                });
+            if let Some(r) = &residence {
+                c.commune_structure = r.unit_structure;
+            }
+            c.commune_code = residence.map(|r| r.residence.commune_code);
             Ok(Some(c))
         })
     }

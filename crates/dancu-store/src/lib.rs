@@ -43,8 +43,6 @@ pub enum Error {
     Io(String),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
-    #[error("a store lock was poisoned by a panic")]
-    Poisoned,
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]

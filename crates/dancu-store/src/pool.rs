@@ -37,7 +37,7 @@ impl<C> Pool<C> {
         is_broken: impl FnOnce(&E) -> bool,
     ) -> Result<T, E> {
         let mut conn = {
-            let mut state = self.idle.lock().expect("pool lock");
+            let mut state = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             loop {
                 if let Some(c) = state.idle.pop() {
                     break Some(c);
@@ -46,7 +46,7 @@ impl<C> Pool<C> {
                     state.open += 1;
                     break None;
                 }
-                state = self.returned.wait(state).expect("pool lock");
+                state = self.returned.wait(state).unwrap_or_else(|e| e.into_inner());
             }
         };
         if conn.is_none() {
@@ -58,20 +58,38 @@ impl<C> Pool<C> {
                 }
             }
         }
-        let mut conn = conn.expect("connection");
-        let result = f(&mut conn);
-        let keep = !matches!(&result, Err(e) if is_broken(e));
-        self.release(keep.then_some(conn));
+        // If `f` panics, the guard gives the slot back (the connection is dropped).
+        let mut guard = Slot {
+            pool: self,
+            conn: conn.take(),
+        };
+        let result = f(guard.conn.as_mut().expect("connection"));
+        if matches!(&result, Err(e) if is_broken(e)) {
+            guard.conn = None;
+        }
+        drop(guard);
         result
     }
 
     fn release(&self, conn: Option<C>) {
-        let mut state = self.idle.lock().expect("pool lock");
+        let mut state = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         match conn {
             Some(c) => state.idle.push(c),
             None => state.open -= 1,
         }
         drop(state);
         self.returned.notify_one();
+    }
+}
+
+/// A checked-out connection: returned to the pool (or its slot freed) on drop.
+struct Slot<'p, C> {
+    pool: &'p Pool<C>,
+    conn: Option<C>,
+}
+
+impl<C> Drop for Slot<'_, C> {
+    fn drop(&mut self) {
+        self.pool.release(self.conn.take());
     }
 }

@@ -72,11 +72,12 @@ impl PgBackend {
                         conn.client.batch_execute("COMMIT")?;
                         Ok(v)
                     }
-                    Err(e) => {
-                        // A failed rollback means a broken connection; the pool drops it.
-                        conn.client.batch_execute("ROLLBACK")?;
-                        Err(e)
-                    }
+                    Err(e) => match conn.client.batch_execute("ROLLBACK") {
+                        Ok(()) => Err(e),
+                        // A failed rollback means a broken connection: report that, so the
+                        // pool drops it (the caller's error is lost with the connection).
+                        Err(broken) => Err(Error::Postgres(broken)),
+                    },
                 }
             },
             |e| matches!(e, Error::Postgres(pe) if pe.is_closed()),
@@ -167,15 +168,6 @@ impl Tx for PgConn {
         }
         let stmt = self.statement(sql)?;
         Ok(self.client.execute(&stmt, &as_params(params))?)
-    }
-
-    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, Error> {
-        let stmt = self.statement(sql)?;
-        self.client
-            .query(&stmt, &as_params(params))?
-            .iter()
-            .map(read_row)
-            .collect()
     }
 
     fn for_each(

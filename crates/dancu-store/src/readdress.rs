@@ -10,7 +10,13 @@ use dancu_domain::units::Structure;
 use serde::Serialize;
 
 use crate::events::{self, EventMeta};
+use crate::schema::BULK_INDEXES;
 use crate::sql::{Dialect, Tx, Value};
+
+/// Open residences from which an apply drops and rebuilds the unit indexes.
+const REBUILD_ABOVE: u64 = 1_000_000;
+/// The indexes on unit codes, which every moved row would otherwise update.
+const UNIT_INDEXES: [&str; 2] = ["citizens_commune", "residences_open_commune"];
 use crate::{Error, Store};
 
 /// A reorganization: each old commune code goes to exactly one new code.
@@ -73,6 +79,14 @@ impl Store {
                 return Ok(report);
             };
             let event = events::append(tx, meta)?;
+            // A re-addressing of millions is faster as scans with the unit indexes
+            // rebuilt once at the end than as millions of index updates.
+            let rebuild = report.residences >= REBUILD_ABOVE;
+            if rebuild {
+                for name in UNIT_INDEXES {
+                    tx.exec(&format!("DROP INDEX {name}"), &[])?;
+                }
+            }
             let to = Value::from(plan.to.code());
             let eff = Value::Int(plan.effective_date.sort_key().into());
             let ev = Value::Int(event);
@@ -106,6 +120,13 @@ impl Store {
                 &[to, from],
             )?;
             drop_mapping(tx)?;
+            if rebuild {
+                for (name, ddl) in BULK_INDEXES {
+                    if UNIT_INDEXES.contains(name) {
+                        tx.exec(ddl, &[])?;
+                    }
+                }
+            }
             report.applied = true;
             report.event_id = Some(event);
             Ok(report)

@@ -80,7 +80,14 @@ pub trait Tx {
     /// Executes a statement; returns the number of rows affected.
     fn exec(&mut self, sql: &str, params: &[Value]) -> Result<u64, Error>;
     /// Runs a query and collects its rows.
-    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, Error>;
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, Error> {
+        let mut out = Vec::new();
+        self.for_each(sql, params, &mut |r| {
+            out.push(r);
+            Ok(())
+        })?;
+        Ok(out)
+    }
     /// Runs a query, handing each row to `f` without collecting (large scans).
     fn for_each(
         &mut self,

@@ -62,7 +62,9 @@ impl SqliteBackend {
         &self,
         f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let mut conn = self.writer.lock().map_err(|_| Error::Poisoned)?;
+        // A panic inside an earlier write rolled its transaction back when it unwound,
+        // so the connection is sound: recover it rather than refuse all later writes.
+        let mut conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut handle = SqliteTx { conn: &tx };
         let out = f(&mut handle)?;
@@ -91,7 +93,7 @@ impl SqliteBackend {
     /// Settings for a bulk load on the writer: durability is traded for speed, as the load
     /// is one transaction and either commits whole or not at all.
     pub(crate) fn bulk_mode(&self, on: bool) -> Result<(), Error> {
-        let conn = self.writer.lock().map_err(|_| Error::Poisoned)?;
+        let conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         if on {
             conn.execute_batch("PRAGMA synchronous=OFF; PRAGMA cache_size=-4000000;")?;
         } else {
@@ -184,15 +186,6 @@ impl Tx for SqliteTx<'_> {
     fn exec(&mut self, sql: &str, params: &[Value]) -> Result<u64, Error> {
         let mut stmt = self.conn.prepare_cached(&sqlite_placeholders(sql))?;
         Ok(stmt.execute(rusqlite::params_from_iter(params))? as u64)
-    }
-
-    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, Error> {
-        let mut out = Vec::new();
-        self.for_each(sql, params, &mut |r| {
-            out.push(r);
-            Ok(())
-        })?;
-        Ok(out)
     }
 
     fn for_each(

@@ -144,7 +144,8 @@ fn loads_and_reads_a_household(store: &Store) {
         store.citizen(f.mother).unwrap().unwrap().date_of_birth,
         date("1982")
     );
-    let (h, members) = store.household(1).unwrap().unwrap();
+    let (h, structure, members) = store.household(1).unwrap().unwrap();
+    assert_eq!(structure, Structure::Y2025);
     assert_eq!(h.head_id, f.father);
     assert_eq!(members.len(), 3);
     assert_eq!(members[0].relationship_to_head, Some(Relationship::Head));
