@@ -305,7 +305,13 @@ impl App {
             summary: serde_json::json!({ "kind": residence.kind.code() }).to_string(),
             effective_date: residence.valid_from,
         };
-        let event = self.store.register_residence(id, &meta, residence)?;
+        let event = self
+            .store
+            .register_residence(id, &meta, residence)
+            .map_err(|e| match e {
+                dancu_store::Error::Conflict(m) => Error::Invalid(m),
+                other => other.into(),
+            })?;
         self.audit
             .record(self.audit_entry(actor, "citizen.residence", Some(id), Some(basis), "ok"))
             .wait()?;

@@ -669,8 +669,21 @@ impl Store {
             if citizen_in(tx, id)?.is_none() {
                 return Err(Error::NotFound(format!("citizen {id}")));
             }
-            let event = events::append(tx, meta)?;
             let pid = Value::Int(pid_value(id));
+            let new_start = i64::from(residence.valid_from.sort_key());
+            let open_since = tx
+                .query_one(
+                    "SELECT MAX(valid_from) FROM residences \
+                     WHERE personal_id = $1 AND kind = $2 AND valid_to IS NULL",
+                    &[pid.clone(), Value::Code(residence.kind.code())],
+                )?
+                .and_then(|r| r[0].as_i64());
+            if open_since.is_some_and(|since| since > new_start) {
+                return Err(Error::Conflict(
+                    "valid_from: a registration cannot start before the one it ends".into(),
+                ));
+            }
+            let event = events::append(tx, meta)?;
             tx.exec(
                 "UPDATE residences SET valid_to = $1, ended_event = $2 \
                  WHERE personal_id = $3 AND kind = $4 AND valid_to IS NULL",

@@ -50,6 +50,10 @@ const RULES: &[(&str, &str)] = &[
         "household with no member recorded as its head",
     ),
     (
+        "dangling_household_head",
+        "household whose head ID number is not in the registry",
+    ),
+    (
         "household_with_several_heads",
         "household with more than one member recorded as head",
     ),
@@ -206,7 +210,7 @@ fn run_rules(tx: &mut dyn Tx, units: &UnitCatalog) -> Result<Vec<RuleResult>, Er
                 }
             }
             if let (Some(dob), Some(death)) = (dob, death)
-                && death.year() < dob.year()
+                && death.latest() < dob.earliest()
             {
                 t.hit("death_before_birth", || id_text(id));
             }
@@ -294,8 +298,10 @@ fn run_rules(tx: &mut dyn Tx, units: &UnitCatalog) -> Result<Vec<RuleResult>, Er
             if heads.binary_search_by_key(&id, |h| h.0).is_err() {
                 t.hit("household_without_head", || id.to_string());
             }
-            if find(head).is_some_and(|h| h.household != id) {
-                t.hit("person_in_two_households", || id_text(head));
+            match find(head) {
+                None => t.hit("dangling_household_head", || id.to_string()),
+                Some(h) if h.household != id => t.hit("person_in_two_households", || id_text(head)),
+                Some(_) => {}
             }
             Ok(())
         },

@@ -96,13 +96,17 @@ impl Store {
                 "INSERT INTO residences (personal_id, seq, kind, commune_code, unit_structure, \
                  address, valid_from, valid_to, event_id) \
                  SELECT r.personal_id, r.seq + (SELECT MAX(s.seq) FROM residences s \
-                 WHERE s.personal_id = r.personal_id), r.kind, m.new_code, $1, r.address, $2, \
+                 WHERE s.personal_id = r.personal_id), r.kind, m.new_code, $1, r.address, \
+                 CASE WHEN r.valid_from > $2 THEN r.valid_from ELSE $2 END, \
                  NULL, $3 FROM residences r JOIN readdress_map m ON m.old_code = r.commune_code \
                  WHERE r.valid_to IS NULL AND r.unit_structure = $4",
                 &[to.clone(), eff.clone(), ev.clone(), from.clone()],
             )?;
             tx.exec(
-                "UPDATE residences SET valid_to = $1, ended_event = $2 WHERE valid_to IS NULL \
+                // A registration made after the effective date (in the old unit, late) is
+                // closed the day it began, never before it.
+                "UPDATE residences SET valid_to = CASE WHEN valid_from > $1 THEN valid_from \
+                 ELSE $1 END, ended_event = $2 WHERE valid_to IS NULL \
                  AND unit_structure = $3 AND event_id <> $2 \
                  AND commune_code IN (SELECT old_code FROM readdress_map)",
                 &[eff, ev.clone(), from.clone()],

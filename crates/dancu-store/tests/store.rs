@@ -313,6 +313,18 @@ fn updates_keep_history_and_as_of_reads_the_past(store: &Store) {
             },
         )
         .unwrap();
+    // A registration that would start before the one it ends is refused.
+    let backdated = Residence {
+        kind: ResidenceKind::Permanent,
+        commune_code: a.clone(),
+        address: "x".into(),
+        valid_from: date("2024-01-01"),
+        valid_to: None,
+    };
+    assert!(matches!(
+        store.register_residence(f.mother, &meta("residence", "2024-01-01"), &backdated),
+        Err(dancu_store::Error::Conflict(_))
+    ));
     let now = store.citizen(f.mother).unwrap().unwrap();
     assert_eq!(now.full_name, "Trần Thị Thu Thủy");
     assert_eq!(now.commune_code.as_deref(), Some(b.as_str()));
@@ -533,6 +545,12 @@ fn quality_rules_cover_every_kind_of_defect(store: &Store) {
             commune_code: a.clone(),
             address: "x".into(),
         },
+        Household {
+            id: 9,
+            head_id: pid(1, Gender::Male, 1930, 9),
+            commune_code: a.clone(),
+            address: "x".into(),
+        },
     ];
     load(
         store,
@@ -552,7 +570,8 @@ fn quality_rules_cover_every_kind_of_defect(store: &Store) {
     expect("death_before_birth", dead.to_string());
     expect("household_with_several_heads", "7".into());
     expect("person_in_two_households", head2.to_string());
-    expect("household_without_head", "8".into());
+    assert_eq!(rule("household_without_head").count, 2, "8 and 9");
+    expect("dangling_household_head", "9".into());
     expect("spouse_not_reciprocal", head1.to_string());
     expect("duplicate_old_id_number", "012345678".into());
     expect("no_permanent_residence", lonely.to_string());
