@@ -43,6 +43,8 @@ pub struct SearchPage {
 #[derive(Debug, Clone, Default)]
 pub struct SearchParams {
     pub personal_id: Option<String>,
+    /// An old 9-digit ID card number (CMND), kept as an alias.
+    pub old_id_number: Option<String>,
     pub name: Option<String>,
     pub date_of_birth: Option<String>,
     pub limit: Option<u32>,
@@ -169,12 +171,22 @@ impl App {
     pub fn search(&self, actor: &Actor, p: &SearchParams) -> Result<Audited<SearchPage>, Error> {
         self.authorize(actor, Action::SearchCitizens, None, None)?;
         let limit = p.limit.unwrap_or(20).clamp(1, MAX_PAGE);
+        let in_scope = |c: &Citizen| policy::unit_contains(self.units, &actor.unit, target(c));
         let items = if let Some(id) = p.personal_id.as_deref() {
             let id = parse_personal_id(id)?;
-            match self.store.citizen(id)? {
-                Some(c) if policy::unit_contains(self.units, &actor.unit, target(&c)) => vec![c],
-                _ => Vec::new(),
-            }
+            self.store
+                .citizen(id)?
+                .into_iter()
+                .filter(in_scope)
+                .collect()
+        } else if let Some(old) = p.old_id_number.as_deref() {
+            let old = dancu_domain::personal_id::OldIdNumber::parse(old)
+                .map_err(|e| Error::Invalid(format!("old_id_number: {e}")))?;
+            self.store
+                .citizens_by_old_id(old.as_str())?
+                .into_iter()
+                .filter(in_scope)
+                .collect()
         } else {
             let name = p.name.as_deref().map(str::trim).unwrap_or("");
             let folded = dancu_domain::text::fold(name);

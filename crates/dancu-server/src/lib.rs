@@ -175,6 +175,7 @@ async fn get_citizen(
 #[derive(Deserialize)]
 struct SearchQueryParams {
     personal_id: Option<String>,
+    old_id_number: Option<String>,
     name: Option<String>,
     date_of_birth: Option<String>,
     limit: Option<u32>,
@@ -188,6 +189,7 @@ async fn search(
 ) -> ApiResult {
     let params = SearchParams {
         personal_id: q.personal_id,
+        old_id_number: q.old_id_number,
         name: q.name,
         date_of_birth: q.date_of_birth,
         limit: q.limit,

@@ -101,9 +101,10 @@ pub fn document() -> Value {
                 "responses": { "204": { "description": "Revoked" }, "401": problem_responses(&[401])["401"] }
             } },
             "/api/v1/citizens": { "get": op(
-                "Search by personal ID, or by name (accent-insensitive; one word = prefix) and date of birth, within the caller's units",
+                "Search by personal ID, old 9-digit ID number, or by name (accent-insensitive; one word = prefix) and date of birth, within the caller's units",
                 json!([
                     query_param("personal_id", "12-digit personal ID number", "string"),
+                    query_param("old_id_number", "old 9-digit ID card number (CMND), an alias", "string"),
                     query_param("name", "full name or family name, with or without diacritics", "string"),
                     query_param("date_of_birth", "YYYY, YYYY-MM or YYYY-MM-DD", "string"),
                     query_param("limit", "page size, 1-100 (default 20)", "integer"),

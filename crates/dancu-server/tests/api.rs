@@ -39,8 +39,8 @@ fn start(store: TestStore) -> Server {
     let app = Arc::new(App::open(&store.url).unwrap());
     let (a, b, c) = communes();
     let csv = format!(
-        "personal_id,full_name,date_of_birth,gender,commune_code,household_id,relationship\n\
-         001080000001,Nguyễn Văn Hòa,1980-03-02,M,{a},1,head\n\
+        "personal_id,full_name,date_of_birth,gender,commune_code,household_id,relationship,old_id_number\n\
+         001080000001,Nguyễn Văn Hòa,1980-03-02,M,{a},1,head,012345678\n\
          001182000001,Trần Thị Thủy,1982,F,{a},1,spouse\n\
          001310000001,Nguyễn Thị Minh Khai,2010-07-15,F,{a},1,child\n\
          001075000002,Nguyễn Văn Hoà,1975-01-01,M,{b},2,head\n\
@@ -363,6 +363,24 @@ fn search_is_accent_insensitive_and_paginated() {
         .json()
         .unwrap();
     assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    let by_old: Value = s
+        .get(&token, "/api/v1/citizens?old_id_number=012345678")
+        .json()
+        .unwrap();
+    assert_eq!(by_old["items"][0]["personal_id"], "001080000001");
+    let other = s.login("officer.other");
+    let hidden: Value = s
+        .get(&other, "/api/v1/citizens?old_id_number=012345678")
+        .json()
+        .unwrap();
+    assert!(
+        hidden["items"].as_array().unwrap().is_empty(),
+        "aliases obey scope too"
+    );
+    assert_problem(
+        s.get(&token, "/api/v1/citizens?old_id_number=12"),
+        StatusCode::BAD_REQUEST,
+    );
     assert_problem(
         s.get(&token, "/api/v1/citizens?name=a"),
         StatusCode::BAD_REQUEST,

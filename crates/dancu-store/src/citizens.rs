@@ -453,6 +453,19 @@ impl Store {
         self.read(|tx| citizen_in(tx, id))
     }
 
+    /// The people recorded with an old 9-digit ID number (an alias; normally one).
+    pub fn citizens_by_old_id(&self, old_id_number: &str) -> Result<Vec<Citizen>, Error> {
+        self.read(|tx| {
+            tx.query(
+                &format!("{SELECT_CITIZEN} WHERE old_id_number = $1 ORDER BY personal_id"),
+                &[Value::Text(old_id_number.to_owned())],
+            )?
+            .into_iter()
+            .map(citizen_from)
+            .collect()
+        })
+    }
+
     pub fn count_citizens(&self) -> Result<i64, Error> {
         self.read(|tx| tx.query_i64("SELECT COUNT(*) FROM citizens", &[]))
     }

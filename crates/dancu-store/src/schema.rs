@@ -118,6 +118,11 @@ pub(crate) const BULK_INDEXES: &[(&str, &str)] = &[
         "CREATE INDEX citizens_household ON citizens (household_id)",
     ),
     (
+        "citizens_old_id",
+        "CREATE INDEX citizens_old_id ON citizens (old_id_number) \
+         WHERE old_id_number IS NOT NULL",
+    ),
+    (
         "citizens_commune",
         "CREATE INDEX citizens_commune ON citizens (commune_code, unit_structure)",
     ),
