@@ -167,7 +167,23 @@ impl App {
         let ok = auth::verify_password(password, user.as_ref().map(|u| u.password_hash.as_str()));
         let user = match user {
             Some(u) if ok && !u.disabled => u,
-            _ => return Err(Error::Unauthenticated),
+            other => {
+                // Every failed attempt is logged (finding 3), under the account it named.
+                let (role, unit) = other
+                    .map(|u| (u.role, u.unit))
+                    .unwrap_or_else(|| ("unknown".into(), "-".into()));
+                self.audit.record_detached(AuditEntry {
+                    at_millis: dancu_store::now_millis(),
+                    actor: username.chars().take(64).collect(),
+                    actor_role: role,
+                    actor_unit: unit,
+                    action: "session.login".into(),
+                    personal_id: None,
+                    purpose: None,
+                    outcome: "denied".into(),
+                });
+                return Err(Error::Unauthenticated);
+            }
         };
         let actor = auth::actor_of(&user)?;
         let token = auth::new_token();

@@ -597,3 +597,81 @@ fn the_api_works_on_postgresql_too() {
         StatusCode::FORBIDDEN,
     );
 }
+
+/// Finding 3: every login, failed or not, leaves a record.
+#[test]
+fn finding_3_every_login_attempt_is_logged() {
+    let s = sqlite();
+    let fail = s
+        .client
+        .post(format!("{}/api/v1/auth/login", s.base))
+        .json(&json!({"username": "officer.province", "password": "not the password"}))
+        .send()
+        .unwrap();
+    assert_eq!(fail.status(), StatusCode::UNAUTHORIZED);
+    s.login("officer.province");
+    let rows = s
+        .app
+        .store
+        .read(|tx| {
+            tx.query(
+                "SELECT outcome FROM audit_log WHERE actor = 'officer.province' \
+                 AND action = 'session.login' ORDER BY id",
+                &[],
+            )
+        })
+        .unwrap();
+    let outcomes: Vec<_> = rows
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(outcomes, vec!["denied", "ok"]);
+}
+
+/// Finding 4: a one-stop officer must not perform admin functions, nor see another
+/// unit's records.
+#[test]
+fn finding_4_officers_cannot_perform_admin_functions() {
+    let s = sqlite();
+    let officer = Actor {
+        username: "officer.province".into(),
+        role: Role::Officer,
+        unit: "01".into(),
+    };
+    let made = s
+        .app
+        .add_user(&officer, "new.admin", PASSWORD, Role::Admin, "01");
+    assert!(matches!(made, Err(dancu_app::Error::Forbidden(_))));
+    let quality = s.get(&s.login("officer.province"), "/api/v1/quality");
+    assert_problem(quality, StatusCode::FORBIDDEN);
+    let other = s.login("officer.other");
+    assert_problem(s.get(&other, "/api/v1/households/1"), StatusCode::FORBIDDEN);
+}
+
+/// Finding 6: the repository of people (name, date of birth, ID number) is not open:
+/// listing it needs a session and returns only the caller's units.
+#[test]
+fn finding_6_the_population_repository_is_access_controlled() {
+    let s = sqlite();
+    let anonymous = s
+        .client
+        .get(format!("{}/api/v1/citizens?name=nguyen", s.base))
+        .send()
+        .unwrap();
+    assert_problem(anonymous, StatusCode::UNAUTHORIZED);
+    let other = s.login("officer.other");
+    let page: Value = s
+        .get(&other, "/api/v1/citizens?name=nguyen")
+        .json()
+        .unwrap();
+    assert!(page["items"].as_array().unwrap().is_empty());
+    let page: Value = s
+        .get(&other, "/api/v1/citizens?name=le van tam")
+        .json()
+        .unwrap();
+    assert_eq!(
+        page["items"].as_array().unwrap().len(),
+        1,
+        "its own unit only"
+    );
+}
