@@ -40,6 +40,6 @@ print(sqlite3.connect(u[len("sqlite://"):]).execute("select count(*) from audit_
 PY
 )
 [ -n "${PERF_OUT:-}" ] && (sleep 5; perf record -g -p "$server" -o "$PERF_OUT" -- sleep 8 >/dev/null 2>&1) &
-wrk -t2 -c"$conns" -d"${duration}s" --latency -s "$work/read.lua" http://127.0.0.1:18080/ | tee "$work/wrk.txt"
+wrk -t"${WRK_THREADS:-2}" -c"$conns" -d"${duration}s" --latency -s "$work/read.lua" http://127.0.0.1:18080/ | tee "$work/wrk.txt"
 echo "resident memory of serve (kB): $(grep VmHWM /proc/$server/status | awk '{print $2}') peak, $(grep VmRSS /proc/$server/status | awk '{print $2}') now"
 echo "audit rows before: $audit_before"
