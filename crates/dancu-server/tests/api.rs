@@ -1,10 +1,10 @@
 //! HTTP tests: the server runs on a random loopback port against a fresh store; requests
 //! go through a real HTTP client.
 
+use dancu_store::testing::sample_communes as communes;
 use std::sync::Arc;
 
 use dancu_app::{Actor, App, Role};
-use dancu_domain::units::{Structure, UnitCatalog};
 use dancu_store::testing::TestStore;
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
@@ -19,21 +19,6 @@ struct Server {
 }
 
 const PASSWORD: &str = "correct horse battery";
-
-/// Two communes of Hà Nội (01) and one elsewhere.
-fn communes() -> (String, String, String) {
-    let units = UnitCatalog::embedded();
-    let mut hn = units
-        .children(Structure::Y2025, "01")
-        .map(|u| u.code.clone());
-    let other = units
-        .provinces(Structure::Y2025)
-        .find(|p| p.code != "01")
-        .and_then(|p| units.children(Structure::Y2025, &p.code).next())
-        .map(|u| u.code.clone())
-        .unwrap();
-    (hn.next().unwrap(), hn.next().unwrap(), other)
-}
 
 fn start(store: TestStore) -> Server {
     let app = Arc::new(App::open(&store.url).unwrap());

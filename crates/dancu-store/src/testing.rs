@@ -3,7 +3,29 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use dancu_domain::units::{Structure, UnitCatalog};
+
 use crate::Store;
+
+/// Two communes of Hà Nội (province 01) and one commune of another province, from the
+/// shipped catalog: the fixtures of scope tests.
+pub fn sample_communes() -> (String, String, String) {
+    let units = UnitCatalog::embedded();
+    let mut hanoi = units
+        .children(Structure::Y2025, "01")
+        .map(|u| u.code.clone());
+    let other = units
+        .provinces(Structure::Y2025)
+        .find(|p| p.code != "01")
+        .and_then(|p| units.children(Structure::Y2025, &p.code).next())
+        .map(|u| u.code.clone())
+        .expect("a second province");
+    (
+        hanoi.next().expect("a commune of Hà Nội"),
+        hanoi.next().expect("a second commune of Hà Nội"),
+        other,
+    )
+}
 
 /// The PostgreSQL server used by tests: `DANCU_TEST_PG_URL`, or the local server
 /// (`.ci/run` starts it when it is not running).

@@ -6,6 +6,7 @@ use dancu_domain::{
     Citizen, Gender, Household, PartialDate, PersonalId, PopulationBatch, Relationship, Residence,
     ResidenceKind,
 };
+use dancu_store::testing::sample_communes as communes;
 use dancu_store::{
     AuditEntry, CitizenField, EventMeta, NewUser, ReaddressPlan, SearchQuery, Store, UnitFilter,
 };
@@ -16,21 +17,6 @@ fn date(s: &str) -> PartialDate {
 
 fn pid(province: u16, gender: Gender, year: i32, serial: u32) -> PersonalId {
     PersonalId::from_parts(province, gender, year, serial).unwrap()
-}
-
-/// Two communes of Hà Nội and one of another province, from the shipped catalog.
-fn communes() -> (String, String, String) {
-    let units = UnitCatalog::embedded();
-    let mut hn = units
-        .children(Structure::Y2025, "01")
-        .map(|u| u.code.clone());
-    let other = units
-        .provinces(Structure::Y2025)
-        .find(|p| p.code != "01")
-        .and_then(|p| units.children(Structure::Y2025, &p.code).next())
-        .map(|u| u.code.clone())
-        .unwrap();
-    (hn.next().unwrap(), hn.next().unwrap(), other)
 }
 
 fn person(id: PersonalId, name: &str, dob: &str, commune: &str) -> Citizen {

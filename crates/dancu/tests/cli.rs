@@ -279,86 +279,39 @@ fn seed_check_and_readdress_from_the_command_line() {
 #[test]
 fn user_add_validates_role_unit_and_password() {
     let dir = tempfile::tempdir().unwrap();
-    let ok = dancu(
-        dir.path(),
-        &[
-            "user",
-            "add",
-            "--username",
-            "cb.motcua",
-            "--role",
-            "officer",
-            "--unit",
-            "01",
-            "--password-stdin",
-        ],
-        Some("a long enough password\n"),
+    let add = |username: &str, role: &str, unit: &str, password: &str| {
+        let out = dancu(
+            dir.path(),
+            &[
+                "user",
+                "add",
+                "--username",
+                username,
+                "--role",
+                role,
+                "--unit",
+                unit,
+                "--password-stdin",
+            ],
+            Some(password),
+        );
+        (out.status.success(), text(&out.stderr))
+    };
+    let long = "a long enough password\n";
+    let (ok, err) = add("cb.motcua", "officer", "01", long);
+    assert!(ok, "{err}");
+    assert!(
+        add("cb.motcua", "officer", "01", long)
+            .1
+            .contains("already exists")
     );
-    assert!(ok.status.success(), "{}", text(&ok.stderr));
-    let dup = dancu(
-        dir.path(),
-        &[
-            "user",
-            "add",
-            "--username",
-            "cb.motcua",
-            "--role",
-            "officer",
-            "--unit",
-            "01",
-            "--password-stdin",
-        ],
-        Some("a long enough password\n"),
+    assert!(add("x", "system", "01", long).1.contains("unknown role"));
+    assert!(add("x", "officer", "999", long).1.contains("unknown unit"));
+    assert!(
+        add("x", "officer", "01", "short\n")
+            .1
+            .contains("at least 12")
     );
-    assert!(text(&dup.stderr).contains("already exists"));
-    let role = dancu(
-        dir.path(),
-        &[
-            "user",
-            "add",
-            "--username",
-            "x",
-            "--role",
-            "system",
-            "--unit",
-            "01",
-            "--password-stdin",
-        ],
-        Some("a long enough password\n"),
-    );
-    assert!(text(&role.stderr).contains("unknown role"));
-    let unit = dancu(
-        dir.path(),
-        &[
-            "user",
-            "add",
-            "--username",
-            "x",
-            "--role",
-            "officer",
-            "--unit",
-            "999",
-            "--password-stdin",
-        ],
-        Some("a long enough password\n"),
-    );
-    assert!(text(&unit.stderr).contains("unknown unit"));
-    let short = dancu(
-        dir.path(),
-        &[
-            "user",
-            "add",
-            "--username",
-            "x",
-            "--role",
-            "officer",
-            "--unit",
-            "01",
-            "--password-stdin",
-        ],
-        Some("short\n"),
-    );
-    assert!(text(&short.stderr).contains("at least 12"));
 }
 
 /// Finding 7: login data must not travel unencrypted over a network.
