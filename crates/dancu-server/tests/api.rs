@@ -1,11 +1,10 @@
 //! HTTP tests: the server runs on a random loopback port against a fresh store; requests
 //! go through a real HTTP client.
 
-use dancu_store::testing::sample_communes as communes;
 use std::sync::Arc;
 
 use dancu_app::{Actor, App, Role};
-use dancu_store::testing::TestStore;
+use dancu_store::testing::{TestStore, sample_communes as communes};
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
