@@ -406,6 +406,32 @@ struct Person {
     since: i32,
 }
 
+impl Person {
+    /// A parent of the head living in the household; their own parents are not recorded.
+    fn elder(
+        gender: Gender,
+        birth: i32,
+        prov: u16,
+        ethnicity: u8,
+        family: &'static str,
+        since: i32,
+    ) -> Person {
+        Person {
+            gender,
+            birth,
+            rel: Relationship::Parent,
+            father: NONE,
+            mother: NONE,
+            spouse: NONE,
+            prov,
+            hometown: prov,
+            ethnicity,
+            family,
+            since,
+        }
+    }
+}
+
 /// Per-household draws shared by the members.
 struct HouseholdCtx {
     home_old: u16,
@@ -716,19 +742,14 @@ impl Builder<'_> {
         if with_father && father_birth >= oldest {
             let prov = self.parent_birth_province(hp.prov);
             let since = since(self, father_birth);
-            father = self.push(Person {
-                gender: Gender::Male,
-                birth: father_birth,
-                rel: Relationship::Parent,
-                father: NONE,
-                mother: NONE,
-                spouse: NONE,
+            father = self.push(Person::elder(
+                Gender::Male,
+                father_birth,
                 prov,
-                hometown: prov,
-                ethnicity: hp.ethnicity,
-                family: hp.family,
+                hp.ethnicity,
+                hp.family,
                 since,
-            });
+            ));
             self.ps[usize::from(h)].father = father;
             self.ps[usize::from(h)].hometown = prov;
         }
@@ -737,19 +758,14 @@ impl Builder<'_> {
             let ethnicity = self.ethnicity_near(hp.ethnicity);
             let family = self.t.family_name(self.rng, ethnicity, self.ctx.south);
             let since = since(self, mother_birth);
-            mother = self.push(Person {
-                gender: Gender::Female,
-                birth: mother_birth,
-                rel: Relationship::Parent,
-                father: NONE,
-                mother: NONE,
-                spouse: NONE,
+            mother = self.push(Person::elder(
+                Gender::Female,
+                mother_birth,
                 prov,
-                hometown: prov,
                 ethnicity,
                 family,
                 since,
-            });
+            ));
             self.ps[usize::from(h)].mother = mother;
         }
         if father != NONE && mother != NONE {
