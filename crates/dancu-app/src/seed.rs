@@ -407,6 +407,31 @@ struct Person {
 }
 
 impl Person {
+    /// A child of `(father, mother)` who takes its hometown and ethnicity from `parent`.
+    fn child_of(
+        parent: &Person,
+        gender: Gender,
+        birth: i32,
+        (father, mother): (u8, u8),
+        prov: u16,
+        family: &'static str,
+        since: i32,
+    ) -> Person {
+        Person {
+            gender,
+            birth,
+            rel: Relationship::Child,
+            father,
+            mother,
+            spouse: NONE,
+            prov,
+            hometown: parent.hometown,
+            ethnicity: parent.ethnicity,
+            family,
+            since,
+        }
+    }
+
     /// A parent of the head living in the household; their own parents are not recorded.
     fn elder(
         gender: Gender,
@@ -815,19 +840,16 @@ impl Builder<'_> {
         };
         let prov = self.birth_province(900);
         let since = self.ctx.since.max(cb);
-        let c = self.push(Person {
-            gender: if son { Gender::Male } else { Gender::Female },
-            birth: cb,
-            rel: Relationship::Child,
-            father: f,
-            mother: m,
-            spouse: NONE,
+        let gender = if son { Gender::Male } else { Gender::Female };
+        let c = self.push(Person::child_of(
+            &lp,
+            gender,
+            cb,
+            (f, m),
             prov,
-            hometown: lp.hometown,
-            ethnicity: lp.ethnicity,
             family,
             since,
-        });
+        ));
         if s != NONE {
             let since = self.marriage_day(s, h, Some(cb));
             self.ps[usize::from(s)].since = since;
@@ -846,19 +868,15 @@ impl Builder<'_> {
                 let gender = self.gender(513);
                 let prov = self.birth_province(920);
                 let since = self.ctx.since.max(b);
-                self.push(Person {
+                self.push(Person::child_of(
+                    &lp,
                     gender,
-                    birth: b,
-                    rel: Relationship::Child,
-                    father: f,
-                    mother: m,
-                    spouse: NONE,
+                    b,
+                    (f, m),
                     prov,
-                    hometown: lp.hometown,
-                    ethnicity: lp.ethnicity,
                     family,
                     since,
-                });
+                ));
             }
         }
     }

@@ -120,13 +120,7 @@ fn scope_is_enforced_inside_and_outside_the_unit() {
 #[test]
 fn an_old_structure_commune_is_in_scope_through_its_2025_successor() {
     let units = UnitCatalog::embedded();
-    let (old, new) = units
-        .communes(Structure::Pre2025)
-        .find_map(|c| match units.map_old_commune(&c.code) {
-            [one] => Some((c.code.clone(), one.clone())),
-            _ => None,
-        })
-        .unwrap();
+    let (old, new) = dancu_store::testing::unsplit_old_commune();
     let province = units.current_commune(&new).unwrap().province_code.clone();
     let officer = Actor {
         username: "o".into(),

@@ -40,13 +40,7 @@ fn shipped_2025_mapping_moves_pre2025_residents_and_reports_split_communes() {
     let t = TestStore::sqlite();
     let app = App::open(&t.url).unwrap();
     let units = UnitCatalog::embedded();
-    let (old, new) = units
-        .communes(Structure::Pre2025)
-        .find_map(|c| match units.map_old_commune(&c.code) {
-            [one] => Some((c.code.clone(), one.clone())),
-            _ => None,
-        })
-        .unwrap();
+    let (old, new) = dancu_store::testing::unsplit_old_commune();
     let id = PersonalId::from_parts(1, Gender::Male, 1950, 42).unwrap();
     let batch = PopulationBatch {
         households: vec![Household {

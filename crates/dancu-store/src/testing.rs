@@ -34,6 +34,18 @@ pub fn pg_base_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
+/// An old (pre-2025) commune that became exactly one 2025 commune, and that commune.
+pub fn unsplit_old_commune() -> (String, String) {
+    let units = UnitCatalog::embedded();
+    units
+        .communes(Structure::Pre2025)
+        .find_map(|c| match units.map_old_commune(&c.code) {
+            [one] => Some((c.code.clone(), one.clone())),
+            _ => None,
+        })
+        .expect("an unsplit old commune")
+}
+
 /// A store that cleans up after itself.
 pub struct TestStore {
     pub store: Store,
