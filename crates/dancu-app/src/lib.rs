@@ -86,6 +86,7 @@ impl App {
             personal_id,
             purpose: purpose.map(str::to_owned),
             outcome: outcome.into(),
+            ..Default::default()
         }
     }
 
@@ -181,6 +182,7 @@ impl App {
                     personal_id: None,
                     purpose: None,
                     outcome: "denied".into(),
+                    ..Default::default()
                 });
                 return Err(Error::Unauthenticated);
             }

@@ -7,7 +7,7 @@ use crate::sql::Value;
 use crate::{Error, Store};
 use dancu_domain::PersonalId;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AuditEntry {
     pub at_millis: i64,
     pub actor: String,
@@ -19,6 +19,12 @@ pub struct AuditEntry {
     pub purpose: Option<String>,
     /// `ok`, `denied`, `not_found`.
     pub outcome: String,
+    /// Where the request came from (the client address after trusted proxies).
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// What the log's reader needs beyond the action: the factor of a login, the reason
+    /// of a refusal, the dossier of a lookup. Never shown to the client that failed.
+    pub detail: Option<String>,
 }
 
 impl Store {
@@ -39,6 +45,9 @@ impl Store {
                     "personal_id",
                     "purpose",
                     "outcome",
+                    "ip",
+                    "user_agent",
+                    "detail",
                 ],
                 &mut entries.iter().map(|e| {
                     vec![
@@ -50,6 +59,9 @@ impl Store {
                         Value::from(e.personal_id.map(pid_value)),
                         e.purpose.clone().into(),
                         Value::Text(e.outcome.clone()),
+                        e.ip.clone().into(),
+                        e.user_agent.clone().into(),
+                        e.detail.clone().into(),
                     ]
                 }),
             )?;
@@ -61,7 +73,8 @@ impl Store {
     pub fn audit_for_person(&self, id: PersonalId, limit: u32) -> Result<Vec<AuditEntry>, Error> {
         self.read(|tx| {
             tx.query(
-                "SELECT at, actor, actor_role, actor_unit, action, personal_id, purpose, outcome \
+                "SELECT at, actor, actor_role, actor_unit, action, personal_id, purpose, outcome, \
+                 ip, user_agent, detail \
                  FROM audit_log WHERE personal_id = $1 ORDER BY id DESC LIMIT $2",
                 &[Value::Int(pid_value(id)), Value::Int(limit.into())],
             )?
@@ -77,6 +90,9 @@ impl Store {
                     action: text(4).unwrap_or_default(),
                     purpose: text(6),
                     outcome: text(7).unwrap_or_default(),
+                    ip: text(8),
+                    user_agent: text(9),
+                    detail: text(10),
                     personal_id: Some(id),
                 })
             })

@@ -103,6 +103,82 @@ CREATE TABLE sessions (
     expires_at BIGINT NOT NULL,
     revoked BIGINT NOT NULL DEFAULT 0
 );
+"#, r#"
+ALTER TABLE audit_log ADD COLUMN ip TEXT;
+ALTER TABLE audit_log ADD COLUMN user_agent TEXT;
+ALTER TABLE audit_log ADD COLUMN detail TEXT;
+ALTER TABLE audit_log ADD COLUMN hash TEXT;
+CREATE INDEX audit_log_actor ON audit_log (actor, id);
+CREATE TABLE audit_checkpoints (
+    id {ID},
+    at BIGINT NOT NULL,
+    entry_id BIGINT NOT NULL,
+    head_hash TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+ALTER TABLE users ADD COLUMN kind TEXT NOT NULL DEFAULT 'staff';
+ALTER TABLE users ADD COLUMN personal_id BIGINT;
+ALTER TABLE users ADD COLUMN totp_secret TEXT;
+ALTER TABLE users ADD COLUMN totp_last_step BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN allow_ips TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN failed_logins BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN locked_until BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN password_changed_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX users_personal_id ON users (personal_id) WHERE personal_id IS NOT NULL;
+CREATE TABLE password_history (
+    user_id BIGINT NOT NULL REFERENCES users(id),
+    changed_at BIGINT NOT NULL,
+    password_hash TEXT NOT NULL,
+    changed_by TEXT NOT NULL
+);
+CREATE INDEX password_history_user ON password_history (user_id, changed_at);
+CREATE TABLE recovery_codes (
+    user_id BIGINT NOT NULL REFERENCES users(id),
+    code_hash TEXT NOT NULL,
+    used_at BIGINT,
+    PRIMARY KEY (user_id, code_hash)
+);
+ALTER TABLE sessions ADD COLUMN reauth_until BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN ip TEXT;
+CREATE INDEX sessions_user ON sessions (user_id);
+CREATE TABLE partners (
+    id {ID},
+    name TEXT NOT NULL UNIQUE,
+    api_key_hash TEXT NOT NULL UNIQUE,
+    scopes TEXT NOT NULL,
+    daily_quota BIGINT NOT NULL,
+    allow_ips TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    disabled BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE partner_usage (
+    partner_id BIGINT NOT NULL REFERENCES partners(id),
+    day BIGINT NOT NULL,
+    requests BIGINT NOT NULL,
+    PRIMARY KEY (partner_id, day)
+);
+CREATE TABLE dossiers (
+    id {ID},
+    unit TEXT NOT NULL,
+    procedure TEXT NOT NULL,
+    subject_id BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    opened_by TEXT NOT NULL,
+    opened_at BIGINT NOT NULL,
+    closed_at BIGINT
+);
+CREATE INDEX dossiers_subject ON dossiers (subject_id, status);
+CREATE TABLE alerts (
+    id {ID},
+    at BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    actor_unit TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
 "#];
 
 /// Secondary indexes of the bulk-loaded tables. A large load drops them and builds them

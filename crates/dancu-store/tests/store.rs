@@ -582,6 +582,7 @@ fn audit_and_accounts(store: &Store) {
         personal_id: Some(who),
         purpose: None,
         outcome: "ok".into(),
+        ..Default::default()
     };
     store
         .append_audit(&[entry("citizen.read"), entry("citizen.history")])
