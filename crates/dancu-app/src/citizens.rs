@@ -6,7 +6,7 @@ use dancu_domain::{Citizen, Household, PartialDate, PersonalId, Residence};
 use dancu_store::{ChangeRecord, CitizenField, EventMeta, ResidenceRecord, SearchQuery};
 use serde::Serialize;
 
-use crate::policy::{self, Action, Actor, Target};
+use crate::policy::{self, Action, Actor, Scope, Target};
 use crate::{App, AuditTicket, Error};
 
 /// Data that may be handed out once its audit entries are committed.
@@ -35,8 +35,45 @@ impl<T> Audited<T> {
 /// One page of search results; `next_after` continues the listing.
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchPage {
-    pub items: Vec<Citizen>,
-    pub next_after: Option<PersonalId>,
+    pub items: Vec<Listed>,
+    /// An opaque cursor: pass it back as `after`.
+    pub next_after: Option<String>,
+}
+
+/// A person in a list: whole for a caller who handles them, masked otherwise.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Listed {
+    Full(Box<Citizen>),
+    Masked(MaskedCitizen),
+}
+
+/// What a list shows of a person the caller does not handle: the ID number and date of
+/// birth are masked (finding 6: the dossier repository leaked name, date of birth and
+/// ID number); opening the person needs a dossier for them.
+#[derive(Debug, Clone, Serialize)]
+pub struct MaskedCitizen {
+    pub personal_id: String,
+    pub full_name: String,
+    /// The year of birth only.
+    pub date_of_birth: String,
+    pub gender: dancu_domain::Gender,
+    pub commune_code: Option<String>,
+    pub masked: bool,
+}
+
+impl MaskedCitizen {
+    fn of(c: Citizen) -> MaskedCitizen {
+        let id = c.personal_id.to_string();
+        MaskedCitizen {
+            personal_id: format!("{}******{}", &id[..4], &id[10..]),
+            full_name: c.full_name,
+            date_of_birth: c.date_of_birth.year().to_string(),
+            gender: c.gender,
+            commune_code: c.commune_code,
+            masked: true,
+        }
+    }
 }
 
 /// A search request as callers give it.
@@ -65,12 +102,41 @@ pub fn parse_personal_id(s: &str) -> Result<PersonalId, Error> {
 }
 
 impl App {
-    /// Loads a person and checks that `actor` may do `action` on them. A person outside
-    /// the actor's units is a 403 (refusal audited); an unknown ID is a 404.
-    fn person_for(&self, actor: &Actor, action: Action, id: PersonalId) -> Result<Citizen, Error> {
-        // Roles without any grant for the action are refused before the store is read.
-        if policy::grant(actor.role, action).is_none() {
-            self.authorize(actor, action, None, Some(id))?;
+    /// Loads a person and checks that `actor` may do `action` on them; returns the
+    /// person and the purpose the audit entry records. A person outside the actor's
+    /// reach is a 403 (refusal audited); an unknown ID is a 404 — but only to a caller
+    /// who could have read that person had it existed, so that refusals reveal nothing.
+    fn person_for(
+        &self,
+        actor: &Actor,
+        action: Action,
+        id: PersonalId,
+    ) -> Result<(Citizen, String), Error> {
+        let dossier = match actor.dossier {
+            Some(d) => self.store.dossier(d)?,
+            None => None,
+        };
+        let pre_check = match policy::grant(actor.role, action) {
+            None => false,
+            Some(Scope::Dossier) => dossier
+                .as_ref()
+                .is_some_and(|d| policy::handles_dossier(self.units, actor, d, id)),
+            Some(Scope::Own) => actor.personal_id == Some(id),
+            Some(Scope::Any | Scope::OwnUnit) => true,
+        };
+        if !pre_check {
+            let denied = policy::Denied {
+                role: actor.role,
+                action,
+            };
+            self.audit.record_detached(self.audit_entry(
+                actor,
+                &format!("{action:?}"),
+                Some(id),
+                None,
+                "denied",
+            ));
+            return Err(Error::Forbidden(denied));
         }
         let Some(c) = self.store.citizen(id)? else {
             // Probing for numbers is itself worth an auditor's attention.
@@ -83,20 +149,41 @@ impl App {
             ));
             return Err(Error::NotFound);
         };
-        self.authorize(actor, action, Some(target(&c)), Some(id))?;
-        Ok(c)
+        let subject = policy::Subject {
+            unit: target(&c),
+            person: id,
+            dossier: dossier.as_ref(),
+        };
+        policy::authorize_subject(self.units, actor, action, &subject).map_err(|denied| {
+            self.audit.record_detached(self.audit_entry(
+                actor,
+                &format!("{action:?}"),
+                Some(id),
+                None,
+                "denied",
+            ));
+            Error::Forbidden(denied)
+        })?;
+        let purpose = match (&dossier, policy::grant(actor.role, action)) {
+            (Some(d), Some(Scope::Dossier)) => {
+                format!("dossier:{} procedure:{}", d.id, d.procedure)
+            }
+            (_, Some(Scope::Own)) => "own_record".to_owned(),
+            _ => "registry_management".to_owned(),
+        };
+        Ok((c, purpose))
     }
 
-    fn read_ticket(&self, actor: &Actor, what: &str, id: PersonalId) -> AuditTicket {
+    fn read_ticket(&self, actor: &Actor, what: &str, id: PersonalId, purpose: &str) -> AuditTicket {
         self.audit
-            .record(self.audit_entry(actor, what, Some(id), None, "ok"))
+            .record(self.audit_entry(actor, what, Some(id), Some(purpose), "ok"))
     }
 
     pub fn citizen(&self, actor: &Actor, id: PersonalId) -> Result<Audited<Citizen>, Error> {
-        let c = self.person_for(actor, Action::ReadCitizen, id)?;
+        let (c, purpose) = self.person_for(actor, Action::ReadCitizen, id)?;
         Ok(Audited {
             value: c,
-            tickets: vec![self.read_ticket(actor, "citizen.read", id)],
+            tickets: vec![self.read_ticket(actor, "citizen.read", id, &purpose)],
         })
     }
 
@@ -105,10 +192,10 @@ impl App {
         actor: &Actor,
         id: PersonalId,
     ) -> Result<Audited<Vec<ResidenceRecord>>, Error> {
-        self.person_for(actor, Action::ReadCitizen, id)?;
+        let (_, purpose) = self.person_for(actor, Action::ReadCitizen, id)?;
         Ok(Audited {
             value: self.store.residences(id)?,
-            tickets: vec![self.read_ticket(actor, "citizen.residences", id)],
+            tickets: vec![self.read_ticket(actor, "citizen.residences", id, &purpose)],
         })
     }
 
@@ -117,10 +204,10 @@ impl App {
         actor: &Actor,
         id: PersonalId,
     ) -> Result<Audited<Vec<ChangeRecord>>, Error> {
-        self.person_for(actor, Action::ReadCitizen, id)?;
+        let (_, purpose) = self.person_for(actor, Action::ReadCitizen, id)?;
         Ok(Audited {
             value: self.store.changes(id)?,
-            tickets: vec![self.read_ticket(actor, "citizen.history", id)],
+            tickets: vec![self.read_ticket(actor, "citizen.history", id, &purpose)],
         })
     }
 
@@ -133,11 +220,11 @@ impl App {
         date: &str,
     ) -> Result<Audited<Citizen>, Error> {
         let date = PartialDate::parse(date).map_err(|e| Error::Invalid(format!("date: {e}")))?;
-        self.person_for(actor, Action::ReadCitizen, id)?;
+        let (_, purpose) = self.person_for(actor, Action::ReadCitizen, id)?;
         let c = self.store.citizen_as_of(id, date)?.ok_or(Error::NotFound)?;
         Ok(Audited {
             value: c,
-            tickets: vec![self.read_ticket(actor, "citizen.as_of", id)],
+            tickets: vec![self.read_ticket(actor, "citizen.as_of", id, &purpose)],
         })
     }
 
@@ -147,8 +234,12 @@ impl App {
         actor: &Actor,
         id: u64,
     ) -> Result<Audited<(Household, Vec<Citizen>)>, Error> {
-        if policy::grant(actor.role, Action::ReadCitizen).is_none() {
-            self.authorize(actor, Action::ReadCitizen, None, None)?;
+        // A household lists several people: only roles that read by unit may open one.
+        if policy::grant(actor.role, Action::ReadCitizen) != Some(Scope::OwnUnit) {
+            return Err(Error::Forbidden(policy::Denied {
+                role: actor.role,
+                action: Action::ReadCitizen,
+            }));
         }
         let (h, structure, members) = self.store.household(id)?.ok_or(Error::NotFound)?;
         let t = Target {
@@ -158,7 +249,14 @@ impl App {
         self.authorize(actor, Action::ReadCitizen, Some(t), None)?;
         let tickets = members
             .iter()
-            .map(|m| self.read_ticket(actor, "household.read", m.personal_id))
+            .map(|m| {
+                self.read_ticket(
+                    actor,
+                    "household.read",
+                    m.personal_id,
+                    "registry_management",
+                )
+            })
             .collect();
         Ok(Audited {
             value: (h, members),
@@ -201,7 +299,15 @@ impl App {
                 .map(PartialDate::parse)
                 .transpose()
                 .map_err(|e| Error::Invalid(format!("date_of_birth: {e}")))?;
-            let after = p.after.as_deref().map(parse_personal_id).transpose()?;
+            let after = p
+                .after
+                .as_deref()
+                .map(|a| {
+                    self.cursor
+                        .open(a)
+                        .ok_or_else(|| Error::Invalid("after: not a cursor of this search".into()))
+                })
+                .transpose()?;
             self.store.search(&SearchQuery {
                 // Prefix: "nguyen van" lists every Nguyễn Văn …; a full name its namesakes.
                 prefix: true,
@@ -213,11 +319,36 @@ impl App {
             })?
         };
         let next_after = (items.len() as u32 == limit)
-            .then(|| items.last().map(|c| c.personal_id))
+            .then(|| items.last().map(|c| self.cursor.seal(c.personal_id)))
             .flatten();
         let tickets = items
             .iter()
-            .map(|c| self.read_ticket(actor, "citizen.search", c.personal_id))
+            .map(|c| self.read_ticket(actor, "citizen.search", c.personal_id, "search"))
+            .collect();
+        // Roles that read by unit handle everyone their search may list; roles that read
+        // through dossiers see in full only the people of their unit's open dossiers.
+        let handled: Vec<i64> =
+            if policy::grant(actor.role, Action::ReadCitizen) == Some(Scope::OwnUnit) {
+                items
+                    .iter()
+                    .map(|c| c.personal_id.as_u64() as i64)
+                    .collect()
+            } else {
+                let ids: Vec<i64> = items
+                    .iter()
+                    .map(|c| c.personal_id.as_u64() as i64)
+                    .collect();
+                self.store.subjects_with_open_dossier(&actor.unit, &ids)?
+            };
+        let items = items
+            .into_iter()
+            .map(|c| {
+                if handled.contains(&(c.personal_id.as_u64() as i64)) {
+                    Listed::Full(Box::new(c))
+                } else {
+                    Listed::Masked(MaskedCitizen::of(c))
+                }
+            })
             .collect();
         Ok(Audited {
             value: SearchPage { items, next_after },
@@ -328,6 +459,26 @@ impl App {
             .record(self.audit_entry(actor, "citizen.residence", Some(id), Some(basis), "ok"))
             .wait()?;
         Ok(event)
+    }
+}
+
+/// Seals search cursors so that a masked list does not reveal its last ID number in
+/// `next_after`. The key lives for the process: a cursor from before a restart (or from
+/// another node) is refused and the search starts again.
+pub(crate) struct CursorKey(u64);
+
+impl CursorKey {
+    pub(crate) fn random() -> CursorKey {
+        CursorKey(rand::random())
+    }
+
+    fn seal(&self, id: PersonalId) -> String {
+        format!("{:016x}", id.as_u64() ^ self.0)
+    }
+
+    fn open(&self, cursor: &str) -> Option<PersonalId> {
+        let v = u64::from_str_radix(cursor, 16).ok()?;
+        PersonalId::from_u64(v ^ self.0).ok()
     }
 }
 

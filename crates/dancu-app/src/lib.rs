@@ -2,13 +2,16 @@
 //! policy first (deny by default), then does its work in one store transaction; reads of
 //! a person's data return only after their audit entry is committed.
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod citizens;
+pub mod dossiers;
 pub mod import;
 pub mod policy;
 pub mod readdress;
 pub mod seed;
+pub mod tracker;
 
 use std::sync::Arc;
 
@@ -29,6 +32,9 @@ pub enum Error {
     Forbidden(#[from] policy::Denied),
     #[error("authentication failed")]
     Unauthenticated,
+    /// A sensitive action needs a recent login or re-authentication.
+    #[error("this action needs a recent authentication: re-authenticate first")]
+    ReauthRequired,
     #[error("{0}")]
     Conflict(String),
     #[error("internal error: {0}")]
@@ -51,6 +57,9 @@ pub struct App {
     pub units: &'static UnitCatalog,
     pub audit: AuditSink,
     sessions: auth::SessionCache,
+    /// Bounds concurrent Argon2 work so that a login storm cannot starve reads.
+    hash_slots: auth::HashSlots,
+    cursor: citizens::CursorKey,
 }
 
 impl App {
@@ -61,6 +70,10 @@ impl App {
             store,
             units: UnitCatalog::embedded(),
             sessions: auth::SessionCache::default(),
+            cursor: citizens::CursorKey::random(),
+            hash_slots: auth::HashSlots::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
         }
     }
 
@@ -86,7 +99,9 @@ impl App {
             personal_id,
             purpose: purpose.map(str::to_owned),
             outcome: outcome.into(),
-            ..Default::default()
+            ip: actor.ip.map(|ip| ip.to_string()),
+            user_agent: actor.user_agent.clone(),
+            detail: None,
         }
     }
 
@@ -110,114 +125,6 @@ impl App {
         })
     }
 
-    // ---- accounts and sessions ----
-
-    /// Creates a staff account (CLI `user add`, or an admin inside its unit).
-    pub fn add_user(
-        &self,
-        actor: &Actor,
-        username: &str,
-        password: &str,
-        role: Role,
-        unit: &str,
-    ) -> Result<i64, Error> {
-        if !policy::is_valid_actor_unit(self.units, unit) {
-            return Err(Error::Invalid(format!(
-                "unknown unit '{unit}': use VN, or a province or commune code of the 2025 structure"
-            )));
-        }
-        if username.is_empty()
-            || username.len() > 64
-            || !username
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        {
-            return Err(Error::Invalid(
-                "username must be 1-64 characters of a-z, 0-9, '.', '_' or '-'".into(),
-            ));
-        }
-        let target = policy::Target {
-            structure: dancu_domain::units::Structure::Y2025,
-            code: unit,
-        };
-        if unit == policy::NATIONAL_UNIT {
-            let national = policy::Target {
-                structure: dancu_domain::units::Structure::Y2025,
-                code: policy::NATIONAL_UNIT,
-            };
-            self.authorize(actor, Action::ManageAccounts, Some(national), None)?;
-        } else {
-            self.authorize(actor, Action::ManageAccounts, Some(target), None)?;
-        }
-        let id = self.store.create_user(&dancu_store::NewUser {
-            username: username.into(),
-            password_hash: auth::hash_password(password)?,
-            role: role.code().into(),
-            unit: unit.into(),
-        })?;
-        self.audit
-            .record(self.audit_entry(actor, "account.create", None, Some(username), "ok"))
-            .wait()?;
-        Ok(id)
-    }
-
-    /// Password login; returns (token, expiry in Unix ms). Every failure looks the same.
-    /// Blocking (Argon2): call it off the async workers.
-    pub fn login(&self, username: &str, password: &str) -> Result<(String, i64), Error> {
-        let user = self.store.user_by_name(username)?;
-        let ok = auth::verify_password(password, user.as_ref().map(|u| u.password_hash.as_str()));
-        let user = match user {
-            Some(u) if ok && !u.disabled => u,
-            other => {
-                // Every failed attempt is logged (finding 3), under the account it named.
-                let (role, unit) = other
-                    .map(|u| (u.role, u.unit))
-                    .unwrap_or_else(|| ("unknown".into(), "-".into()));
-                self.audit.record_detached(AuditEntry {
-                    at_millis: dancu_store::now_millis(),
-                    actor: username.chars().take(64).collect(),
-                    actor_role: role,
-                    actor_unit: unit,
-                    action: "session.login".into(),
-                    personal_id: None,
-                    purpose: None,
-                    outcome: "denied".into(),
-                    ..Default::default()
-                });
-                return Err(Error::Unauthenticated);
-            }
-        };
-        let actor = auth::actor_of(&user)?;
-        let token = auth::new_token();
-        let expires = dancu_store::now_millis() + auth::SESSION_TTL_MILLIS;
-        self.store
-            .create_session(&auth::token_hash(&token), user.id, expires)?;
-        self.audit
-            .record(self.audit_entry(&actor, "session.login", None, None, "ok"))
-            .wait()?;
-        Ok((token, expires))
-    }
-
-    /// The principal of a bearer token.
-    pub fn authenticate(&self, token: &str) -> Result<Actor, Error> {
-        let hash = auth::token_hash(token);
-        let now = dancu_store::now_millis();
-        if let Some(actor) = self.sessions.get(&hash, now) {
-            return Ok(actor);
-        }
-        let session = self.store.session(&hash)?.ok_or(Error::Unauthenticated)?;
-        let actor = auth::actor_of(&session.user)?;
-        self.sessions
-            .put(hash, actor.clone(), session.expires_at_millis, now);
-        Ok(actor)
-    }
-
-    /// The principal of a recently validated token, without touching the store.
-    pub fn cached_actor(&self, token: &str) -> Option<Actor> {
-        self.sessions
-            .get(&auth::token_hash(token), dancu_store::now_millis())
-    }
-
     /// The data-quality report of `dancu check`. Its counts are national, so only a
     /// national-scope principal may read them; the example subjects (ID numbers) are for
     /// the console operator only, as a supervisor never sees a single person.
@@ -234,13 +141,6 @@ impl App {
             }
         }
         Ok(report)
-    }
-
-    pub fn logout(&self, token: &str) -> Result<(), Error> {
-        let hash = auth::token_hash(token);
-        self.sessions.remove(&hash);
-        self.store.revoke_session(&hash)?;
-        Ok(())
     }
 }
 

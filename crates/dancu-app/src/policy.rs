@@ -2,35 +2,58 @@
 //! action not in the table for a role is refused. Every use case calls [`authorize`]
 //! before touching data; nothing else in the code base decides who may do what.
 
+use std::net::IpAddr;
+
+use dancu_domain::PersonalId;
 use dancu_domain::units::{Structure, UnitCatalog};
+use dancu_store::DossierRecord;
 use serde::Serialize;
 
-/// Staff roles of the contract.
+/// Account roles: the contract's four, the officers of other agencies, and citizens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
-    /// Reads and writes citizen data inside its unit's subtree.
+    /// Police registry officer (PC06 / commune police): reads and writes citizen data
+    /// inside its unit's subtree.
     Officer,
+    /// Civil-status official (tư pháp–hộ tịch) at a one-stop desk: reads a person only
+    /// for a dossier in progress in its unit (lookup 037).
+    CivilStatusOfficer,
+    /// Social-insurance officer (BHXH): like the civil-status official, for its dossiers.
+    SocialInsuranceOfficer,
     /// Manages accounts inside its unit's subtree; never reads citizen data.
     Admin,
     /// Reads the audit log; never reads citizen data.
     Auditor,
     /// Reads aggregates only, never a single person.
     Supervisor,
+    /// A citizen's own e-ID account: reads its own record and who accessed it.
+    Citizen,
     /// The operator at the store's own console (`dancu` CLI commands). Not an account
     /// role: it cannot be given to a user and never reaches the HTTP API.
     System,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Officer, Role::Admin, Role::Auditor, Role::Supervisor];
+    pub const ALL: [Role; 7] = [
+        Role::Officer,
+        Role::CivilStatusOfficer,
+        Role::SocialInsuranceOfficer,
+        Role::Admin,
+        Role::Auditor,
+        Role::Supervisor,
+        Role::Citizen,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
             Role::Officer => "officer",
+            Role::CivilStatusOfficer => "civil_status_officer",
+            Role::SocialInsuranceOfficer => "social_insurance_officer",
             Role::Admin => "admin",
             Role::Auditor => "auditor",
             Role::Supervisor => "supervisor",
+            Role::Citizen => "citizen",
             Role::System => "system",
         }
     }
@@ -38,6 +61,11 @@ impl Role {
     /// Parses an account role (never `system`).
     pub fn parse(s: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.code() == s)
+    }
+
+    /// Staff roles (everything but citizens): two factors mandatory, bound to a unit.
+    pub fn is_staff(self) -> bool {
+        !matches!(self, Role::Citizen | Role::System)
     }
 }
 
@@ -57,18 +85,24 @@ pub enum Action {
     Readdress,
     /// Read the administrative-unit catalog (public reference data).
     ReadUnits,
-    /// Create or manage staff accounts.
+    /// Create, disable, unlock staff accounts and set their allow-lists.
     ManageAccounts,
-    /// Read the audit log.
+    /// Read the login and password history of accounts.
+    ReadLoginHistory,
+    /// Read one's own account: profile, login history, password change, re-auth.
+    ManageOwnAccount,
+    /// Read the audit log (who accessed a person: the data tracker).
     ReadAudit,
     /// Read aggregate statistics and data-quality counts.
     ReadAggregates,
     /// Write the whole registry to a file.
     ExportCitizens,
+    /// Open or close a dossier of an administrative procedure.
+    HandleDossiers,
 }
 
 impl Action {
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 13] = [
         Action::ReadCitizen,
         Action::SearchCitizens,
         Action::WriteCitizen,
@@ -76,9 +110,12 @@ impl Action {
         Action::Readdress,
         Action::ReadUnits,
         Action::ManageAccounts,
+        Action::ReadLoginHistory,
+        Action::ManageOwnAccount,
         Action::ReadAudit,
         Action::ReadAggregates,
         Action::ExportCitizens,
+        Action::HandleDossiers,
     ];
 }
 
@@ -89,6 +126,11 @@ pub enum Scope {
     Any,
     /// Only targets inside the principal's unit subtree.
     OwnUnit,
+    /// Only a person for whom a dossier handled by the principal's unit is in progress
+    /// (the person may live anywhere: that is what lookup 037 is for).
+    Dossier,
+    /// Only the principal's own person (citizen accounts).
+    Own,
 }
 
 /// The policy table. A (role, action) pair not listed is denied.
@@ -98,19 +140,60 @@ pub const POLICY: &[(Role, Action, Scope)] = &[
     (Role::Officer, Action::WriteCitizen, Scope::OwnUnit),
     (Role::Officer, Action::ImportCitizens, Scope::OwnUnit),
     (Role::Officer, Action::Readdress, Scope::OwnUnit),
-    (Role::Officer, Action::ReadUnits, Scope::Any),
+    (
+        Role::CivilStatusOfficer,
+        Action::ReadCitizen,
+        Scope::Dossier,
+    ),
+    (
+        Role::CivilStatusOfficer,
+        Action::SearchCitizens,
+        Scope::OwnUnit,
+    ),
+    (
+        Role::CivilStatusOfficer,
+        Action::HandleDossiers,
+        Scope::OwnUnit,
+    ),
+    (
+        Role::SocialInsuranceOfficer,
+        Action::ReadCitizen,
+        Scope::Dossier,
+    ),
+    (
+        Role::SocialInsuranceOfficer,
+        Action::HandleDossiers,
+        Scope::OwnUnit,
+    ),
     (Role::Admin, Action::ManageAccounts, Scope::OwnUnit),
-    (Role::Admin, Action::ReadUnits, Scope::Any),
+    (Role::Admin, Action::ReadLoginHistory, Scope::OwnUnit),
     (Role::Auditor, Action::ReadAudit, Scope::OwnUnit),
-    (Role::Auditor, Action::ReadUnits, Scope::Any),
+    (Role::Auditor, Action::ReadLoginHistory, Scope::OwnUnit),
     (Role::Supervisor, Action::ReadAggregates, Scope::OwnUnit),
-    (Role::Supervisor, Action::ReadUnits, Scope::Any),
+    (Role::Citizen, Action::ReadCitizen, Scope::Own),
+    (Role::Citizen, Action::ReadAudit, Scope::Own),
     (Role::System, Action::ImportCitizens, Scope::Any),
     (Role::System, Action::ExportCitizens, Scope::Any),
     (Role::System, Action::Readdress, Scope::Any),
     (Role::System, Action::ManageAccounts, Scope::Any),
     (Role::System, Action::ReadAggregates, Scope::Any),
-    (Role::System, Action::ReadUnits, Scope::Any),
+    (Role::System, Action::ReadAudit, Scope::Any),
+];
+
+/// Actions every account may do, whatever its role: reference data and its own account.
+const EVERY_ACCOUNT: &[(Action, Scope)] = &[
+    (Action::ReadUnits, Scope::Any),
+    (Action::ManageOwnAccount, Scope::Own),
+];
+
+/// Agencies an account can be bound to instead of an administrative unit. They hold no
+/// territory: their officers reach people only through their dossiers.
+pub const AGENCIES: &[(&str, &str)] = &[
+    ("BCA", "Bộ Công an"),
+    ("BTP", "Bộ Tư pháp"),
+    ("BHXH", "Bảo hiểm xã hội Việt Nam"),
+    ("BYT", "Bộ Y tế"),
+    ("BXD", "Bộ Xây dựng"),
 ];
 
 /// The unit code of the whole country: a principal bound to it has every unit in scope.
@@ -121,18 +204,34 @@ pub const NATIONAL_UNIT: &str = "VN";
 pub struct Actor {
     pub username: String,
     pub role: Role,
-    /// `VN`, or a province or commune code of the current (2025) structure.
+    /// `VN`, a province or commune code of the current (2025) structure, or an agency.
     pub unit: String,
+    /// The person of a citizen account.
+    pub personal_id: Option<PersonalId>,
+    /// The client address of the current request (after trusted proxies).
+    pub ip: Option<IpAddr>,
+    /// The client's User-Agent, for the login history.
+    pub user_agent: Option<String>,
+    /// The dossier this request is made for: a lookup for a procedure (037) names it.
+    pub dossier: Option<i64>,
 }
 
 impl Actor {
+    pub fn new(username: &str, role: Role, unit: &str) -> Actor {
+        Actor {
+            username: username.into(),
+            role,
+            unit: unit.into(),
+            personal_id: None,
+            ip: None,
+            user_agent: None,
+            dossier: None,
+        }
+    }
+
     /// The operator running a local CLI command on the store (the machine's owner).
     pub fn system(command: &str) -> Actor {
-        Actor {
-            username: format!("system:{command}"),
-            role: Role::System,
-            unit: NATIONAL_UNIT.into(),
-        }
+        Actor::new(&format!("system:{command}"), Role::System, NATIONAL_UNIT)
     }
 }
 
@@ -152,10 +251,72 @@ pub struct Denied {
 
 /// The grant of `role` for `action`, if any.
 pub fn grant(role: Role, action: Action) -> Option<Scope> {
+    let every = (role != Role::System)
+        .then(|| EVERY_ACCOUNT.iter().find(|(a, _)| *a == action))
+        .flatten()
+        .map(|(_, s)| *s);
     POLICY
         .iter()
         .find(|(r, a, _)| *r == role && *a == action)
         .map(|(_, _, s)| *s)
+        .or(every)
+}
+
+/// A person a request touches: where they live, who they are, and the dossier the
+/// request is made for, if any.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub unit: Target<'a>,
+    pub person: PersonalId,
+    pub dossier: Option<&'a DossierRecord>,
+}
+
+/// Decides whether `actor` may do `action` on one person.
+pub fn authorize_subject(
+    units: &UnitCatalog,
+    actor: &Actor,
+    action: Action,
+    subject: &Subject<'_>,
+) -> Result<(), Denied> {
+    let denied = Denied {
+        role: actor.role,
+        action,
+    };
+    let ok = match grant(actor.role, action) {
+        None => false,
+        Some(Scope::Any) => true,
+        Some(Scope::OwnUnit) => unit_contains(units, &actor.unit, subject.unit),
+        Some(Scope::Own) => actor.personal_id == Some(subject.person),
+        Some(Scope::Dossier) => subject
+            .dossier
+            .is_some_and(|d| handles_dossier(units, actor, d, subject.person)),
+    };
+    if ok { Ok(()) } else { Err(denied) }
+}
+
+/// Is `dossier` in progress, about `person`, and handled by the actor's unit?
+pub fn handles_dossier(
+    units: &UnitCatalog,
+    actor: &Actor,
+    dossier: &DossierRecord,
+    person: PersonalId,
+) -> bool {
+    dossier.status == dancu_store::DOSSIER_IN_PROGRESS
+        && dossier.subject_id as u64 == person.as_u64()
+        && is_inside(units, &dossier.unit, &actor.unit)
+}
+
+/// Is unit `code` (a 2025 unit or an agency) inside the actor's unit?
+pub fn is_inside(units: &UnitCatalog, code: &str, actor_unit: &str) -> bool {
+    code == actor_unit
+        || unit_contains(
+            units,
+            actor_unit,
+            Target {
+                structure: Structure::Y2025,
+                code,
+            },
+        )
 }
 
 /// Decides whether `actor` may do `action`, on `target` when the action concerns a unit
@@ -172,7 +333,12 @@ pub fn authorize(
     };
     match (grant(actor.role, action), target) {
         (None, _) => Err(denied),
-        (Some(Scope::Any), _) | (Some(Scope::OwnUnit), None) => Ok(()),
+        // Person-level scopes are decided by `authorize_subject`; without a person the
+        // action may proceed (a search is then limited by [`unit_filter`]).
+        (Some(Scope::Any), _) | (Some(Scope::OwnUnit | Scope::Dossier | Scope::Own), None) => {
+            Ok(())
+        }
+        (Some(Scope::Dossier | Scope::Own), Some(_)) => Err(denied),
         (Some(Scope::OwnUnit), Some(t)) => {
             if unit_contains(units, &actor.unit, t) {
                 Ok(())
@@ -219,5 +385,7 @@ pub fn unit_filter(units: &UnitCatalog, actor: &Actor) -> dancu_store::UnitFilte
 
 /// Is `unit` a unit a staff account can be bound to?
 pub fn is_valid_actor_unit(units: &UnitCatalog, unit: &str) -> bool {
-    unit == NATIONAL_UNIT || units.get(Structure::Y2025, unit).is_some()
+    unit == NATIONAL_UNIT
+        || units.get(Structure::Y2025, unit).is_some()
+        || AGENCIES.iter().any(|(code, _)| *code == unit)
 }

@@ -80,11 +80,7 @@ fn shipped_2025_mapping_moves_pre2025_residents_and_reports_split_communes() {
     // Before re-addressing, the household (recorded in the old structure) is in scope
     // for the province its commune became.
     let new_province = units.current_commune(&new).unwrap().province_code.clone();
-    let rightful = Actor {
-        username: "o".into(),
-        role: Role::Officer,
-        unit: new_province,
-    };
+    let rightful = Actor::new("o", Role::Officer, &new_province);
     let (_, members) = app
         .household(&rightful, 1)
         .unwrap()
@@ -111,11 +107,7 @@ fn shipped_2025_mapping_moves_pre2025_residents_and_reports_split_communes() {
     assert_eq!(c.commune_code.as_deref(), Some(new.as_str()));
     assert_eq!(c.commune_structure, Structure::Y2025);
     let province = units.current_commune(&new).unwrap().province_code.clone();
-    let officer = Actor {
-        username: "o".into(),
-        role: Role::Officer,
-        unit: province,
-    };
+    let officer = Actor::new("o", Role::Officer, &province);
     let read = app
         .citizen(&officer, id)
         .unwrap()

@@ -3,6 +3,7 @@
 //! on a blocking thread (policy check, store transaction, audit) → the data is released
 //! once its audit entry is committed → JSON, or a problem+json error.
 
+mod client;
 mod openapi;
 mod problem;
 
@@ -17,15 +18,17 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
+use dancu_app::accounts::{AccountChange, LoginAttempt};
 use dancu_app::citizens::{SearchParams, parse_personal_id};
 use dancu_app::readdress::MappingSource;
-use dancu_app::{Actor, App, Error};
+use dancu_app::{Actor, App, Error, Role};
 use dancu_domain::units::Structure;
 use dancu_domain::{PartialDate, Residence, ResidenceKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+pub use client::{ClientInfo, client_ip};
 pub use problem::Problem;
 
 /// Largest accepted request body. Bulk work goes through files and jobs, not one request.
@@ -70,21 +73,63 @@ fn bearer(parts: &Parts) -> Result<String, Problem> {
         .ok_or_else(|| Problem::from(Error::Unauthenticated))
 }
 
-/// A staff member authenticated by `Authorization: Bearer TOKEN`.
+/// An account authenticated by `Authorization: Bearer TOKEN`, used from an address its
+/// allow-list admits, with the request's client details and declared dossier.
 pub struct Staff(pub Actor);
+
+/// [`Staff`] with the presented token (logout, re-authentication, sensitive actions).
+struct Session {
+    actor: Actor,
+    token: String,
+}
+
+/// The dossier a request is made for (`X-Dossier: ID`): lookups for a procedure (037)
+/// must name a dossier in progress in the officer's unit.
+fn dossier_header(parts: &Parts) -> Result<Option<i64>, Problem> {
+    parts
+        .headers
+        .get("x-dossier")
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .filter(|d| *d > 0)
+                .ok_or_else(|| Problem::new(StatusCode::BAD_REQUEST, "X-Dossier: a dossier id"))
+        })
+        .transpose()
+}
+
+impl FromRequestParts<Shared> for Session {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Self, Problem> {
+        let token = bearer(parts)?;
+        let client = parts
+            .extensions
+            .get::<ClientInfo>()
+            .cloned()
+            .unwrap_or_default();
+        let dossier = dossier_header(parts)?;
+        let mut actor = match app.cached_actor(&token, client.ip) {
+            Some(cached) => cached?,
+            None => {
+                let (shared, t) = (app.clone(), token.clone());
+                quick(app, move || shared.authenticate(&t, client.ip)).await?
+            }
+        };
+        actor.user_agent = client.user_agent;
+        actor.dossier = dossier;
+        Ok(Session { actor, token })
+    }
+}
 
 impl FromRequestParts<Shared> for Staff {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Self, Problem> {
-        let token = bearer(parts)?;
-        if let Some(actor) = app.cached_actor(&token) {
-            return Ok(Staff(actor));
-        }
-        let shared = app.clone();
-        quick(app, move || shared.authenticate(&token))
+        Session::from_request_parts(parts, app)
             .await
-            .map(Staff)
+            .map(|s| Staff(s.actor))
     }
 }
 
@@ -129,34 +174,257 @@ async fn openapi_doc() -> Response {
     Json(openapi::document()).into_response()
 }
 
-/// The contract's login body. `totp` is accepted now and verified once two-factor
-/// authentication lands (the security issue); unknown fields are ignored.
+/// The contract's login body; `totp` also accepts a one-time recovery code.
 #[derive(Deserialize)]
 struct LoginBody {
     username: String,
     password: String,
+    #[serde(default)]
+    totp: String,
 }
 
-async fn login(State(app): State<Shared>, JsonBody(b): JsonBody<LoginBody>) -> ApiResult {
-    let (token, expires_at) = blocking(move || app.login(&b.username, &b.password)).await?;
+async fn login(
+    State(app): State<Shared>,
+    Extension(client): Extension<ClientInfo>,
+    JsonBody(b): JsonBody<LoginBody>,
+) -> ApiResult {
+    let attempt = LoginAttempt {
+        username: b.username,
+        password: b.password,
+        second_factor: b.totp,
+        ip: client.ip,
+        user_agent: client.user_agent,
+    };
+    let (token, expires_at) = blocking(move || app.login(&attempt)).await?;
     ok_json(json!({ "token": token, "expires_at": millis_to_rfc3339(expires_at) }))
 }
 
-async fn logout(State(app): State<Shared>, BearerToken(token): BearerToken) -> ApiResult {
-    blocking(move || app.logout(&token)).await?;
+async fn logout(State(app): State<Shared>, s: Session) -> ApiResult {
+    blocking(move || app.logout(&s.token)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The raw bearer token (logout revokes exactly the presented token).
-struct BearerToken(String);
+#[derive(Deserialize)]
+struct ReauthBody {
+    password: String,
+    totp: String,
+}
 
-impl FromRequestParts<Shared> for BearerToken {
-    type Rejection = Problem;
+async fn reauth(
+    State(app): State<Shared>,
+    s: Session,
+    JsonBody(b): JsonBody<ReauthBody>,
+) -> ApiResult {
+    let until =
+        blocking(move || app.reauthenticate(&s.token, &s.actor, &b.password, &b.totp)).await?;
+    ok_json(json!({ "reauth_until": millis_to_rfc3339(until) }))
+}
 
-    async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Self, Problem> {
-        Staff::from_request_parts(parts, app).await?;
-        bearer(parts).map(BearerToken)
-    }
+#[derive(Deserialize)]
+struct PasswordBody {
+    current_password: String,
+    new_password: String,
+    totp: String,
+}
+
+async fn change_password(
+    State(app): State<Shared>,
+    s: Session,
+    JsonBody(b): JsonBody<PasswordBody>,
+) -> ApiResult {
+    blocking(move || {
+        app.change_password(
+            &s.token,
+            &s.actor,
+            &b.current_password,
+            &b.new_password,
+            &b.totp,
+        )
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn me(State(app): State<Shared>, Staff(actor): Staff) -> ApiResult {
+    let name = actor.username.clone();
+    ok_json(blocking(move || app.account(&actor, &name)).await?)
+}
+
+#[derive(Deserialize)]
+struct LimitParams {
+    limit: Option<u32>,
+}
+
+async fn my_logins(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Query(p): Query<LimitParams>,
+) -> ApiResult {
+    let name = actor.username.clone();
+    let h = blocking(move || {
+        let name = actor.username.clone();
+        app.login_history(&actor, &name, p.limit.unwrap_or(100))
+    })
+    .await?;
+    ok_json(json!({ "username": name, "history": h }))
+}
+
+async fn my_data_access(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Query(p): Query<LimitParams>,
+) -> ApiResult {
+    let person = actor.personal_id.ok_or_else(|| {
+        Problem::new(
+            StatusCode::FORBIDDEN,
+            "only a citizen account has its own data tracker",
+        )
+    })?;
+    let a = blocking(move || app.data_access(&actor, person, p.limit.unwrap_or(100))).await?;
+    ok_json(json!({ "personal_id": person, "accesses": a }))
+}
+
+async fn data_access(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Path(id): Path<String>,
+    Query(p): Query<LimitParams>,
+) -> ApiResult {
+    let id = pid(&id)?;
+    let a = blocking(move || app.data_access(&actor, id, p.limit.unwrap_or(100))).await?;
+    ok_json(json!({ "personal_id": id, "accesses": a }))
+}
+
+async fn accounts(State(app): State<Shared>, Staff(actor): Staff) -> ApiResult {
+    ok_json(json!({ "accounts": blocking(move || app.accounts(&actor)).await? }))
+}
+
+#[derive(Deserialize)]
+struct NewAccountBody {
+    username: String,
+    role: String,
+    unit: String,
+    password: String,
+    #[serde(default)]
+    allow_ips: Vec<String>,
+}
+
+async fn create_account(
+    State(app): State<Shared>,
+    s: Session,
+    JsonBody(b): JsonBody<NewAccountBody>,
+) -> ApiResult {
+    let role = Role::parse(&b.role)
+        .filter(|r| r.is_staff())
+        .ok_or_else(|| Problem::new(StatusCode::BAD_REQUEST, "role: a staff role"))?;
+    let enrollment = blocking(move || {
+        app.require_recent_auth(&s.token, &s.actor)?;
+        let ips: Vec<&str> = b.allow_ips.iter().map(String::as_str).collect();
+        app.add_user(&s.actor, &b.username, &b.password, role, &b.unit, &ips)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(enrollment)).into_response())
+}
+
+async fn account(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Path(username): Path<String>,
+) -> ApiResult {
+    ok_json(blocking(move || app.account(&actor, &username)).await?)
+}
+
+async fn account_logins(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Path(username): Path<String>,
+    Query(p): Query<LimitParams>,
+) -> ApiResult {
+    let name = username.clone();
+    let h = blocking(move || app.login_history(&actor, &username, p.limit.unwrap_or(100))).await?;
+    ok_json(json!({ "username": name, "history": h }))
+}
+
+async fn account_action(
+    State(app): State<Shared>,
+    s: Session,
+    Path((username, action)): Path<(String, String)>,
+) -> ApiResult {
+    let change = match action.as_str() {
+        "disable" => AccountChange::Disable,
+        "enable" => AccountChange::Enable,
+        "unlock" => AccountChange::Unlock,
+        "revoke-sessions" => AccountChange::RevokeSessions,
+        _ => {
+            return Err(Problem::new(
+                StatusCode::NOT_FOUND,
+                "no such account action",
+            ));
+        }
+    };
+    administer(app, s, username, change).await
+}
+
+#[derive(Deserialize)]
+struct AllowIpsBody {
+    allow_ips: Vec<String>,
+}
+
+async fn set_allow_ips(
+    State(app): State<Shared>,
+    s: Session,
+    Path(username): Path<String>,
+    JsonBody(b): JsonBody<AllowIpsBody>,
+) -> ApiResult {
+    administer(app, s, username, AccountChange::AllowIps(b.allow_ips)).await
+}
+
+async fn administer(app: Shared, s: Session, username: String, change: AccountChange) -> ApiResult {
+    let view = blocking(move || {
+        app.require_recent_auth(&s.token, &s.actor)?;
+        app.administer_account(&s.actor, &username, change)
+    })
+    .await?;
+    ok_json(view)
+}
+
+#[derive(Deserialize)]
+struct DossierBody {
+    procedure: String,
+    subject_personal_id: String,
+}
+
+async fn open_dossier(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    JsonBody(b): JsonBody<DossierBody>,
+) -> ApiResult {
+    let subject = pid(&b.subject_personal_id)?;
+    let d = blocking(move || app.open_dossier(&actor, &b.procedure, subject)).await?;
+    Ok((StatusCode::CREATED, Json(d)).into_response())
+}
+
+fn dossier_id(s: &str) -> Result<i64, Problem> {
+    s.parse()
+        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "dossier id must be a number"))
+}
+
+async fn dossier(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let id = dossier_id(&id)?;
+    ok_json(blocking(move || app.dossier(&actor, id)).await?)
+}
+
+async fn close_dossier(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let id = dossier_id(&id)?;
+    ok_json(blocking(move || app.close_dossier(&actor, id)).await?)
 }
 
 async fn get_citizen(
@@ -395,9 +663,10 @@ struct ReaddressBody {
 
 async fn readdress(
     State(app): State<Shared>,
-    Staff(actor): Staff,
+    s: Session,
     JsonBody(b): JsonBody<ReaddressBody>,
 ) -> ApiResult {
+    let Session { actor, token } = s;
     let structure = structure_param(b.structure.as_deref())?;
     let csv: String = std::iter::once("old_commune_code,new_commune_code\n".to_owned())
         .chain(
@@ -413,6 +682,9 @@ async fn readdress(
         ));
     }
     let result = blocking(move || {
+        if b.apply {
+            app.require_recent_auth(&token, &actor)?;
+        }
         let source = if b.shipped_2025 {
             MappingSource::Shipped2025
         } else {
@@ -479,13 +751,46 @@ async fn edge(req: Request, next: Next) -> Response {
     res
 }
 
-/// The API router (also used by tests).
+/// How the edge sees the network.
+#[derive(Debug, Clone, Default)]
+pub struct EdgeConfig {
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// The API router with no trusted proxy (tests, loopback).
 pub fn router(app: Shared) -> Router {
+    router_with(app, &EdgeConfig::default())
+}
+
+/// The API router.
+pub fn router_with(app: Shared, config: &EdgeConfig) -> Router {
+    let trusted = Arc::new(config.trusted_proxies.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/openapi.json", get(openapi_doc))
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/auth/reauth", post(reauth))
+        .route("/api/v1/auth/password", post(change_password))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/me/logins", get(my_logins))
+        .route("/api/v1/me/data-access", get(my_data_access))
+        .route("/api/v1/accounts", get(accounts).post(create_account))
+        .route("/api/v1/accounts/{username}", get(account))
+        .route("/api/v1/accounts/{username}/logins", get(account_logins))
+        .route(
+            "/api/v1/accounts/{username}/allow-ips",
+            axum::routing::put(set_allow_ips),
+        )
+        .route("/api/v1/accounts/{username}/{action}", post(account_action))
+        .route("/api/v1/dossiers", post(open_dossier))
+        .route("/api/v1/dossiers/{dossier_id}", get(dossier))
+        .route("/api/v1/dossiers/{dossier_id}/close", post(close_dossier))
+        .route(
+            "/api/v1/citizens/{personal_id}/data-access",
+            get(data_access),
+        )
         .route("/api/v1/citizens", get(search))
         .route(
             "/api/v1/citizens/{personal_id}",
@@ -505,14 +810,21 @@ pub fn router(app: Shared) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(edge))
+        .layer(middleware::from_fn(move |req, next| {
+            client::client_info(trusted.clone(), req, next)
+        }))
         .with_state(app)
 }
 
 /// Serves until the process is stopped.
-pub async fn serve(app: Shared, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+pub async fn serve(
+    app: Shared,
+    listener: tokio::net::TcpListener,
+    config: &EdgeConfig,
+) -> std::io::Result<()> {
     axum::serve(
         listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        router_with(app, config).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
 }

@@ -36,6 +36,10 @@ impl From<Error> for Problem {
                 StatusCode::UNAUTHORIZED,
                 "authentication failed or the session has expired",
             ),
+            Error::ReauthRequired => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "this action needs a recent authentication: POST /api/v1/auth/reauth first",
+            ),
             Error::Conflict(m) => Problem::new(StatusCode::CONFLICT, m),
             Error::Internal(m) => {
                 // The caller learns nothing internal; the log gets the message with

@@ -1,108 +1,13 @@
 //! HTTP tests: the server runs on a random loopback port against a fresh store; requests
 //! go through a real HTTP client.
 
-use std::sync::Arc;
+mod common;
 
-use dancu_app::{Actor, App, Role};
-use dancu_store::testing::{TestStore, sample_communes as communes};
+use common::*;
+use dancu_app::{Actor, Role};
+use dancu_store::testing::TestStore;
 use reqwest::StatusCode;
-use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
-
-struct Server {
-    base: String,
-    client: Client,
-    app: Arc<App>,
-    _store: TestStore,
-    communes: (String, String, String),
-}
-
-const PASSWORD: &str = "correct horse battery";
-
-fn start(store: TestStore) -> Server {
-    let app = Arc::new(App::open(&store.url).unwrap());
-    let (a, b, c) = communes();
-    let csv = format!(
-        "personal_id,full_name,date_of_birth,gender,commune_code,household_id,relationship,old_id_number\n\
-         001080000001,Nguyễn Văn Hòa,1980-03-02,M,{a},1,head,012345678\n\
-         001182000001,Trần Thị Thủy,1982,F,{a},1,spouse\n\
-         001310000001,Nguyễn Thị Minh Khai,2010-07-15,F,{a},1,child\n\
-         001075000002,Nguyễn Văn Hoà,1975-01-01,M,{b},2,head\n\
-         079090000003,Lê Văn Tám,1990-05-05,M,{c},3,head\n"
-    );
-    let report = app
-        .import_citizens(&Actor::system("test"), csv.as_bytes())
-        .unwrap();
-    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
-    let system = Actor::system("test");
-    for (user, role, unit) in [
-        ("officer.province", Role::Officer, "01".to_owned()),
-        ("officer.commune", Role::Officer, a.clone()),
-        ("officer.other", Role::Officer, c.clone()),
-        ("admin", Role::Admin, "01".to_owned()),
-        ("auditor", Role::Auditor, "VN".to_owned()),
-        ("supervisor", Role::Supervisor, "VN".to_owned()),
-    ] {
-        app.add_user(&system, user, PASSWORD, role, &unit).unwrap();
-    }
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let served = app.clone();
-    std::thread::spawn(move || runtime.block_on(dancu_server::serve(served, listener)));
-    Server {
-        base,
-        client: Client::new(),
-        app,
-        _store: store,
-        communes: (a, b, c),
-    }
-}
-
-impl Server {
-    fn login(&self, user: &str) -> String {
-        let res = self
-            .client
-            .post(format!("{}/api/v1/auth/login", self.base))
-            .json(&json!({"username": user, "password": PASSWORD, "totp": ""}))
-            .send()
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-        res.json::<Value>().unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    fn get(&self, token: &str, path: &str) -> Response {
-        self.client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .unwrap()
-    }
-}
-
-fn assert_problem(res: Response, status: StatusCode) -> Value {
-    assert_eq!(res.status(), status);
-    assert_eq!(
-        res.headers()["content-type"].to_str().unwrap(),
-        "application/problem+json"
-    );
-    let body: Value = res.json().unwrap();
-    assert_eq!(body["status"], status.as_u16());
-    assert!(body["title"].is_string() && body["detail"].is_string() && body["type"].is_string());
-    body
-}
-
-const CHILD: &str = "001310000001";
-const OTHER_PROVINCE: &str = "079090000003";
-
-fn sqlite() -> Server {
-    start(TestStore::sqlite())
-}
 
 #[test]
 fn health_and_openapi_document_every_route() {
@@ -132,11 +37,15 @@ fn health_and_openapi_document_every_route() {
                     .replace("{household_id}", "1")
                     .replace("{structure}", "2025")
                     .replace("{code}", "01")
+                    .replace("{username}", "admin")
+                    .replace("{action}", "unlock")
+                    .replace("{dossier_id}", "1")
             );
             let req = match method.as_str() {
                 "get" => s.client.get(&url),
                 "post" => s.client.post(&url).json(&json!({})),
                 "patch" => s.client.patch(&url).json(&json!({})),
+                "put" => s.client.put(&url).json(&json!({})),
                 other => panic!("unexpected method {other}"),
             };
             let status = req.send().unwrap().status();
@@ -617,14 +526,10 @@ fn finding_3_every_login_attempt_is_logged() {
 #[test]
 fn finding_4_officers_cannot_perform_admin_functions() {
     let s = sqlite();
-    let officer = Actor {
-        username: "officer.province".into(),
-        role: Role::Officer,
-        unit: "01".into(),
-    };
+    let officer = Actor::new("officer.province", Role::Officer, "01");
     let made = s
         .app
-        .add_user(&officer, "new.admin", PASSWORD, Role::Admin, "01");
+        .add_user(&officer, "new.admin", PASSWORD, Role::Admin, "01", &[]);
     assert!(matches!(made, Err(dancu_app::Error::Forbidden(_))));
     let quality = s.get(&s.login("officer.province"), "/api/v1/quality");
     assert_problem(quality, StatusCode::FORBIDDEN);

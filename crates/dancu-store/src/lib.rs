@@ -10,6 +10,7 @@
 mod accounts;
 mod audit;
 mod citizens;
+mod dossiers;
 mod events;
 mod pool;
 mod postgres;
@@ -25,6 +26,7 @@ use std::path::Path;
 pub use accounts::{NewUser, SessionRecord, UserRecord};
 pub use audit::AuditEntry;
 pub use citizens::{ChangeRecord, CitizenField, ResidenceRecord, SearchQuery, UnitFilter};
+pub use dossiers::{DOSSIER_CLOSED, DOSSIER_IN_PROGRESS, DossierRecord};
 pub use events::{EventMeta, EventRecord};
 pub use quality::RuleResult;
 pub use readdress::{ReaddressPlan, ReaddressReport};

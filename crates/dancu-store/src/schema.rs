@@ -10,7 +10,8 @@ use crate::Error;
 use crate::sql::{Dialect, Tx, Value};
 
 /// Each migration is applied once, in order, in its own transaction.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE events (
     id {ID},
     at BIGINT NOT NULL,
@@ -103,7 +104,8 @@ CREATE TABLE sessions (
     expires_at BIGINT NOT NULL,
     revoked BIGINT NOT NULL DEFAULT 0
 );
-"#, r#"
+"#,
+    r#"
 ALTER TABLE audit_log ADD COLUMN ip TEXT;
 ALTER TABLE audit_log ADD COLUMN user_agent TEXT;
 ALTER TABLE audit_log ADD COLUMN detail TEXT;
@@ -179,7 +181,8 @@ CREATE TABLE alerts (
     actor_unit TEXT NOT NULL,
     detail TEXT NOT NULL
 );
-"#];
+"#,
+];
 
 /// Secondary indexes of the bulk-loaded tables. A large load drops them and builds them
 /// again at its end (in the same transaction), which is several times faster than

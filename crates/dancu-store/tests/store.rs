@@ -597,13 +597,21 @@ fn audit_and_accounts(store: &Store) {
         password_hash: "$argon2id$x".into(),
         role: "officer".into(),
         unit: "01".into(),
+        kind: "staff".into(),
+        totp_secret: Some("JBSWY3DPEHPK3PXP".into()),
+        recovery_code_hashes: vec!["r1".into(), "r2".into()],
+        created_by: "system:test".into(),
+        ..Default::default()
     };
     let id = store.create_user(&user).unwrap();
     assert!(store.create_user(&user).is_err(), "usernames are unique");
+    assert_eq!(store.password_history(id, 5).unwrap(), ["$argon2id$x"]);
     let soon = dancu_store::now_millis() + 60_000;
-    store.create_session("h1", id, soon).unwrap();
     store
-        .create_session("h2", id, dancu_store::now_millis() - 1)
+        .open_session(id, "h1", soon, soon, Some("10.0.0.1"))
+        .unwrap();
+    store
+        .open_session(id, "h2", dancu_store::now_millis() - 1, 0, None)
         .unwrap();
     assert_eq!(
         store.session("h1").unwrap().unwrap().user.username,
@@ -612,6 +620,74 @@ fn audit_and_accounts(store: &Store) {
     assert!(store.session("h2").unwrap().is_none(), "expired");
     store.revoke_session("h1").unwrap();
     assert!(store.session("h1").unwrap().is_none(), "revoked");
+
+    // Failures count atomically and lock; a successful session clears them.
+    let lock = |n: i64| if n >= 2 { 99 } else { 0 };
+    assert_eq!(store.note_login_failure(id, lock).unwrap(), 1);
+    assert_eq!(store.note_login_failure(id, lock).unwrap(), 2);
+    let locked = store.user_by_name("officer.a").unwrap().unwrap();
+    assert_eq!((locked.failed_logins, locked.locked_until), (2, 99));
+    store.open_session(id, "h3", soon, soon, None).unwrap();
+    let cleared = store.user_by_name("officer.a").unwrap().unwrap();
+    assert_eq!((cleared.failed_logins, cleared.locked_until), (0, 0));
+
+    // A TOTP step and a recovery code are each good once.
+    assert!(store.claim_totp_step(id, 100).unwrap());
+    assert!(!store.claim_totp_step(id, 100).unwrap(), "replayed step");
+    assert!(!store.claim_totp_step(id, 99).unwrap(), "older step");
+    assert!(store.use_recovery_code(id, "r1").unwrap());
+    assert!(!store.use_recovery_code(id, "r1").unwrap(), "spent");
+    assert!(!store.use_recovery_code(id, "nope").unwrap());
+    assert_eq!(store.unused_recovery_codes(id).unwrap(), 1);
+
+    // A password change is kept in the history and ends the other sessions.
+    store.open_session(id, "h4", soon, soon, None).unwrap();
+    store
+        .change_password(id, "$argon2id$y", "officer.a", Some("h4"))
+        .unwrap();
+    assert_eq!(
+        store.password_history(id, 5).unwrap(),
+        ["$argon2id$y", "$argon2id$x"]
+    );
+    assert!(store.session("h3").unwrap().is_none());
+    assert!(store.session("h4").unwrap().is_some());
+    store.set_user_disabled(id, true).unwrap();
+    assert!(
+        store.session("h4").unwrap().is_none(),
+        "disabling ends sessions"
+    );
+}
+
+fn dossiers_scope_lookups(store: &Store) {
+    let who = pid(1, Gender::Female, 1990, 7).as_u64() as i64;
+    let other = pid(1, Gender::Male, 1991, 8).as_u64() as i64;
+    let d = store
+        .open_dossier("00004", "birth", who, "civil.a")
+        .unwrap();
+    let record = store.dossier(d).unwrap().unwrap();
+    assert_eq!(
+        (
+            record.status.as_str(),
+            record.subject_id,
+            record.unit.as_str()
+        ),
+        (dancu_store::DOSSIER_IN_PROGRESS, who, "00004")
+    );
+    assert_eq!(
+        store
+            .subjects_with_open_dossier("00004", &[who, other])
+            .unwrap(),
+        [who]
+    );
+    assert!(store.close_dossier(d).unwrap());
+    assert!(!store.close_dossier(d).unwrap(), "closed once");
+    assert!(
+        store
+            .subjects_with_open_dossier("00004", &[who])
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.dossier(d + 1000).unwrap().is_none());
 }
 
 fn reopening_keeps_data_and_schema(store: &Store, url: &str) {
@@ -650,4 +726,5 @@ on_both_backends!(
     quality_rules_find_defects,
     quality_rules_cover_every_kind_of_defect,
     audit_and_accounts,
+    dossiers_scope_lookups,
 );

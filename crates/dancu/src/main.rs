@@ -72,6 +72,11 @@ enum Command {
         #[command(subcommand)]
         what: UserWhat,
     },
+    /// One-time codes of the second factor.
+    Totp {
+        #[command(subcommand)]
+        what: TotpWhat,
+    },
     /// Re-addresses every open residence of reorganized units (dry run unless --apply).
     Readdress {
         /// CSV `old_commune_code,new_commune_code` with a header row.
@@ -122,14 +127,37 @@ enum UserWhat {
     Add {
         #[arg(long)]
         username: String,
-        /// officer, admin, auditor or supervisor.
+        /// officer, civil_status_officer, social_insurance_officer, admin, auditor or
+        /// supervisor.
         #[arg(long)]
         role: String,
-        /// VN, or a province or commune code of the 2025 structure.
+        /// VN, a province or commune code of the 2025 structure, or an agency (BCA, BTP,
+        /// BHXH, BYT, BXD).
         #[arg(long)]
         unit: String,
+        /// Addresses the account may be used from (CIDR); repeat for several. Default: any.
+        #[arg(long = "allow-ip")]
+        allow_ip: Vec<String>,
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Creates a citizen's own account (username: the personal ID number); the password is
+    /// read from standard input.
+    AddCitizen {
+        #[arg(long)]
+        personal_id: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TotpWhat {
+    /// Prints the current code of a TOTP secret (as `oathtool --totp -b`), for the demo
+    /// accounts and scripts.
+    Code {
+        #[arg(long)]
+        secret: String,
     },
 }
 
@@ -140,6 +168,10 @@ struct ServeArgs {
     /// Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy only).
     #[arg(long)]
     insecure_http: bool,
+    /// A reverse proxy (CIDR) whose X-Forwarded-For names the client; repeat for several.
+    /// Without one the header is ignored and the peer address is the client.
+    #[arg(long = "trusted-proxy")]
+    trusted_proxy: Vec<String>,
 }
 
 fn database_url(cli: &Cli) -> String {
@@ -264,24 +296,57 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
                     username,
                     role,
                     unit,
+                    allow_ip,
                     password_stdin,
                 },
         } => {
-            if !password_stdin {
-                return Err("give the password on standard input with --password-stdin".into());
-            }
-            let role = Role::parse(role).ok_or_else(|| {
-                format!("unknown role '{role}' (officer, admin, auditor, supervisor)")
+            let role = Role::parse(role).filter(|r| r.is_staff()).ok_or_else(|| {
+                let roles: Vec<&str> = Role::ALL
+                    .iter()
+                    .filter(|r| r.is_staff())
+                    .map(|r| r.code())
+                    .collect();
+                format!("unknown role '{role}' ({})", roles.join(", "))
             })?;
-            let mut password = String::new();
-            std::io::stdin()
-                .read_to_string(&mut password)
-                .map_err(fail)?;
-            let password = password.trim_end_matches(['\r', '\n']);
+            let password = read_password(*password_stdin)?;
             let app = App::open(&url).map_err(fail)?;
-            app.add_user(&Actor::system("user-add"), username, password, role, unit)
+            let ips: Vec<&str> = allow_ip.iter().map(String::as_str).collect();
+            let enrollment = app
+                .add_user(
+                    &Actor::system("user-add"),
+                    username,
+                    &password,
+                    role,
+                    unit,
+                    &ips,
+                )
                 .map_err(fail)?;
             println!("user {username} created ({}, unit {unit})", role.code());
+            print_enrollment(&enrollment);
+        }
+        Command::User {
+            what:
+                UserWhat::AddCitizen {
+                    personal_id,
+                    password_stdin,
+                },
+        } => {
+            let person = dancu_app::citizens::parse_personal_id(personal_id).map_err(fail)?;
+            let password = read_password(*password_stdin)?;
+            let app = App::open(&url).map_err(fail)?;
+            let enrollment = app
+                .add_citizen_account(&Actor::system("user-add-citizen"), person, &password)
+                .map_err(fail)?;
+            println!("citizen account {person} created");
+            print_enrollment(&enrollment);
+        }
+        Command::Totp {
+            what: TotpWhat::Code { secret },
+        } => {
+            let now = dancu_store::now_millis() / 1000;
+            let code = dancu_app::auth::totp::current_code(secret, now)
+                .ok_or("--secret must be a Base32 TOTP secret")?;
+            println!("{code}");
         }
         Command::Readdress {
             mapping,
@@ -342,6 +407,24 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn read_password(password_stdin: bool) -> Result<String, String> {
+    if !password_stdin {
+        return Err("give the password on standard input with --password-stdin".into());
+    }
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .map_err(fail)?;
+    Ok(password.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// The second factor of a new account, shown once: enroll the URI in an authenticator
+/// app (or `dancu totp code --secret …`) and keep the recovery codes offline.
+fn print_enrollment(e: &dancu_app::accounts::Enrollment) {
+    println!("totp: {}", e.totp_url);
+    println!("recovery codes: {}", e.recovery_codes.join(" "));
+}
+
 fn redact(url: &str) -> String {
     match url.find('@') {
         Some(at) if url.starts_with("postgres") => format!("postgres://…{}", &url[at..]),
@@ -382,7 +465,12 @@ fn demo_accounts(app: &App) -> Vec<(String, Role, String)> {
         .unwrap_or_else(|| "01".into());
     vec![
         ("officer.hanoi".into(), Role::Officer, "01".into()),
-        ("officer.commune".into(), Role::Officer, commune),
+        ("officer.commune".into(), Role::Officer, commune.clone()),
+        (
+            "civil.status.commune".into(),
+            Role::CivilStatusOfficer,
+            commune,
+        ),
         ("admin.hanoi".into(), Role::Admin, "01".into()),
         ("auditor".into(), Role::Auditor, "VN".into()),
         ("supervisor".into(), Role::Supervisor, "VN".into()),
@@ -398,13 +486,31 @@ fn demo_setup(app: &App, data_dir: &Path, citizens: u64) -> Result<String, Strin
         println!("seeding a demo population of {citizens} citizens…");
         seed(app, citizens, 2025)?;
     }
-    let mut creds = String::new();
+    let mut creds = String::from(
+        "  every account has a second factor: its current code is printed by\n  \
+         `dancu totp code --secret SECRET` (or enroll the otpauth URI in an app)\n\n",
+    );
     for (username, role, unit) in demo_accounts(app) {
         let password = random_password();
-        app.add_user(&Actor::system("demo"), &username, &password, role, &unit)
+        let e = app
+            .add_user(
+                &Actor::system("demo"),
+                &username,
+                &password,
+                role,
+                &unit,
+                &[],
+            )
             .map_err(fail)?;
+        let secret = e
+            .totp_url
+            .split("secret=")
+            .nth(1)
+            .and_then(|s| s.split('&').next())
+            .unwrap_or_default()
+            .to_owned();
         creds.push_str(&format!(
-            "  {username:<16} {password}  ({}, unit {unit})\n",
+            "  {username:<22} {password}  totp secret {secret}  ({}, unit {unit})\n",
             role.code()
         ));
     }
@@ -420,11 +526,7 @@ fn demo_setup(app: &App, data_dir: &Path, citizens: u64) -> Result<String, Strin
 
 /// One seeded person inside the province officer's scope, to try the API with.
 fn demo_example(app: &App) -> Option<String> {
-    let officer = Actor {
-        username: "officer.hanoi".into(),
-        role: Role::Officer,
-        unit: "01".into(),
-    };
+    let officer = Actor::new("officer.hanoi", Role::Officer, "01");
     let query = dancu_store::SearchQuery {
         name_folded: "nguyen".into(),
         prefix: true,
@@ -466,6 +568,12 @@ fn serve(app: App, args: &ServeArgs) -> Result<(), String> {
             args.listen
         ));
     }
+    let config = dancu_server::EdgeConfig {
+        trusted_proxies: dancu_app::auth::parse_allow_list(
+            args.trusted_proxy.iter().map(String::as_str),
+        )
+        .map_err(|e| format!("--trusted-proxy: {e}"))?,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -478,7 +586,7 @@ fn serve(app: App, args: &ServeArgs) -> Result<(), String> {
             "serving http://{} (API under /api/v1, OpenAPI at /api/openapi.json)",
             listener.local_addr().map_err(fail)?
         );
-        dancu_server::serve(Arc::new(app), listener)
+        dancu_server::serve(Arc::new(app), listener, &config)
             .await
             .map_err(fail)
     })
