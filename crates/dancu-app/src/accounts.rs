@@ -298,7 +298,10 @@ impl App {
         now: i64,
     ) -> Error {
         if let Some(u) = user
-            && matches!(reason, "password" | "second_factor")
+            && matches!(
+                reason,
+                "password" | "second_factor" | "reauth_password" | "reauth_second_factor"
+            )
             && let Err(e) = self
                 .store
                 .note_login_failure(u.id, |failures| auth::lock_until(failures, now))
@@ -349,7 +352,22 @@ impl App {
         if !fresh && let Some(s) = self.sessions.get(&hash, now) {
             return self.admit(s, ip);
         }
-        let session = self.store.session(&hash)?.ok_or(Error::Unauthenticated)?;
+        let Some(session) = self.store.session(&hash)? else {
+            // A forged, expired or revoked token: logged with where it came from (only
+            // a prefix of its hash, never the token).
+            self.audit.record_detached(AuditEntry {
+                at_millis: now,
+                actor: "-".into(),
+                actor_role: "unknown".into(),
+                actor_unit: "-".into(),
+                action: "session.use".into(),
+                outcome: "denied".into(),
+                ip: ip.map(|ip| ip.to_string()),
+                detail: Some(format!("unknown or expired token {}", &hash[..12])),
+                ..Default::default()
+            });
+            return Err(Error::Unauthenticated);
+        };
         let s = self.sessions.put(hash, &session, now)?;
         self.admit(s, ip)
     }
@@ -428,8 +446,9 @@ impl App {
         new: &str,
         second_factor: &str,
     ) -> Result<(), Error> {
-        self.reauthenticate(token, actor, current, second_factor)?;
+        // The policy first: a rejected password should not spend a TOTP code.
         auth::check_password_policy(&actor.username, new)?;
+        self.reauthenticate(token, actor, current, second_factor)?;
         let user = self
             .store
             .user_by_name(&actor.username)?

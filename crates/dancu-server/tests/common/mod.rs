@@ -35,6 +35,10 @@ pub fn sqlite() -> Server {
 }
 
 pub fn start(store: TestStore) -> Server {
+    start_with(store, dancu_server::EdgeConfig::default())
+}
+
+pub fn start_with(store: TestStore, edge: dancu_server::EdgeConfig) -> Server {
     let app = Arc::new(App::open(&store.url).unwrap());
     let (a, b, c) = communes();
     let csv = format!(
@@ -82,13 +86,7 @@ pub fn start(store: TestStore) -> Server {
         .unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let served = app.clone();
-    std::thread::spawn(move || {
-        runtime.block_on(dancu_server::serve(
-            served,
-            listener,
-            &dancu_server::EdgeConfig::default(),
-        ))
-    });
+    std::thread::spawn(move || runtime.block_on(dancu_server::serve(served, listener, &edge)));
     Server {
         base,
         client: Client::new(),
@@ -173,6 +171,15 @@ impl Server {
         self.client
             .get(format!("{}{path}", self.base))
             .bearer_auth(token)
+            .send()
+            .unwrap()
+    }
+
+    pub fn put(&self, token: &str, path: &str, body: Value) -> Response {
+        self.client
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
             .send()
             .unwrap()
     }
