@@ -10,12 +10,14 @@ bin="$(dirname "$0")/../target/release/dancu"
 work="$(mktemp -d)"
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 user="bench.$RANDOM$RANDOM"
-echo "a long bench password" | "$bin" --database-url "$url" user add --username "$user" --role officer --unit VN --password-stdin >/dev/null
+password="đọc nhanh mười nghìn lần"
+secret=$(echo "$password" | "$bin" --database-url "$url" user add --username "$user" --role officer \
+  --unit VN --password-stdin | sed -n 's/^totp: .*secret=\([A-Z2-7]*\).*/\1/p')
 "$bin" --database-url "$url" serve --listen 127.0.0.1:18080 >"$work/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do curl -sf 127.0.0.1:18080/healthz >/dev/null && break; sleep 0.2; done
 token=$(curl -sf 127.0.0.1:18080/api/v1/auth/login -H 'content-type: application/json' \
-  -d "{\"username\":\"$user\",\"password\":\"a long bench password\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  -d "{\"username\":\"$user\",\"password\":\"$password\",\"totp\":\"$("$bin" totp code --secret "$secret")\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 # 100,000 random existing IDs, exported by the product itself.
 "$bin" --database-url "$url" export citizens --output "$work/all.csv" >/dev/null
 python3 - "$work/all.csv" "$work/ids.txt" <<'PY'
