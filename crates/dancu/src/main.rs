@@ -420,6 +420,14 @@ fn read_password(password_stdin: bool) -> Result<String, String> {
 
 /// The second factor of a new account, shown once: enroll the URI in an authenticator
 /// app (or `dancu totp code --secret …`) and keep the recovery codes offline.
+fn totp_secret(e: &dancu_app::accounts::Enrollment) -> &str {
+    e.totp_url
+        .split("secret=")
+        .nth(1)
+        .and_then(|s| s.split('&').next())
+        .unwrap_or_default()
+}
+
 fn print_enrollment(e: &dancu_app::accounts::Enrollment) {
     println!("totp: {}", e.totp_url);
     println!("recovery codes: {}", e.recovery_codes.join(" "));
@@ -502,21 +510,22 @@ fn demo_setup(app: &App, data_dir: &Path, citizens: u64) -> Result<String, Strin
                 &[],
             )
             .map_err(fail)?;
-        let secret = e
-            .totp_url
-            .split("secret=")
-            .nth(1)
-            .and_then(|s| s.split('&').next())
-            .unwrap_or_default()
-            .to_owned();
         creds.push_str(&format!(
-            "  {username:<22} {password}  totp secret {secret}  ({}, unit {unit})\n",
+            "  {username:<22} {password}  totp secret {}  ({}, unit {unit})\n",
+            totp_secret(&e),
             role.code()
         ));
     }
     if let Some(example) = demo_example(app) {
+        let password = random_password();
+        let person = dancu_app::citizens::parse_personal_id(&example).map_err(fail)?;
+        let e = app
+            .add_citizen_account(&Actor::system("demo"), person, &password)
+            .map_err(fail)?;
         creds.push_str(&format!(
-            "\n  a person in Hà Nội to look up: GET /api/v1/citizens/{example}\n"
+            "  {example:<22} {password}  totp secret {}  (citizen: own record and data tracker)\n\n  \
+             a person in Hà Nội to look up: GET /api/v1/citizens/{example}\n",
+            totp_secret(&e)
         ));
     }
     std::fs::create_dir_all(data_dir).map_err(fail)?;
