@@ -184,9 +184,9 @@ pub enum Fault {
 impl std::fmt::Display for Fault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Fault::Edited => f.write_str(
-                "edited: its hash does not match its content and the entry before it",
-            ),
+            Fault::Edited => {
+                f.write_str("edited: its hash does not match its content and the entry before it")
+            }
             Fault::Deleted => f.write_str("deleted: the log skips this id"),
             Fault::Reordered { written_as } => {
                 write!(f, "reordered: it holds the entry written as #{written_as}")
@@ -251,7 +251,10 @@ fn lock_head(tx: &mut dyn Tx) -> Result<Option<AuditHead>, Error> {
 }
 
 fn head(tx: &mut dyn Tx) -> Result<Option<AuditHead>, Error> {
-    let Some(row) = tx.query_one("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1", &[])?
+    let Some(row) = tx.query_one(
+        "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1",
+        &[],
+    )?
     else {
         return Ok(None);
     };
@@ -544,7 +547,11 @@ impl<'a> Walk<'a> {
 
     /// Checks every checkpoint that covers an entry before `id`, with the chain hash of
     /// the entry it covers (`self.prev` for the entry just verified).
-    fn checkpoints_before(&mut self, tx: &mut dyn Tx, id: i64) -> Result<Result<(), Broken>, Error> {
+    fn checkpoints_before(
+        &mut self,
+        tx: &mut dyn Tx,
+        id: i64,
+    ) -> Result<Result<(), Broken>, Error> {
         loop {
             if self.checkpoints.is_empty() && !self.checkpoints_done {
                 self.fetch_checkpoints(tx)?;
@@ -623,7 +630,10 @@ impl<'a> Walk<'a> {
     ) -> Result<Fault, Error> {
         let nearby = tx.query(
             "SELECT id, hash FROM audit_log WHERE id BETWEEN $1 AND $2 ORDER BY id",
-            &[Value::Int(id - REORDER_WINDOW), Value::Int(id + REORDER_WINDOW)],
+            &[
+                Value::Int(id - REORDER_WINDOW),
+                Value::Int(id + REORDER_WINDOW),
+            ],
         )?;
         let mut prevs: Vec<Hash> = nearby.iter().filter_map(|r| parse_hash(&r[1])).collect();
         prevs.push(GENESIS_PREV);

@@ -25,9 +25,9 @@ use std::path::Path;
 
 pub use accounts::{NewUser, SessionRecord, UserRecord};
 pub use audit::{AuditEntry, AuditHead, ChainTrust, ChainVerdict, Checkpoint, Fault, HeadRecord};
-pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use citizens::{ChangeRecord, CitizenField, ResidenceRecord, SearchQuery, UnitFilter};
 pub use dossiers::{DOSSIER_CLOSED, DOSSIER_IN_PROGRESS, DossierRecord};
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use events::{EventMeta, EventRecord};
 pub use quality::RuleResult;
 pub use readdress::{ReaddressPlan, ReaddressReport};
