@@ -60,7 +60,8 @@ fn append_unchained(store: &dancu_store::Store, entries: &[AuditEntry]) {
 }
 
 fn bench(c: &mut Criterion) {
-    let backends: [(&str, fn() -> TestStore); 2] = [
+    type Open = fn() -> TestStore;
+    let backends: [(&str, Open); 2] = [
         ("sqlite", TestStore::sqlite),
         ("postgres", TestStore::postgres),
     ];
