@@ -1,10 +1,11 @@
 //! The cost of the audit hash chain: `append_audit` (locks the head, hashes in Rust,
 //! inserts in bulk) against the same bulk insert without chaining, per batch size and
-//! backend. `cargo bench -p dancu-store --bench audit`.
+//! backend; and the Ed25519 signature of a chain head that the audit writer makes after
+//! each commit (head file) and at each checkpoint. `cargo bench -p dancu-store --bench audit`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dancu_store::testing::TestStore;
-use dancu_store::{AuditEntry, Value};
+use dancu_store::{AuditEntry, AuditHead, Checkpoint, SigningKey, Value};
 
 fn entry(i: usize) -> AuditEntry {
     AuditEntry {
@@ -85,5 +86,19 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+fn signing(c: &mut Criterion) {
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let head = AuditHead {
+        entry_id: 1_000_000,
+        hash: [3; 32],
+    };
+    let signed = Checkpoint::sign(&key, 1, head);
+    let public = key.verifying_key();
+    let mut group = c.benchmark_group("audit_head");
+    group.bench_function("sign", |b| b.iter(|| Checkpoint::sign(&key, 1, head)));
+    group.bench_function("verify", |b| b.iter(|| signed.verify(&public)));
+    group.finish();
+}
+
+criterion_group!(benches, bench, signing);
 criterion_main!(benches);

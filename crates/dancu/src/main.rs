@@ -459,8 +459,13 @@ fn audit_verify(cli: &Cli, url: &str) -> Result<ExitCode, String> {
             head_checked,
         } => {
             println!(
-                "{entries} entries checked, chain intact ({checkpoints} signed checkpoints{})",
-                if head_checked { ", head file" } else { "" }
+                "{entries} entries checked, chain intact; signed checkpoints verified: \
+                 {checkpoints}{}",
+                if head_checked {
+                    "; head file matches"
+                } else {
+                    ""
+                }
             );
             Ok(ExitCode::SUCCESS)
         }
