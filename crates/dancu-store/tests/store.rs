@@ -929,6 +929,25 @@ fn audit_chain_rejects_a_forged_checkpoint(store: &Store) {
     ));
 }
 
+/// A log written before the chain existed (schema version 2, no hashes) is chained, in
+/// id order, by the migration that introduced the chain.
+fn unchained_entries_are_sealed_on_upgrade(store: &Store, url: &str) {
+    audit_log(store, 4);
+    sql(store, "UPDATE audit_log SET hash = NULL");
+    sql(store, "DROP INDEX audit_checkpoints_entry");
+    sql(store, "DELETE FROM schema_version WHERE version = 3");
+    let upgraded = Store::open(url).unwrap();
+    assert!(matches!(
+        verify(&upgraded),
+        ChainVerdict::Intact { entries: 4, .. }
+    ));
+    audit_log(&upgraded, 1);
+    assert!(matches!(
+        verify(&upgraded),
+        ChainVerdict::Intact { entries: 5, .. }
+    ));
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -937,12 +956,20 @@ macro_rules! on_both_backends {
                 let t = dancu_store::testing::TestStore::sqlite();
                 super::reopening_keeps_data_and_schema(&t.store, &t.url)
             }
+            #[test] fn unchained_entries_are_sealed_on_upgrade() {
+                let t = dancu_store::testing::TestStore::sqlite();
+                super::unchained_entries_are_sealed_on_upgrade(&t.store, &t.url)
+            }
         }
         mod postgres {
             $(#[test] fn $name() { super::$name(&dancu_store::testing::TestStore::postgres().store) })*
             #[test] fn reopening_keeps_data_and_schema() {
                 let t = dancu_store::testing::TestStore::postgres();
                 super::reopening_keeps_data_and_schema(&t.store, &t.url)
+            }
+            #[test] fn unchained_entries_are_sealed_on_upgrade() {
+                let t = dancu_store::testing::TestStore::postgres();
+                super::unchained_entries_are_sealed_on_upgrade(&t.store, &t.url)
             }
         }
     };
