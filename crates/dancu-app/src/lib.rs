@@ -18,7 +18,7 @@ use std::sync::Arc;
 use dancu_domain::units::UnitCatalog;
 use dancu_store::{AuditEntry, Store};
 
-pub use audit::{AuditSink, AuditTicket};
+pub use audit::{AuditSigner, AuditSink, AuditTicket};
 pub use policy::{Action, Actor, Role};
 
 /// Errors of the use cases; the HTTP edge maps each kind to one status once.
@@ -63,10 +63,17 @@ pub struct App {
 }
 
 impl App {
+    /// An application whose audit chain is not signed (tests, tools): prefer
+    /// [`App::with_signer`].
     pub fn new(store: Store) -> App {
+        App::with_signer(store, None)
+    }
+
+    /// An application whose audit writer signs the chain head with `signer`.
+    pub fn with_signer(store: Store, signer: Option<AuditSigner>) -> App {
         let store = Arc::new(store);
         App {
-            audit: AuditSink::start(store.clone()),
+            audit: AuditSink::start(store.clone(), signer),
             store,
             units: UnitCatalog::embedded(),
             sessions: auth::SessionCache::default(),
@@ -80,6 +87,11 @@ impl App {
     /// Opens (and migrates) the store at `url`.
     pub fn open(url: &str) -> Result<App, Error> {
         Ok(App::new(Store::open(url)?))
+    }
+
+    /// Opens (and migrates) the store at `url`, signing its audit chain with `signer`.
+    pub fn open_signed(url: &str, signer: AuditSigner) -> Result<App, Error> {
+        Ok(App::with_signer(Store::open(url)?, Some(signer)))
     }
 
     fn audit_entry(
@@ -169,6 +181,14 @@ pub fn redact(message: &str) -> String {
     }
     out.pop();
     out
+}
+
+/// Closing the application commits the queued audit entries (refusals nobody waited
+/// for) and signs a last checkpoint of the chain.
+impl Drop for App {
+    fn drop(&mut self) {
+        self.audit.checkpoint();
+    }
 }
 
 #[cfg(test)]

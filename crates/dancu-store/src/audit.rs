@@ -1,9 +1,18 @@
-//! The append-only audit log of every read and write of a person's data.
+//! The append-only audit log of every read and write of a person's data, as a hash chain.
+//!
+//! Each entry stores `hash = SHA-256(prev_hash || canonical encoding of the entry)`, where
+//! the encoding covers every column but `hash` itself, the id included, and the first
+//! entry's `prev_hash` is 32 zero bytes. Appends are serialized (SQLite: the one writer;
+//! PostgreSQL: a self-conflicting table lock) and take explicit ids following the last
+//! row, so the chain is linear and its ids have no gaps. Checkpoints sign the chain head
+//! with Ed25519 so that a truncation of the log is detected as well.
 
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::citizens::pid_value;
-use crate::sql::Value;
+use crate::sql::{Dialect, Row, Tx, Value};
 use crate::{Error, Store};
 use dancu_domain::PersonalId;
 
@@ -27,46 +36,351 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
-impl Store {
-    /// Appends entries in one transaction (the server batches concurrent reads into one call).
-    pub fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), Error> {
-        if entries.is_empty() {
-            return Ok(());
+/// The chained columns, in the order of the canonical encoding; `hash` follows them.
+const CHAINED: &[&str] = &[
+    "id",
+    "at",
+    "actor",
+    "actor_role",
+    "actor_unit",
+    "action",
+    "personal_id",
+    "purpose",
+    "outcome",
+    "ip",
+    "user_agent",
+    "detail",
+];
+
+/// Rows read per query when walking the chain: memory stays bounded on any log size.
+const PAGE: i64 = 10_000;
+
+/// Entries around a broken link searched for the place a moved entry was written at.
+const REORDER_WINDOW: i64 = 64;
+
+pub type Hash = [u8; 32];
+
+const GENESIS_PREV: Hash = [0; 32];
+
+/// `SHA-256(prev || encoding of row)`. Each value is tagged (NULL, integer, text) and
+/// texts are length-prefixed, so no two different rows share an encoding.
+fn link(prev: &Hash, row: &[Value]) -> Hash {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(b"dancu.audit.v1");
+    for v in row {
+        match v {
+            Value::Null => h.update([0]),
+            Value::Int(i) => {
+                h.update([1]);
+                h.update(i.to_be_bytes());
+            }
+            Value::Text(s) => text(&mut h, s),
+            Value::Code(s) => text(&mut h, s),
         }
+    }
+    h.finalize().into()
+}
+
+fn text(h: &mut Sha256, s: &str) {
+    h.update([2]);
+    h.update((s.len() as u64).to_be_bytes());
+    h.update(s.as_bytes());
+}
+
+fn parse_hash(v: &Value) -> Option<Hash> {
+    let mut out = [0; 32];
+    hex::decode_to_slice(v.as_str()?, &mut out).ok()?;
+    Some(out)
+}
+
+/// The newest entry of the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditHead {
+    pub entry_id: i64,
+    pub hash: Hash,
+}
+
+/// A signed statement "the chain's entry `entry_id` has hash `head_hash`", stored in
+/// `audit_checkpoints` and, for the newest head, in a file outside the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub at: i64,
+    pub entry_id: i64,
+    pub head_hash: Hash,
+    pub key_id: String,
+    pub signature: [u8; 64],
+}
+
+/// A short identifier of a public key: the first 16 hex digits of its SHA-256.
+pub fn key_id(key: &VerifyingKey) -> String {
+    hex::encode(&Sha256::digest(key.as_bytes())[..8])
+}
+
+fn checkpoint_message(at: i64, entry_id: i64, head_hash: &Hash) -> Vec<u8> {
+    let mut m = b"dancu.audit.checkpoint.v1".to_vec();
+    m.extend_from_slice(&at.to_be_bytes());
+    m.extend_from_slice(&entry_id.to_be_bytes());
+    m.extend_from_slice(head_hash);
+    m
+}
+
+impl Checkpoint {
+    pub fn sign(key: &SigningKey, at: i64, head: AuditHead) -> Checkpoint {
+        Checkpoint {
+            at,
+            entry_id: head.entry_id,
+            head_hash: head.hash,
+            key_id: key_id(&key.verifying_key()),
+            signature: key
+                .sign(&checkpoint_message(at, head.entry_id, &head.hash))
+                .to_bytes(),
+        }
+    }
+
+    /// Whether `key` made this signature over this head.
+    pub fn verify(&self, key: &VerifyingKey) -> bool {
+        self.key_id == key_id(key)
+            && key
+                .verify(
+                    &checkpoint_message(self.at, self.entry_id, &self.head_hash),
+                    &Signature::from_bytes(&self.signature),
+                )
+                .is_ok()
+    }
+
+    fn from_row(r: &Row) -> Option<Checkpoint> {
+        let mut signature = [0; 64];
+        hex::decode_to_slice(r[4].as_str()?, &mut signature).ok()?;
+        Some(Checkpoint {
+            at: r[0].as_i64()?,
+            entry_id: r[1].as_i64()?,
+            head_hash: parse_hash(&r[2])?,
+            key_id: r[3].as_str()?.to_owned(),
+            signature,
+        })
+    }
+}
+
+/// Why the chain is broken at an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// The entry's hash does not follow from its content and its predecessor: a field
+    /// was edited, or the entry was forged or replaced.
+    Edited,
+    /// No entry has this id although later ones exist: it was deleted.
+    Deleted,
+    /// The entry is intact but was written as entry `written_as`.
+    Reordered { written_as: i64 },
+    /// The log ends before an entry that a signed checkpoint (or the head file) covers.
+    Truncated { covered_up_to: i64, by: String },
+    /// A checkpoint at this entry does not verify with the audit public key.
+    BadSignature { checkpoint: String },
+    /// A validly signed checkpoint names another hash for this entry (the chain was
+    /// rewritten from here on).
+    Rewritten { checkpoint: String },
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Edited => {
+                f.write_str("edited: its hash does not match its content and the entry before it")
+            }
+            Fault::Deleted => f.write_str("deleted: the log skips this id"),
+            Fault::Reordered { written_as } => {
+                write!(f, "reordered: it holds the entry written as #{written_as}")
+            }
+            Fault::Truncated { covered_up_to, by } => write!(
+                f,
+                "truncated: the log ends before this entry, yet {by} (validly signed) covers \
+                 it up to entry #{covered_up_to}"
+            ),
+            Fault::BadSignature { checkpoint } => {
+                write!(f, "{checkpoint} has a bad signature or an unknown key")
+            }
+            Fault::Rewritten { checkpoint } => write!(
+                f,
+                "rewritten: {checkpoint} signed another hash for this entry"
+            ),
+        }
+    }
+}
+
+/// The outcome of walking the whole chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainVerdict {
+    Intact {
+        entries: u64,
+        checkpoints: u64,
+        /// Whether a head file was given and checked against the chain.
+        head_checked: bool,
+    },
+    Broken {
+        /// The first bad entry.
+        entry_id: i64,
+        fault: Fault,
+        /// Entries found intact before it.
+        checked: u64,
+    },
+}
+
+/// The newest head kept outside the database, with the chain's first hash so that a
+/// head of another store is recognized as such.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadRecord {
+    pub genesis: Hash,
+    pub checkpoint: Checkpoint,
+}
+
+/// What the verifier trusts besides the database.
+#[derive(Default, Clone, Copy)]
+pub struct ChainTrust<'a> {
+    /// The audit public key; without it any checkpoint is reported as unverifiable.
+    pub key: Option<&'a VerifyingKey>,
+    pub head: Option<&'a HeadRecord>,
+}
+
+/// Holds the chain's write lock for the rest of the transaction and returns its head.
+fn lock_head(tx: &mut dyn Tx) -> Result<Option<AuditHead>, Error> {
+    if tx.dialect() == Dialect::Postgres {
+        // Self-conflicting, so appenders queue; readers are not blocked.
+        tx.exec("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE", &[])?;
+    }
+    head(tx)
+}
+
+fn head(tx: &mut dyn Tx) -> Result<Option<AuditHead>, Error> {
+    let Some(row) = tx.query_one(
+        "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1",
+        &[],
+    )?
+    else {
+        return Ok(None);
+    };
+    let entry_id = row[0].as_i64().unwrap_or_default();
+    let hash = parse_hash(&row[1]).ok_or_else(|| {
+        Error::Corrupt(format!(
+            "audit entry #{entry_id} has no valid hash: run `dancu audit verify`"
+        ))
+    })?;
+    Ok(Some(AuditHead { entry_id, hash }))
+}
+
+fn entry_row(id: i64, e: &AuditEntry) -> Row {
+    vec![
+        Value::Int(id),
+        Value::Int(e.at_millis),
+        Value::Text(e.actor.clone()),
+        Value::Text(e.actor_role.clone()),
+        Value::Text(e.actor_unit.clone()),
+        Value::Text(e.action.clone()),
+        Value::from(e.personal_id.map(pid_value)),
+        e.purpose.clone().into(),
+        Value::Text(e.outcome.clone()),
+        e.ip.clone().into(),
+        e.user_agent.clone().into(),
+        e.detail.clone().into(),
+    ]
+}
+
+/// Chains the entries written before the chain existed (schema version 3), in id order.
+pub(crate) fn seal_unchained(tx: &mut dyn Tx) -> Result<(), Error> {
+    let cols = CHAINED.join(", ");
+    let mut prev = GENESIS_PREV;
+    let mut after = i64::MIN;
+    loop {
+        let rows = tx.query(
+            &format!("SELECT {cols} FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2"),
+            &[Value::Int(after), Value::Int(PAGE)],
+        )?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        after = last[0].as_i64().unwrap_or(i64::MAX);
+        for row in &rows {
+            prev = link(&prev, row);
+            tx.exec(
+                "UPDATE audit_log SET hash = $1 WHERE id = $2",
+                &[Value::Text(hex::encode(prev)), row[0].clone()],
+            )?;
+        }
+    }
+}
+
+impl Store {
+    /// Appends entries in one transaction (the server batches concurrent reads into one
+    /// call), chained to the log's head; returns the new head.
+    pub fn append_audit(&self, entries: &[AuditEntry]) -> Result<Option<AuditHead>, Error> {
         self.write(|tx| {
+            let start = lock_head(tx)?;
+            if entries.is_empty() {
+                return Ok(start);
+            }
+            let (mut id, mut prev) = start.map_or((0, GENESIS_PREV), |h| (h.entry_id, h.hash));
+            let mut columns = CHAINED.to_vec();
+            columns.push("hash");
             tx.bulk_insert(
                 "audit_log",
-                &[
-                    "at",
-                    "actor",
-                    "actor_role",
-                    "actor_unit",
-                    "action",
-                    "personal_id",
-                    "purpose",
-                    "outcome",
-                    "ip",
-                    "user_agent",
-                    "detail",
-                ],
+                &columns,
                 &mut entries.iter().map(|e| {
-                    vec![
-                        Value::Int(e.at_millis),
-                        Value::Text(e.actor.clone()),
-                        Value::Text(e.actor_role.clone()),
-                        Value::Text(e.actor_unit.clone()),
-                        Value::Text(e.action.clone()),
-                        Value::from(e.personal_id.map(pid_value)),
-                        e.purpose.clone().into(),
-                        Value::Text(e.outcome.clone()),
-                        e.ip.clone().into(),
-                        e.user_agent.clone().into(),
-                        e.detail.clone().into(),
-                    ]
+                    id += 1;
+                    let mut row = entry_row(id, e);
+                    prev = link(&prev, &row);
+                    row.push(Value::Text(hex::encode(prev)));
+                    row
                 }),
             )?;
-            Ok(())
+            Ok(Some(AuditHead {
+                entry_id: id,
+                hash: prev,
+            }))
         })
+    }
+
+    /// The hash of the first entry, which identifies the chain.
+    pub fn audit_genesis(&self) -> Result<Option<Hash>, Error> {
+        self.read(|tx| {
+            Ok(tx
+                .query_one("SELECT hash FROM audit_log ORDER BY id LIMIT 1", &[])?
+                .and_then(|r| parse_hash(&r[0])))
+        })
+    }
+
+    /// Signs the chain's head into `audit_checkpoints`, unless the newest checkpoint
+    /// already covers it or the log is empty; returns the checkpoint written.
+    pub fn checkpoint_audit(&self, key: &SigningKey) -> Result<Option<Checkpoint>, Error> {
+        self.write(|tx| {
+            let Some(head) = lock_head(tx)? else {
+                return Ok(None);
+            };
+            let covered = tx
+                .query_one("SELECT MAX(entry_id) FROM audit_checkpoints", &[])?
+                .and_then(|r| r[0].as_i64());
+            if covered.is_some_and(|c| c >= head.entry_id) {
+                return Ok(None);
+            }
+            let cp = Checkpoint::sign(key, crate::now_millis(), head);
+            tx.exec(
+                "INSERT INTO audit_checkpoints (at, entry_id, head_hash, key_id, signature) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    Value::Int(cp.at),
+                    Value::Int(cp.entry_id),
+                    Value::Text(hex::encode(cp.head_hash)),
+                    Value::Text(cp.key_id.clone()),
+                    Value::Text(hex::encode(cp.signature)),
+                ],
+            )?;
+            Ok(Some(cp))
+        })
+    }
+
+    /// Walks the whole chain in id order, a page at a time, in one snapshot: every hash,
+    /// every id (no gaps), every checkpoint (signature, and the hash it names) and the
+    /// head record. Returns the number of entries checked, or the first bad entry and why.
+    pub fn verify_audit_chain(&self, trust: ChainTrust<'_>) -> Result<ChainVerdict, Error> {
+        self.read(|tx| Walk::new(trust).run(tx))
     }
 
     /// Who touched a person's data, newest first.
@@ -102,5 +416,237 @@ impl Store {
 
     pub fn audit_count(&self) -> Result<i64, Error> {
         self.read(|tx| tx.query_i64("SELECT COUNT(*) FROM audit_log", &[]))
+    }
+}
+
+/// A checkpoint as found in the table (its columns may have been tampered with).
+struct StoredCheckpoint {
+    id: i64,
+    entry_id: i64,
+    checkpoint: Option<Checkpoint>,
+}
+
+struct Walk<'a> {
+    trust: ChainTrust<'a>,
+    prev: Hash,
+    next_id: i64,
+    checked: u64,
+    checkpoints: std::collections::VecDeque<StoredCheckpoint>,
+    checkpoints_after: (i64, i64),
+    checkpoints_done: bool,
+    checkpoints_checked: u64,
+    /// The head record, once its genesis matched this chain.
+    head: Option<&'a HeadRecord>,
+}
+
+type Broken = (i64, Fault);
+
+const HEAD_FILE: &str = "the head file";
+
+impl<'a> Walk<'a> {
+    fn new(trust: ChainTrust<'a>) -> Self {
+        Walk {
+            trust,
+            prev: GENESIS_PREV,
+            next_id: 1,
+            checked: 0,
+            checkpoints: Default::default(),
+            checkpoints_after: (i64::MIN, i64::MIN),
+            checkpoints_done: false,
+            checkpoints_checked: 0,
+            head: None,
+        }
+    }
+
+    fn run(mut self, tx: &mut dyn Tx) -> Result<ChainVerdict, Error> {
+        Ok(match self.walk(tx)? {
+            Ok(()) => ChainVerdict::Intact {
+                entries: self.checked,
+                checkpoints: self.checkpoints_checked,
+                head_checked: self.head.is_some(),
+            },
+            Err((entry_id, fault)) => ChainVerdict::Broken {
+                entry_id,
+                fault,
+                checked: self.checked,
+            },
+        })
+    }
+
+    fn walk(&mut self, tx: &mut dyn Tx) -> Result<Result<(), Broken>, Error> {
+        let mut cols = CHAINED.join(", ");
+        cols.push_str(", hash");
+        let sql = format!("SELECT {cols} FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2");
+        let mut after = i64::MIN;
+        if let Err(broken) = self.checkpoints_before(tx, self.next_id)? {
+            return Ok(Err(broken));
+        }
+        loop {
+            let mut rows = tx.query(&sql, &[Value::Int(after), Value::Int(PAGE)])?;
+            let Some(last) = rows.last() else { break };
+            after = last[0].as_i64().unwrap_or(i64::MAX);
+            for row in &mut rows {
+                let stored = row.pop().and_then(|h| parse_hash(&h));
+                let id = row[0].as_i64().unwrap_or_default();
+                if id != self.next_id {
+                    return Ok(Err((self.next_id, Fault::Deleted)));
+                }
+                let hash = link(&self.prev, row);
+                if stored != Some(hash) {
+                    let fault = match stored {
+                        Some(stored) => self.classify(tx, id, &stored, row)?,
+                        None => Fault::Edited,
+                    };
+                    return Ok(Err((id, fault)));
+                }
+                if id == 1 {
+                    self.head = self.trust.head.filter(|h| h.genesis == hash);
+                }
+                if let Some(head) = self.head.filter(|h| h.checkpoint.entry_id == id)
+                    && let Some(fault) = self.check(&head.checkpoint, HEAD_FILE, hash)
+                {
+                    return Ok(Err((id, fault)));
+                }
+                self.prev = hash;
+                self.next_id += 1;
+                self.checked += 1;
+                if let Err(broken) = self.checkpoints_before(tx, self.next_id)? {
+                    return Ok(Err(broken));
+                }
+            }
+        }
+        if let Err(broken) = self.checkpoints_before(tx, i64::MAX)? {
+            return Ok(Err(broken));
+        }
+        if let Some(head) = self.head.filter(|h| h.checkpoint.entry_id >= self.next_id) {
+            return Ok(Err(self.beyond_end(&head.checkpoint, HEAD_FILE)));
+        }
+        Ok(Ok(()))
+    }
+
+    /// A checkpoint that covers an entry past the end of the log: a truncation if it is
+    /// genuine, a forgery otherwise.
+    fn beyond_end(&self, cp: &Checkpoint, name: &str) -> Broken {
+        if self.signed(cp) {
+            (
+                self.next_id,
+                Fault::Truncated {
+                    covered_up_to: cp.entry_id,
+                    by: name.to_owned(),
+                },
+            )
+        } else {
+            (
+                cp.entry_id,
+                Fault::BadSignature {
+                    checkpoint: name.to_owned(),
+                },
+            )
+        }
+    }
+
+    /// Checks every checkpoint that covers an entry before `id`, with the chain hash of
+    /// the entry it covers (`self.prev` for the entry just verified).
+    fn checkpoints_before(
+        &mut self,
+        tx: &mut dyn Tx,
+        id: i64,
+    ) -> Result<Result<(), Broken>, Error> {
+        loop {
+            if self.checkpoints.is_empty() && !self.checkpoints_done {
+                self.fetch_checkpoints(tx)?;
+            }
+            let Some(front) = self.checkpoints.front() else {
+                return Ok(Ok(()));
+            };
+            if front.entry_id >= id {
+                return Ok(Ok(()));
+            }
+            let sc = self.checkpoints.pop_front().expect("front exists");
+            let name = format!("checkpoint {}", sc.id);
+            let Some(cp) = sc.checkpoint else {
+                return Ok(Err((sc.entry_id, Fault::BadSignature { checkpoint: name })));
+            };
+            // Entries verified so far end at next_id - 1, whose hash is self.prev.
+            let fault = if sc.entry_id >= self.next_id {
+                return Ok(Err(self.beyond_end(&cp, &name)));
+            } else if sc.entry_id == self.next_id - 1 {
+                self.check(&cp, &name, self.prev)
+            } else {
+                // Covers an entry the walk passed without it: only a forged row can.
+                Some(Fault::BadSignature { checkpoint: name })
+            };
+            if let Some(fault) = fault {
+                return Ok(Err((sc.entry_id, fault)));
+            }
+            self.checkpoints_checked += 1;
+        }
+    }
+
+    fn signed(&self, cp: &Checkpoint) -> bool {
+        self.trust.key.is_some_and(|k| cp.verify(k))
+    }
+
+    /// `None` when `cp` is validly signed and names `hash`.
+    fn check(&self, cp: &Checkpoint, name: &str, hash: Hash) -> Option<Fault> {
+        if !self.signed(cp) {
+            return Some(Fault::BadSignature {
+                checkpoint: name.to_owned(),
+            });
+        }
+        (cp.head_hash != hash).then(|| Fault::Rewritten {
+            checkpoint: name.to_owned(),
+        })
+    }
+
+    fn fetch_checkpoints(&mut self, tx: &mut dyn Tx) -> Result<(), Error> {
+        let (entry, id) = self.checkpoints_after;
+        let rows = tx.query(
+            "SELECT at, entry_id, head_hash, key_id, signature, id FROM audit_checkpoints \
+             WHERE entry_id > $1 OR (entry_id = $1 AND id > $2) ORDER BY entry_id, id LIMIT $3",
+            &[Value::Int(entry), Value::Int(id), Value::Int(PAGE)],
+        )?;
+        self.checkpoints_done = (rows.len() as i64) < PAGE;
+        for r in rows {
+            let sc = StoredCheckpoint {
+                id: r[5].as_i64().unwrap_or_default(),
+                entry_id: r[1].as_i64().unwrap_or_default(),
+                checkpoint: Checkpoint::from_row(&r),
+            };
+            self.checkpoints_after = (sc.entry_id, sc.id);
+            self.checkpoints.push_back(sc);
+        }
+        Ok(())
+    }
+
+    /// Tells an edited entry from an intact one moved to another id: an intact entry
+    /// links to some entry around it when given back the id it was written with.
+    fn classify(
+        &self,
+        tx: &mut dyn Tx,
+        id: i64,
+        stored: &Hash,
+        row: &[Value],
+    ) -> Result<Fault, Error> {
+        let nearby = tx.query(
+            "SELECT id, hash FROM audit_log WHERE id BETWEEN $1 AND $2 ORDER BY id",
+            &[
+                Value::Int(id - REORDER_WINDOW),
+                Value::Int(id + REORDER_WINDOW),
+            ],
+        )?;
+        let mut prevs: Vec<Hash> = nearby.iter().filter_map(|r| parse_hash(&r[1])).collect();
+        prevs.push(GENESIS_PREV);
+        let mut moved = row.to_vec();
+        for written_as in (id - REORDER_WINDOW).max(1)..=id + REORDER_WINDOW {
+            if written_as == id {
+                continue;
+            }
+            moved[0] = Value::Int(written_as);
+            if prevs.iter().any(|p| link(p, &moved) == *stored) {
+                return Ok(Fault::Reordered { written_as });
+            }
+        }
+        Ok(Fault::Edited)
     }
 }

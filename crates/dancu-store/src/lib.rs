@@ -8,7 +8,7 @@
 //! what changed) in the same transaction that updates the current-state projection.
 
 mod accounts;
-mod audit;
+pub mod audit;
 mod citizens;
 mod dossiers;
 mod events;
@@ -24,9 +24,10 @@ pub mod testing;
 use std::path::Path;
 
 pub use accounts::{NewUser, SessionRecord, UserRecord};
-pub use audit::AuditEntry;
+pub use audit::{AuditEntry, AuditHead, ChainTrust, ChainVerdict, Checkpoint, Fault, HeadRecord};
 pub use citizens::{ChangeRecord, CitizenField, ResidenceRecord, SearchQuery, UnitFilter};
 pub use dossiers::{DOSSIER_CLOSED, DOSSIER_IN_PROGRESS, DossierRecord};
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use events::{EventMeta, EventRecord};
 pub use quality::RuleResult;
 pub use readdress::{ReaddressPlan, ReaddressReport};

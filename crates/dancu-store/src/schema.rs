@@ -182,7 +182,15 @@ CREATE TABLE alerts (
     detail TEXT NOT NULL
 );
 "#,
+    // Chains the entries written before the chain existed (`SEAL_CHAIN_AT`).
+    r#"
+CREATE INDEX audit_checkpoints_entry ON audit_checkpoints (entry_id, id);
+"#,
 ];
+
+/// The migration after whose SQL the audit entries written so far are hash-chained, in
+/// the same transaction.
+const SEAL_CHAIN_AT: i64 = 3;
 
 /// Secondary indexes of the bulk-loaded tables. A large load drops them and builds them
 /// again at its end (in the same transaction), which is several times faster than
@@ -254,6 +262,9 @@ pub(crate) fn migrate(store: &crate::Store) -> Result<(), Error> {
                 if !stmt.trim().is_empty() {
                     tx.exec(stmt, &[])?;
                 }
+            }
+            if target == SEAL_CHAIN_AT {
+                crate::audit::seal_unchained(tx)?;
             }
             tx.exec(
                 "INSERT INTO schema_version (version) VALUES ($1)",

@@ -8,7 +8,8 @@ use dancu_domain::{
 };
 use dancu_store::testing::sample_communes as communes;
 use dancu_store::{
-    AuditEntry, CitizenField, EventMeta, NewUser, ReaddressPlan, SearchQuery, Store, UnitFilter,
+    AuditEntry, ChainTrust, ChainVerdict, Checkpoint, CitizenField, EventMeta, Fault, HeadRecord,
+    NewUser, ReaddressPlan, SearchQuery, SigningKey, Store, UnitFilter, Value,
 };
 
 fn date(s: &str) -> PartialDate {
@@ -698,6 +699,255 @@ fn reopening_keeps_data_and_schema(store: &Store, url: &str) {
     assert!(again.citizen(f.father).unwrap().is_some());
 }
 
+// ---- the audit hash chain ----
+
+fn audit_key() -> SigningKey {
+    SigningKey::from_bytes(&[7; 32])
+}
+
+/// Entries 1..=n, appended in batches of three as the audit writer would.
+fn audit_log(store: &Store, n: usize) {
+    let entries: Vec<AuditEntry> = (0..n)
+        .map(|i| AuditEntry {
+            at_millis: 1_000 + i as i64,
+            actor: format!("officer.{i}"),
+            actor_role: "officer".into(),
+            actor_unit: "01".into(),
+            action: "citizen.read".into(),
+            personal_id: Some(pid(1, Gender::Female, 1990, i as u32 + 1)),
+            purpose: (i % 2 == 0).then(|| "037".into()),
+            outcome: "ok".into(),
+            ip: Some("10.0.0.7".into()),
+            ..Default::default()
+        })
+        .collect();
+    for batch in entries.chunks(3) {
+        store.append_audit(batch).unwrap();
+    }
+}
+
+fn sql(store: &Store, statement: &str) {
+    store.write(|tx| tx.exec(statement, &[])).unwrap();
+}
+
+fn verify(store: &Store) -> ChainVerdict {
+    let key = audit_key().verifying_key();
+    store
+        .verify_audit_chain(ChainTrust {
+            key: Some(&key),
+            head: None,
+        })
+        .unwrap()
+}
+
+fn broken_at(verdict: ChainVerdict) -> (i64, Fault) {
+    match verdict {
+        ChainVerdict::Broken {
+            entry_id, fault, ..
+        } => (entry_id, fault),
+        intact => panic!("tampering went unnoticed: {intact:?}"),
+    }
+}
+
+fn audit_chain_is_linear_and_verifies(store: &Store) {
+    assert!(matches!(
+        verify(store),
+        ChainVerdict::Intact { entries: 0, .. }
+    ));
+    audit_log(store, 10);
+    let head = store.append_audit(&[]).unwrap().unwrap();
+    assert_eq!(head.entry_id, 10, "ids follow the last row without gaps");
+    assert!(store.checkpoint_audit(&audit_key()).unwrap().is_some());
+    assert!(
+        store.checkpoint_audit(&audit_key()).unwrap().is_none(),
+        "a head already covered is not signed again"
+    );
+    audit_log(store, 2);
+    store.checkpoint_audit(&audit_key()).unwrap();
+    assert_eq!(
+        verify(store),
+        ChainVerdict::Intact {
+            entries: 12,
+            checkpoints: 2,
+            head_checked: false
+        }
+    );
+    assert!(
+        matches!(
+            store.verify_audit_chain(ChainTrust::default()).unwrap(),
+            ChainVerdict::Broken {
+                entry_id: 10,
+                fault: Fault::BadSignature { .. },
+                ..
+            }
+        ),
+        "checkpoints cannot be trusted without the public key"
+    );
+    assert_eq!(store.audit_count().unwrap(), 12);
+}
+
+fn audit_chain_names_an_edited_entry(store: &Store) {
+    audit_log(store, 10);
+    sql(
+        store,
+        "UPDATE audit_log SET actor = 'someone.else' WHERE id = 4",
+    );
+    let (id, fault) = broken_at(verify(store));
+    assert_eq!((id, fault), (4, Fault::Edited));
+    // Editing the hash along with the content does not help: the next link breaks.
+    sql(
+        store,
+        "UPDATE audit_log SET actor = 'officer.3' WHERE id = 4",
+    );
+    sql(
+        store,
+        "UPDATE audit_log SET outcome = 'denied', hash = NULL WHERE id = 7",
+    );
+    assert_eq!(broken_at(verify(store)), (7, Fault::Edited));
+}
+
+fn audit_chain_names_a_deleted_entry(store: &Store) {
+    audit_log(store, 10);
+    sql(store, "DELETE FROM audit_log WHERE id = 5");
+    assert_eq!(broken_at(verify(store)), (5, Fault::Deleted));
+    sql(store, "DELETE FROM audit_log WHERE id <= 2");
+    assert_eq!(broken_at(verify(store)), (1, Fault::Deleted));
+}
+
+fn audit_chain_names_a_reordered_entry(store: &Store) {
+    audit_log(store, 10);
+    sql(store, "UPDATE audit_log SET id = -1 WHERE id = 3");
+    sql(store, "UPDATE audit_log SET id = 3 WHERE id = 6");
+    sql(store, "UPDATE audit_log SET id = 6 WHERE id = -1");
+    assert_eq!(
+        broken_at(verify(store)),
+        (3, Fault::Reordered { written_as: 6 })
+    );
+}
+
+fn audit_chain_detects_truncation(store: &Store) {
+    audit_log(store, 10);
+    store.checkpoint_audit(&audit_key()).unwrap();
+    audit_log(store, 5);
+    let head = store.append_audit(&[]).unwrap().unwrap();
+    let record = HeadRecord {
+        genesis: store.audit_genesis().unwrap().unwrap(),
+        checkpoint: Checkpoint::sign(&audit_key(), 1, head),
+    };
+    let key = audit_key().verifying_key();
+    let with_head = |store: &Store| {
+        store
+            .verify_audit_chain(ChainTrust {
+                key: Some(&key),
+                head: Some(&record),
+            })
+            .unwrap()
+    };
+    assert!(matches!(
+        with_head(store),
+        ChainVerdict::Intact {
+            entries: 15,
+            head_checked: true,
+            ..
+        }
+    ));
+
+    // After the last checkpoint only the head kept outside the database sees it.
+    sql(store, "DELETE FROM audit_log WHERE id > 13");
+    assert!(matches!(
+        verify(store),
+        ChainVerdict::Intact { entries: 13, .. }
+    ));
+    let (id, fault) = broken_at(with_head(store));
+    assert_eq!(id, 14);
+    assert!(
+        matches!(
+            fault,
+            Fault::Truncated {
+                covered_up_to: 15,
+                ..
+            }
+        ),
+        "{fault}"
+    );
+
+    // Before it, the signed checkpoint does.
+    sql(store, "DELETE FROM audit_log WHERE id > 8");
+    let (id, fault) = broken_at(verify(store));
+    assert_eq!(id, 9);
+    assert!(
+        matches!(
+            fault,
+            Fault::Truncated {
+                covered_up_to: 10,
+                ..
+            }
+        ),
+        "{fault}"
+    );
+}
+
+fn audit_chain_rejects_a_forged_checkpoint(store: &Store) {
+    audit_log(store, 6);
+    store.checkpoint_audit(&audit_key()).unwrap();
+    assert!(matches!(
+        verify(store),
+        ChainVerdict::Intact { checkpoints: 1, .. }
+    ));
+    // Someone without the key re-signs the head with a key of their own.
+    let forger = SigningKey::from_bytes(&[9; 32]);
+    let head = store.append_audit(&[]).unwrap().unwrap();
+    let forged = Checkpoint::sign(&forger, 5, head);
+    store
+        .write(|tx| {
+            tx.exec(
+                "UPDATE audit_checkpoints SET signature = $1, key_id = $2",
+                &[
+                    Value::Text(
+                        forged
+                            .signature
+                            .iter()
+                            .map(|b| format!("{b:02x}"))
+                            .collect(),
+                    ),
+                    Value::Text(forged.key_id.clone()),
+                ],
+            )
+        })
+        .unwrap();
+    let (id, fault) = broken_at(verify(store));
+    assert_eq!(id, 6);
+    assert!(matches!(fault, Fault::BadSignature { .. }), "{fault}");
+    // A genuine signature moved to another head does not verify either.
+    sql(store, "DELETE FROM audit_checkpoints");
+    store.checkpoint_audit(&audit_key()).unwrap();
+    audit_log(store, 1);
+    sql(store, "UPDATE audit_checkpoints SET entry_id = 7");
+    assert!(matches!(
+        broken_at(verify(store)),
+        (7, Fault::BadSignature { .. })
+    ));
+}
+
+/// A log written before the chain existed (schema version 2, no hashes) is chained, in
+/// id order, by the migration that introduced the chain.
+fn unchained_entries_are_sealed_on_upgrade(store: &Store, url: &str) {
+    audit_log(store, 4);
+    sql(store, "UPDATE audit_log SET hash = NULL");
+    sql(store, "DROP INDEX audit_checkpoints_entry");
+    sql(store, "DELETE FROM schema_version WHERE version = 3");
+    let upgraded = Store::open(url).unwrap();
+    assert!(matches!(
+        verify(&upgraded),
+        ChainVerdict::Intact { entries: 4, .. }
+    ));
+    audit_log(&upgraded, 1);
+    assert!(matches!(
+        verify(&upgraded),
+        ChainVerdict::Intact { entries: 5, .. }
+    ));
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -706,12 +956,20 @@ macro_rules! on_both_backends {
                 let t = dancu_store::testing::TestStore::sqlite();
                 super::reopening_keeps_data_and_schema(&t.store, &t.url)
             }
+            #[test] fn unchained_entries_are_sealed_on_upgrade() {
+                let t = dancu_store::testing::TestStore::sqlite();
+                super::unchained_entries_are_sealed_on_upgrade(&t.store, &t.url)
+            }
         }
         mod postgres {
             $(#[test] fn $name() { super::$name(&dancu_store::testing::TestStore::postgres().store) })*
             #[test] fn reopening_keeps_data_and_schema() {
                 let t = dancu_store::testing::TestStore::postgres();
                 super::reopening_keeps_data_and_schema(&t.store, &t.url)
+            }
+            #[test] fn unchained_entries_are_sealed_on_upgrade() {
+                let t = dancu_store::testing::TestStore::postgres();
+                super::unchained_entries_are_sealed_on_upgrade(&t.store, &t.url)
             }
         }
     };
@@ -727,4 +985,10 @@ on_both_backends!(
     quality_rules_cover_every_kind_of_defect,
     audit_and_accounts,
     dossiers_scope_lookups,
+    audit_chain_is_linear_and_verifies,
+    audit_chain_names_an_edited_entry,
+    audit_chain_names_a_deleted_entry,
+    audit_chain_names_a_reordered_entry,
+    audit_chain_detects_truncation,
+    audit_chain_rejects_a_forged_checkpoint,
 );

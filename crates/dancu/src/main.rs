@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use dancu_app::audit::AuditSigner;
 use dancu_app::readdress::MappingSource;
 use dancu_app::{Actor, App, Role};
 use dancu_domain::units::Structure;
@@ -26,6 +27,10 @@ struct Cli {
     /// sqlite://PATH or postgres://…; overrides the data dir's database.
     #[arg(long, env = "DANCU_DATABASE_URL", global = true)]
     database_url: Option<String>,
+    /// Ed25519 key that signs the audit chain's checkpoints (created, owner-only, on first
+    /// use; its public half is KEY.pub). Default: DATA_DIR/audit-signing.key.
+    #[arg(long, env = "DANCU_AUDIT_KEY_FILE", global = true)]
+    audit_key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -76,6 +81,11 @@ enum Command {
     Totp {
         #[command(subcommand)]
         what: TotpWhat,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        what: AuditWhat,
     },
     /// Re-addresses every open residence of reorganized units (dry run unless --apply).
     Readdress {
@@ -152,6 +162,13 @@ enum UserWhat {
 }
 
 #[derive(Subcommand)]
+enum AuditWhat {
+    /// Checks the hash chain, the signed checkpoints and the head file; exit 0 iff intact,
+    /// else 1 naming the first bad entry. Needs only the public key (KEY.pub).
+    Verify,
+}
+
+#[derive(Subcommand)]
 enum TotpWhat {
     /// Prints the current code of a TOTP secret (as `oathtool --totp -b`), for the demo
     /// accounts and scripts.
@@ -180,6 +197,26 @@ fn database_url(cli: &Cli) -> String {
         .unwrap_or_else(|| format!("sqlite://{}", cli.data_dir.join("dancu.db").display()))
 }
 
+fn audit_key_file(cli: &Cli) -> PathBuf {
+    cli.audit_key_file
+        .clone()
+        .unwrap_or_else(|| cli.data_dir.join("audit-signing.key"))
+}
+
+/// The newest signed chain head, kept outside the database.
+fn audit_head_file(cli: &Cli) -> PathBuf {
+    cli.data_dir.join("audit-head")
+}
+
+/// Opens the store with an audit writer that signs the chain.
+fn open_app(cli: &Cli) -> Result<App, String> {
+    std::fs::create_dir_all(&cli.data_dir)
+        .map_err(|e| format!("{}: {e}", cli.data_dir.display()))?;
+    let signer = AuditSigner::load_or_create(&audit_key_file(cli), Some(audit_head_file(cli)))
+        .map_err(fail)?;
+    App::open_signed(&database_url(cli), signer).map_err(fail)
+}
+
 fn fail(msg: impl std::fmt::Display) -> String {
     msg.to_string()
 }
@@ -206,17 +243,17 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     let url = database_url(cli);
     match &cli.command {
         Command::Init => {
-            App::open(&url).map_err(fail)?;
+            open_app(cli)?;
             println!("store ready: {}", redact(&url));
         }
         Command::Seed { citizens, rng_seed } => {
-            let app = App::open(&url).map_err(fail)?;
+            let app = open_app(cli)?;
             seed(&app, *citizens, *rng_seed)?;
         }
         Command::Import {
             what: ImportWhat::Citizens { input },
         } => {
-            let app = App::open(&url).map_err(fail)?;
+            let app = open_app(cli)?;
             let bytes = std::fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
             let report = app
                 .import_citizens(&Actor::system("import"), &bytes)
@@ -242,7 +279,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         Command::Export {
             what: ExportWhat::Citizens { output },
         } => {
-            let app = App::open(&url).map_err(fail)?;
+            let app = open_app(cli)?;
             let file =
                 std::fs::File::create(output).map_err(|e| format!("{}: {e}", output.display()))?;
             let mut w = std::io::BufWriter::new(file);
@@ -253,7 +290,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             println!("exported {n} citizens to {}", output.display());
         }
         Command::Check { json } => {
-            let app = App::open(&url).map_err(fail)?;
+            let app = open_app(cli)?;
             let report = app.quality_report(&Actor::system("check")).map_err(fail)?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&report).map_err(fail)?);
@@ -274,14 +311,14 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             }
         }
         Command::Serve(args) => {
-            let app = App::open(&url).map_err(fail)?;
+            let app = open_app(cli)?;
             serve(app, args)?;
         }
         Command::Demo {
             serve: args,
             citizens,
         } => {
-            let app = App::open(&url).map_err(fail)?;
+            let app = open_app(cli)?;
             let creds = demo_setup(&app, &cli.data_dir, *citizens)?;
             println!(
                 "\ndemo logins (also in {}):",
@@ -309,7 +346,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
                 format!("unknown role '{role}' ({})", roles.join(", "))
             })?;
             let password = read_password(*password_stdin)?;
-            let app = App::open(&url).map_err(fail)?;
+            let app = open_app(cli)?;
             let ips: Vec<&str> = allow_ip.iter().map(String::as_str).collect();
             let enrollment = app
                 .add_user(
@@ -333,13 +370,16 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         } => {
             let person = dancu_app::citizens::parse_personal_id(personal_id).map_err(fail)?;
             let password = read_password(*password_stdin)?;
-            let app = App::open(&url).map_err(fail)?;
+            let app = open_app(cli)?;
             let enrollment = app
                 .add_citizen_account(&Actor::system("user-add-citizen"), person, &password)
                 .map_err(fail)?;
             println!("citizen account {person} created");
             print_enrollment(&enrollment);
         }
+        Command::Audit {
+            what: AuditWhat::Verify,
+        } => return audit_verify(cli, &url),
         Command::Totp {
             what: TotpWhat::Code { secret },
         } => {
@@ -356,7 +396,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             basis,
             apply,
         } => {
-            let app = App::open(&url).map_err(fail)?;
+            let app = open_app(cli)?;
             let bytes;
             let source = if *shipped_2025 {
                 MappingSource::Shipped2025
@@ -405,6 +445,50 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn audit_verify(cli: &Cli, url: &str) -> Result<ExitCode, String> {
+    let store = dancu_store::Store::open(url).map_err(fail)?;
+    let key_file = audit_key_file(cli);
+    let verdict =
+        dancu_app::audit::verify(&store, &key_file, &audit_head_file(cli)).map_err(fail)?;
+    match verdict {
+        dancu_store::ChainVerdict::Intact {
+            entries,
+            checkpoints,
+            head_checked,
+        } => {
+            println!(
+                "{entries} entries checked, chain intact; signed checkpoints verified: \
+                 {checkpoints}{}",
+                if head_checked {
+                    "; head file matches"
+                } else {
+                    ""
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        dancu_store::ChainVerdict::Broken {
+            entry_id,
+            fault,
+            checked,
+        } => {
+            println!("{checked} entries checked, chain broken at entry #{entry_id}");
+            eprintln!("dancu: audit entry #{entry_id} {fault}");
+            if matches!(fault, dancu_store::Fault::BadSignature { .. })
+                && dancu_app::audit::verifying_key(&key_file)
+                    .map_err(fail)?
+                    .is_none()
+            {
+                eprintln!(
+                    "dancu: no audit public key at {}.pub (give --audit-key-file)",
+                    key_file.display()
+                );
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 fn read_password(password_stdin: bool) -> Result<String, String> {

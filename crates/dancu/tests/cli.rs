@@ -12,6 +12,7 @@ fn dancu(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
         .arg(dir)
         .args(args)
         .env_remove("DANCU_DATABASE_URL")
+        .env_remove("DANCU_AUDIT_KEY_FILE")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -310,6 +311,78 @@ fn user_add_validates_role_unit_and_password() {
         add("x", "officer", "01", "short\n")
             .1
             .contains("at least 12")
+    );
+}
+
+#[test]
+fn audit_verify_names_the_first_tampered_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    for username in ["officer.a", "officer.b", "officer.c"] {
+        let out = dancu(
+            dir.path(),
+            &[
+                "user",
+                "add",
+                "--username",
+                username,
+                "--role",
+                "officer",
+                "--unit",
+                "01",
+                "--password-stdin",
+            ],
+            Some("sông Hồng chảy về biển\n"),
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = dir.path().join("audit-signing.key");
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the signing key is private");
+    }
+    let out = dancu(dir.path(), &["audit", "verify"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "3 entries checked, chain intact; signed checkpoints verified: 3; head file matches"
+        ),
+        "each command signs its head on exit: {stdout}"
+    );
+
+    let db = format!("sqlite://{}", dir.path().join("dancu.db").display());
+    let store = dancu_store::Store::open(&db).unwrap();
+    store
+        .write(|tx| {
+            tx.exec(
+                "UPDATE audit_log SET actor = 'someone.else' WHERE id = 2",
+                &[],
+            )
+        })
+        .unwrap();
+    let out = dancu(dir.path(), &["audit", "verify"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("1 entries checked, chain broken at entry #2"),
+        "{}",
+        text(&out.stdout)
+    );
+    let err = text(&out.stderr);
+    assert!(err.contains("audit entry #2 edited"), "{err}");
+
+    // Verification needs only the public key.
+    std::fs::remove_file(dir.path().join("audit-signing.key")).unwrap();
+    store
+        .write(|tx| tx.exec("DELETE FROM audit_log WHERE id = 3", &[]))
+        .unwrap();
+    let out = dancu(dir.path(), &["audit", "verify"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("audit entry #2 edited"),
+        "still the first: {err}"
     );
 }
 
