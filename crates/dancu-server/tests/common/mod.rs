@@ -87,6 +87,7 @@ pub fn start(store: TestStore) -> Server {
             served,
             listener,
             &dancu_server::EdgeConfig::default(),
+            std::future::pending(),
         ))
     });
     Server {
