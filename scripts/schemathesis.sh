@@ -2,6 +2,10 @@
 # Runs schemathesis (PyPI) against the API's own OpenAPI document, as an officer and as
 # an admin, on a small demo store: every documented operation gets generated valid and
 # invalid requests; the run fails on any 5xx or any answer the document does not allow.
+# positive_data_acceptance is left out: the schemas say what a field looks like (12
+# digits, a date shape), not every rule the registry checks (a real province code, a
+# date that exists, an ID consistent with gender and birth year); such requests are
+# schema-valid and rightly answered 400.
 #
 #   scripts/schemathesis.sh [MAX_EXAMPLES]     # default 100 cases per operation
 #
@@ -63,6 +67,7 @@ for who in officer admin; do
     "$venv/bin/schemathesis" run "$base/api/openapi.json" \
         --header "Authorization: Bearer $token" \
         --checks all \
+        --exclude-checks positive_data_acceptance \
         --exclude-path /api/v1/auth/logout \
         --max-examples "$examples" \
         --seed 6 \

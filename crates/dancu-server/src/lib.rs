@@ -3,6 +3,9 @@
 //! on a blocking thread (policy check, store transaction, audit) → the data is released
 //! once its audit entry is committed → JSON, or a problem+json error.
 
+// The OpenAPI document is one `json!` literal, deeper than the default limit.
+#![recursion_limit = "512"]
+
 mod client;
 mod openapi;
 mod problem;
