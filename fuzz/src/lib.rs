@@ -2,6 +2,8 @@
 //! SQLite store under `$TMPDIR` (scripts/fuzz.sh points it at a directory it removes),
 //! with a few citizens of two Hà Nội communes.
 
+#![cfg(feature = "app")]
+
 use std::sync::{Arc, OnceLock};
 
 use dancu_app::{Actor, App};
