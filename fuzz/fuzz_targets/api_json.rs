@@ -59,8 +59,15 @@ fn fixture() -> &'static Fixture {
         let officer = session(&app, "officer", Role::Officer, &a);
         let admin = session(&app, "admin", Role::Admin, "01");
         // The account whose allow-list the fuzzer may rewrite (not one it uses).
-        app.add_user(&Actor::system("fuzz"), "clerk", PASSWORD, Role::Officer, &a, &[])
-            .expect("account");
+        app.add_user(
+            &Actor::system("fuzz"),
+            "clerk",
+            PASSWORD,
+            Role::Officer,
+            &a,
+            &[],
+        )
+        .expect("account");
         Fixture {
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -85,7 +92,11 @@ fn endpoint(pick: u8) -> (Method, String, Caller) {
     let all = [
         (Method::POST, "/api/v1/auth/login".into(), Caller::Nobody),
         (Method::POST, "/api/v1/auth/reauth".into(), Caller::Officer),
-        (Method::POST, "/api/v1/auth/password".into(), Caller::Officer),
+        (
+            Method::POST,
+            "/api/v1/auth/password".into(),
+            Caller::Officer,
+        ),
         (Method::POST, "/api/v1/accounts".into(), Caller::Admin),
         (
             Method::PUT,
@@ -106,7 +117,9 @@ fn endpoint(pick: u8) -> (Method, String, Caller) {
         (Method::POST, "/api/v1/readdress".into(), Caller::Officer),
     ];
     let n = all.len();
-    all.into_iter().nth(usize::from(pick) % n).expect("in range")
+    all.into_iter()
+        .nth(usize::from(pick) % n)
+        .expect("in range")
 }
 
 fuzz_target!(|data: &[u8]| {

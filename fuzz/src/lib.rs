@@ -33,7 +33,10 @@ pub fn app() -> Arc<App> {
 
 /// Two communes of Hà Nội (2025 structure).
 pub fn communes(app: &App) -> (String, String) {
-    let mut c = app.units.children(Structure::Y2025, "01").map(|u| u.code.clone());
+    let mut c = app
+        .units
+        .children(Structure::Y2025, "01")
+        .map(|u| u.code.clone());
     (c.next().expect("a commune"), c.next().expect("another"))
 }
 
