@@ -3,8 +3,9 @@
 //! proxy's `X-Forwarded-For` counts: from anyone else the header is ignored, so a
 //! client cannot talk its way into an allow-list.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
+use crate::tls::Peer;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
@@ -49,8 +50,8 @@ pub async fn client_info(
 ) -> Response {
     let peer = req
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .get::<ConnectInfo<Peer>>()
+        .map(|c| c.0.0.ip());
     let info = ClientInfo {
         ip: client_ip(peer, req.headers(), &trusted),
         user_agent: req

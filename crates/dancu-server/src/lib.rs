@@ -3,9 +3,13 @@
 //! on a blocking thread (policy check, store transaction, audit) → the data is released
 //! once its audit entry is committed → JSON, or a problem+json error.
 
+// The OpenAPI document is one `json!` literal, deeper than the default limit.
+#![recursion_limit = "512"]
+
 mod client;
 mod openapi;
 mod problem;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +34,7 @@ use serde_json::{Value, json};
 
 pub use client::{ClientInfo, client_ip};
 pub use problem::Problem;
+pub use tls::{HANDSHAKE_DEADLINE, Peer, Tls};
 
 /// Largest accepted request body. Bulk work goes through files and jobs, not one request.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -710,9 +715,9 @@ async fn not_found() -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "no such endpoint")
 }
 
-/// Security headers on every answer, and framework errors (unknown route, wrong method,
-/// unparsable path or query) rewritten as problem+json.
-async fn edge(req: Request, next: Next) -> Response {
+/// Security headers on every answer (HSTS when served over TLS), and framework errors
+/// (unknown route, wrong method, unparsable path or query) rewritten as problem+json.
+async fn edge(hsts: bool, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let status = res.status();
     let is_problem = res
@@ -748,6 +753,12 @@ async fn edge(req: Request, next: Next) -> Response {
         HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if hsts {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
     res
 }
 
@@ -756,6 +767,8 @@ async fn edge(req: Request, next: Next) -> Response {
 pub struct EdgeConfig {
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Serve HTTPS with this certificate (and send HSTS); plain HTTP without.
+    pub tls: Option<Tls>,
 }
 
 /// The API router with no trusted proxy (tests, loopback).
@@ -766,6 +779,7 @@ pub fn router(app: Shared) -> Router {
 /// The API router.
 pub fn router_with(app: Shared, config: &EdgeConfig) -> Router {
     let trusted = Arc::new(config.trusted_proxies.clone());
+    let hsts = config.tls.is_some();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/openapi.json", get(openapi_doc))
@@ -809,24 +823,58 @@ pub fn router_with(app: Shared, config: &EdgeConfig) -> Router {
         .route("/api/v1/quality", get(quality))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(edge))
+        .layer(middleware::from_fn(move |req, next| edge(hsts, req, next)))
         .layer(middleware::from_fn(move |req, next| {
             client::client_info(trusted.clone(), req, next)
         }))
         .with_state(app)
 }
 
-/// Serves until the process is stopped.
+/// How long requests in flight may take to finish once shutdown is asked for.
+pub const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves (HTTPS when `config.tls` is set) until `shutdown` completes; then stops
+/// accepting, lets the requests in flight finish for at most [`DRAIN`], and returns.
 pub async fn serve(
     app: Shared,
     listener: tokio::net::TcpListener,
     config: &EdgeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router_with(app, config).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .await
+    let service = router_with(app, config).into_make_service_with_connect_info::<Peer>();
+    let asked = Arc::new(tokio::sync::Notify::new());
+    let signal = {
+        let asked = asked.clone();
+        async move {
+            shutdown.await;
+            asked.notify_one();
+        }
+    };
+    let serving = async {
+        match &config.tls {
+            Some(tls) => {
+                let listener = tls::TlsListener::new(listener, tls.clone())?;
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(signal)
+                    .await
+            }
+            None => {
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(signal)
+                    .await
+            }
+        }
+    };
+    tokio::select! {
+        served = serving => served,
+        () = async {
+            asked.notified().await;
+            tokio::time::sleep(DRAIN).await;
+        } => {
+            tracing::warn!("requests still open {DRAIN:?} after shutdown was asked; dropping them");
+            Ok(())
+        }
+    }
 }
 
 /// Is `addr` reachable only from this machine? Plain HTTP is refused elsewhere.

@@ -16,6 +16,8 @@ fn problem_responses(codes: &[u16]) -> Value {
                     404 => "Not found within the caller's scope",
                     409 => "Conflict",
                     413 => "Body too large",
+                    415 => "Body is not sent as application/json",
+                    422 => "Body is JSON of the wrong shape",
                     _ => "Error",
                 },
                 "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } }
@@ -33,11 +35,18 @@ fn op(
     errors: &[u16],
     auth: bool,
 ) -> Value {
-    let mut responses = problem_responses(errors);
-    responses[ok.0.to_string()] = json!({
-        "description": "Success",
-        "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{}", ok.1) } } }
-    });
+    let mut codes = errors.to_vec();
+    if body.is_some() {
+        codes.extend([413, 415, 422]);
+    }
+    let mut responses = problem_responses(&codes);
+    responses[ok.0.to_string()] = match ok.1 {
+        "" => json!({ "description": "Success" }),
+        schema => json!({
+            "description": "Success",
+            "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } }
+        }),
+    };
     let mut o = json!({ "summary": summary, "parameters": params, "responses": responses });
     if let Some(b) = body {
         o["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{b}") } } } });
@@ -52,16 +61,27 @@ fn path_param(name: &str, description: &str) -> Value {
     json!({ "name": name, "in": "path", "required": true, "description": description, "schema": { "type": "string" } })
 }
 
+fn path_pattern(name: &str, description: &str, pattern: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": description, "schema": { "type": "string", "pattern": pattern } })
+}
+
+const DATE_PATTERN: &str = "^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$";
+
+fn limit_param() -> Value {
+    json!({ "name": "limit", "in": "query", "required": false, "description": "at most this many entries (default 100)", "schema": { "type": "integer", "minimum": 0, "maximum": 4294967295u32 } })
+}
+
+/// `X-Dossier`: the dossier in progress a lookup is made for (procedure 037).
+fn dossier_header() -> Value {
+    json!({ "name": "X-Dossier", "in": "header", "required": false, "description": "id of the dossier in progress in the caller's unit that the read is for", "schema": { "type": "string", "pattern": "^[1-9][0-9]{0,17}$" } })
+}
+
 fn query_param(name: &str, description: &str, ty: &str) -> Value {
     json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": ty } })
 }
 
-fn limit_param() -> Value {
-    query_param(
-        "limit",
-        "most recent entries to return, 1-1000 (default 100)",
-        "integer",
-    )
+fn pid_param() -> Value {
+    path_pattern("personal_id", "12-digit personal ID number", "^[0-9]{12}$")
 }
 
 fn username_param() -> Value {
@@ -69,18 +89,7 @@ fn username_param() -> Value {
 }
 
 fn dossier_param() -> Value {
-    path_param("dossier_id", "dossier number")
-}
-
-/// An operation answering 204 No Content.
-fn no_content(summary: &str, params: Value, body: Option<&str>, errors: &[u16]) -> Value {
-    let mut o = op(summary, params, body, (204, "Object"), errors, true);
-    o["responses"]["204"] = json!({ "description": "Done" });
-    o
-}
-
-fn pid_param() -> Value {
-    path_param("personal_id", "12-digit personal ID number")
+    path_pattern("dossier_id", "dossier number", "^[1-9][0-9]{0,17}$")
 }
 
 /// (path, method) pairs of the router (kept in step with `router()`; the HTTP test
@@ -120,10 +129,10 @@ const DOCUMENTED: &[(&str, &str)] = &[
     ("/api/v1/quality", "get"),
 ];
 
-/// The errors of a read of one person.
-const READ_ERRORS: [u16; 4] = [400, 401, 403, 404];
-
 pub fn document() -> Value {
+    let read = [400, 401, 403, 404];
+    let write = [400, 401, 403, 404, 409];
+    let pid_read = json!([pid_param(), dossier_header()]);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -132,78 +141,34 @@ pub fn document() -> Value {
             "description": "Population registry of Đề án 06. Errors are RFC 9457 problem+json. Every read of a person's data is audited."
         },
         "security": [{ "bearer": [] }],
-        "paths": merge(&[auth_paths(), account_paths(), registry_paths()]),
-        "components": {
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
-            "schemas": merge(&[common_schemas(), account_schemas(), registry_schemas()])
-        }
-    })
-}
-
-/// One object of the fields of several (the parts of the document are built apart:
-/// one `json!` of the whole would exceed the macro recursion limit).
-fn merge(parts: &[Value]) -> Value {
-    let mut all = serde_json::Map::new();
-    for part in parts {
-        all.extend(part.as_object().expect("an object").clone());
-    }
-    Value::Object(all)
-}
-
-/// Liveness, this document and login.
-fn auth_paths() -> Value {
-    json!({
+        "paths": {
             "/healthz": { "get": op("Liveness", json!([]), None, (200, "Health"), &[], false) },
             "/api/openapi.json": { "get": op("This document", json!([]), None, (200, "Object"), &[], false) },
-            "/api/v1/auth/login": { "post": op("Password login; returns a bearer token", json!([]), Some("Login"), (200, "Session"), &[400, 401, 413], false) }
-    })
-}
-
-/// Sessions, accounts, login history, dossiers and the data tracker.
-fn account_paths() -> Value {
-    json!({
-            "/api/v1/auth/logout": { "post": no_content("Revokes the presented token", json!([]), None, &[401]) },
-            "/api/v1/auth/reauth": { "post": op(
-                "Re-authenticates the session (password and a fresh TOTP code) before a sensitive action; valid 10 minutes",
-                json!([]), Some("Reauth"), (200, "Object"), &[400, 401, 413], true) },
-            "/api/v1/auth/password": { "post": no_content(
-                "Changes the caller's password (policy, no reuse of the last 5); ends the account's other sessions",
-                json!([]), Some("PasswordChange"), &[400, 401, 413]) },
-            "/api/v1/me": { "get": op("The caller's account", json!([]), None, (200, "Account"), &[401], true) },
-            "/api/v1/me/logins": { "get": op("The caller's login and password history", json!([limit_param()]), None, (200, "LoginHistory"), &[400, 401], true) },
-            "/api/v1/me/data-access": { "get": op(
-                "The data tracker of a citizen account: who read or changed the caller's data, when, from which unit and for what purpose",
-                json!([limit_param()]), None, (200, "DataAccess"), &[400, 401, 403], true) },
+            "/api/v1/auth/login": { "post": op("Password and second-factor login; returns a bearer token. Every failure is the same 401", json!([]), Some("Login"), (200, "Session"), &[400, 401], false) },
+            "/api/v1/auth/logout": { "post": {
+                "summary": "Revokes the presented token",
+                "responses": { "204": { "description": "Revoked" }, "401": problem_responses(&[401])["401"] }
+            } },
+            "/api/v1/auth/reauth": { "post": op("Re-authentication (password and second factor) before sensitive actions", json!([]), Some("Reauth"), (200, "Reauthenticated"), &[400, 401], true) },
+            "/api/v1/auth/password": { "post": op("Changes the caller's password (policy, no reuse of recent ones)", json!([]), Some("PasswordChange"), (204, ""), &[400, 401], true) },
+            "/api/v1/me": { "get": op("The caller's account", json!([]), None, (200, "Account"), &[401, 403, 404], true) },
+            "/api/v1/me/logins": { "get": op("The caller's login attempts and password changes", json!([limit_param()]), None, (200, "History"), &[400, 401, 403], true) },
+            "/api/v1/me/data-access": { "get": op("A citizen's own data tracker: who read or changed their data", json!([limit_param()]), None, (200, "DataAccess"), &[400, 401, 403], true) },
             "/api/v1/accounts": {
-                "get": op("Accounts inside the caller's unit (admins)", json!([]), None, (200, "Object"), &[401, 403], true),
-                "post": op("Creates a staff account (recent re-authentication required); returns its TOTP enrolment and recovery codes once",
-                    json!([]), Some("NewAccount"), (201, "Enrollment"), &[400, 401, 403, 409, 413], true)
+                "get": op("Accounts the caller administers", json!([]), None, (200, "Object"), &[401, 403], true),
+                "post": op("Creates a staff account in the caller's units (needs recent re-authentication); returns its TOTP enrollment", json!([]), Some("NewAccount"), (201, "Enrollment"), &write, true)
             },
-            "/api/v1/accounts/{username}": { "get": op("One account (itself, its admin)", json!([username_param()]), None, (200, "Account"), &[401, 403, 404], true) },
-            "/api/v1/accounts/{username}/logins": { "get": op(
-                "Login and password history of an account (itself, its admin, auditors)",
-                json!([username_param(), limit_param()]), None, (200, "LoginHistory"), &[400, 401, 403, 404], true) },
-            "/api/v1/accounts/{username}/allow-ips": { "put": op(
-                "Sets the account's IP allow-list (CIDR list; empty = any); recent re-authentication required",
-                json!([username_param()]), Some("AllowIps"), (200, "Account"), &[400, 401, 403, 404, 413], true) },
+            "/api/v1/accounts/{username}": { "get": op("An account", json!([username_param()]), None, (200, "Account"), &read, true) },
+            "/api/v1/accounts/{username}/logins": { "get": op("An account's login attempts and password changes", json!([username_param(), limit_param()]), None, (200, "History"), &read, true) },
+            "/api/v1/accounts/{username}/allow-ips": { "put": op("Replaces an account's IP allow-list (CIDR; empty: any); needs recent re-authentication", json!([username_param()]), Some("AllowIps"), (200, "Account"), &write, true) },
             "/api/v1/accounts/{username}/{action}": { "post": op(
-                "disable, enable, unlock or revoke-sessions; recent re-authentication required",
-                json!([username_param(), path_param("action", "disable | enable | unlock | revoke-sessions")]),
-                None, (200, "Account"), &[401, 403, 404], true) },
-            "/api/v1/dossiers": { "post": op(
-                "Opens a dossier of an administrative procedure for a person in the caller's unit: the purpose that allows a lookup (037)",
-                json!([]), Some("NewDossier"), (201, "Dossier"), &[400, 401, 403, 413], true) },
-            "/api/v1/dossiers/{dossier_id}": { "get": op("A dossier of the caller's unit", json!([dossier_param()]), None, (200, "Dossier"), &[400, 401, 403, 404], true) },
-            "/api/v1/dossiers/{dossier_id}/close": { "post": op("Closes a dossier: its lookups end", json!([dossier_param()]), None, (200, "Dossier"), &[400, 401, 403, 404], true) },
-            "/api/v1/citizens/{personal_id}/data-access": { "get": op(
-                "The data tracker of a person, for auditors of the person's unit",
-                json!([pid_param(), limit_param()]), None, (200, "DataAccess"), &READ_ERRORS, true) }
-    })
-}
-
-/// The population registry.
-fn registry_paths() -> Value {
-    json!({
+                "Disables, enables, unlocks an account or revokes its sessions; needs recent re-authentication",
+                json!([username_param(), { "name": "action", "in": "path", "required": true, "schema": { "type": "string", "enum": ["disable", "enable", "unlock", "revoke-sessions"] } }]),
+                None, (200, "Account"), &write, true) },
+            "/api/v1/dossiers": { "post": op("Opens a dossier (a procedure for a person) in the caller's unit", json!([]), Some("NewDossier"), (201, "Object"), &write, true) },
+            "/api/v1/dossiers/{dossier_id}": { "get": op("A dossier", json!([dossier_param()]), None, (200, "Object"), &read, true) },
+            "/api/v1/dossiers/{dossier_id}/close": { "post": op("Closes a dossier", json!([dossier_param()]), None, (200, "Object"), &write, true) },
+            "/api/v1/citizens/{personal_id}/data-access": { "get": op("Who read or changed a person's data, when, from which unit and why", json!([pid_param(), limit_param()]), None, (200, "DataAccess"), &read, true) },
             "/api/v1/citizens": { "get": op(
                 "Search by personal ID, old 9-digit ID number, or by name (accent-insensitive; one word = prefix) and date of birth, within the caller's units",
                 json!([
@@ -216,41 +181,39 @@ fn registry_paths() -> Value {
                 ]),
                 None, (200, "SearchPage"), &[400, 401, 403], true) },
             "/api/v1/citizens/{personal_id}": {
-                "get": op("A citizen (audited)", json!([pid_param()]), None, (200, "Citizen"), &READ_ERRORS, true),
-                "patch": op("Corrects fields under a legal basis; old values are kept", json!([pid_param()]), Some("CitizenUpdate"), (200, "Object"), &[400, 401, 403, 404, 413], true)
+                "get": op("A citizen (audited)", pid_read.clone(), None, (200, "Citizen"), &read, true),
+                "patch": op("Corrects fields under a legal basis; old values are kept", json!([pid_param()]), Some("CitizenUpdate"), (200, "Object"), &write, true)
             },
             "/api/v1/citizens/{personal_id}/residences": {
-                "get": op("Residence registrations with their history", json!([pid_param()]), None, (200, "Object"), &READ_ERRORS, true),
-                "post": op("Registers a residence (ends the open one of the same kind)", json!([pid_param()]), Some("ResidenceRegistration"), (201, "Object"), &[400, 401, 403, 404, 413], true)
+                "get": op("Residence registrations with their history", pid_read.clone(), None, (200, "Object"), &read, true),
+                "post": op("Registers a residence (ends the open one of the same kind)", json!([pid_param()]), Some("ResidenceRegistration"), (201, "Object"), &write, true)
             },
-            "/api/v1/citizens/{personal_id}/history": { "get": op("Field changes with their events", json!([pid_param()]), None, (200, "Object"), &READ_ERRORS, true) },
+            "/api/v1/citizens/{personal_id}/history": { "get": op("Field changes with their events", pid_read.clone(), None, (200, "Object"), &read, true) },
             "/api/v1/citizens/{personal_id}/as-of/{date}": { "get": op(
                 "The citizen as the registry knew them on a date",
-                json!([pid_param(), path_param("date", "YYYY, YYYY-MM or YYYY-MM-DD")]),
-                None, (200, "Citizen"), &READ_ERRORS, true) },
-            "/api/v1/households/{household_id}": { "get": op("A household and its members", json!([path_param("household_id", "household number")]), None, (200, "Object"), &READ_ERRORS, true) },
+                json!([pid_param(), path_pattern("date", "YYYY, YYYY-MM or YYYY-MM-DD", DATE_PATTERN), dossier_header()]),
+                None, (200, "Citizen"), &read, true) },
+            "/api/v1/households/{household_id}": { "get": op("A household and its members", json!([path_pattern("household_id", "household number", "^[0-9]{1,12}$"), dossier_header()]), None, (200, "Object"), &read, true) },
             "/api/v1/units": { "get": op(
                 "Administrative units: provinces, children of a unit, or a name search",
                 json!([
-                    query_param("structure", "'2025' (default) or 'pre2025'", "string"),
+                    { "name": "structure", "in": "query", "required": false, "description": "'2025' (default) or 'pre2025'", "schema": { "type": "string", "enum": ["2025", "pre2025"] } },
                     query_param("parent", "code of the parent unit", "string"),
                     query_param("q", "name, accents optional", "string")
                 ]),
                 None, (200, "Object"), &[400, 401], true) },
             "/api/v1/units/{structure}/{code}": { "get": op(
                 "One unit; for a pre-2025 commune, the 2025 communes it became",
-                json!([path_param("structure", "'2025' or 'pre2025'"), path_param("code", "unit code")]),
+                json!([{ "name": "structure", "in": "path", "required": true, "schema": { "type": "string", "enum": ["2025", "pre2025"] } }, path_param("code", "unit code")]),
                 None, (200, "Object"), &[400, 401, 404], true) },
             "/api/v1/readdress": { "post": op(
                 "Re-addresses every open residence of reorganized units: a dry-run report, or applied atomically with `apply` and a `basis`",
-                json!([]), Some("Readdress"), (200, "Object"), &[400, 401, 403, 413], true) },
+                json!([]), Some("Readdress"), (200, "Object"), &write, true) },
             "/api/v1/quality": { "get": op("Data-quality rules with counts and examples", json!([]), None, (200, "Object"), &[401, 403], true) }
-    })
-}
-
-/// Problems, login and session.
-fn common_schemas() -> Value {
-    json!({
+        },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
                 "Object": { "type": "object" },
                 "Health": { "type": "object", "properties": { "status": { "type": "string", "const": "ok" } }, "required": ["status"] },
                 "Problem": { "type": "object", "properties": {
@@ -258,56 +221,11 @@ fn common_schemas() -> Value {
                     "status": { "type": "integer" }, "detail": { "type": "string" } },
                     "required": ["type", "title", "status", "detail"] },
                 "Login": { "type": "object", "properties": {
-                    "username": { "type": "string" }, "password": { "type": "string" },
-                    "totp": { "type": "string", "description": "6-digit TOTP code, or a one-time recovery code (mandatory for staff)" } },
-                    "required": ["username", "password"] }
-    })
-}
-
-/// Accounts, history, dossiers.
-fn account_schemas() -> Value {
-    json!({
-                "Reauth": { "type": "object", "properties": {
-                    "password": { "type": "string" }, "totp": { "type": "string" } },
-                    "required": ["password", "totp"] },
-                "PasswordChange": { "type": "object", "properties": {
-                    "current_password": { "type": "string" }, "new_password": { "type": "string" }, "totp": { "type": "string" } },
-                    "required": ["current_password", "new_password", "totp"] },
-                "NewAccount": { "type": "object", "properties": {
-                    "username": { "type": "string" }, "role": { "type": "string" }, "unit": { "type": "string" },
-                    "password": { "type": "string" }, "allow_ips": { "type": "array", "items": { "type": "string" } } },
-                    "required": ["username", "role", "unit", "password"] },
-                "Enrollment": { "type": "object", "properties": {
-                    "username": { "type": "string" }, "totp_url": { "type": "string" },
-                    "recovery_codes": { "type": "array", "items": { "type": "string" } } },
-                    "required": ["username", "totp_url", "recovery_codes"] },
-                "AllowIps": { "type": "object", "properties": {
-                    "allow_ips": { "type": "array", "items": { "type": "string" } } }, "required": ["allow_ips"] },
-                "Account": { "type": "object", "properties": {
-                    "username": { "type": "string" }, "role": { "type": "string" }, "unit": { "type": "string" },
-                    "disabled": { "type": "boolean" }, "allow_ips": { "type": "array", "items": { "type": "string" } } },
-                    "required": ["username", "role", "unit"] },
-                "LoginHistory": { "type": "object", "properties": {
-                    "username": { "type": "string" },
-                    "history": { "type": "array", "items": { "type": "object" } } }, "required": ["username", "history"] },
-                "DataAccess": { "type": "object", "properties": {
-                    "personal_id": { "type": "string" },
-                    "accesses": { "type": "array", "items": { "type": "object" } } }, "required": ["personal_id", "accesses"] },
-                "NewDossier": { "type": "object", "properties": {
-                    "procedure": { "type": "string" }, "subject_personal_id": { "type": "string", "pattern": "^[0-9]{12}$" } },
-                    "required": ["procedure", "subject_personal_id"] },
-                "Dossier": { "type": "object", "properties": {
-                    "id": { "type": "integer" }, "unit": { "type": "string" }, "procedure": { "type": "string" },
-                    "status": { "type": "string" } }, "required": ["id", "unit", "procedure", "status"] },
+                    "username": { "type": "string" }, "password": { "type": "string" }, "totp": { "type": "string" } },
+                    "required": ["username", "password"] },
                 "Session": { "type": "object", "properties": {
                     "token": { "type": "string" }, "expires_at": { "type": "string", "format": "date-time" } },
-                    "required": ["token", "expires_at"] }
-    })
-}
-
-/// Citizens, searches, changes, re-addressing.
-fn registry_schemas() -> Value {
-    json!({
+                    "required": ["token", "expires_at"] },
                 "Citizen": { "type": "object", "properties": {
                     "personal_id": { "type": "string", "pattern": "^[0-9]{12}$" },
                     "full_name": { "type": "string" },
@@ -342,6 +260,43 @@ fn registry_schemas() -> Value {
                     "commune_code": { "type": "string" }, "address": { "type": "string" },
                     "valid_from": { "type": "string" } },
                     "required": ["basis", "kind", "commune_code", "address", "valid_from"] },
+                "Reauth": { "type": "object", "properties": {
+                    "password": { "type": "string" }, "totp": { "type": "string", "description": "TOTP code or a recovery code" } },
+                    "required": ["password", "totp"] },
+                "Reauthenticated": { "type": "object", "properties": {
+                    "reauth_until": { "type": "string", "format": "date-time" } }, "required": ["reauth_until"] },
+                "PasswordChange": { "type": "object", "properties": {
+                    "current_password": { "type": "string" }, "new_password": { "type": "string" }, "totp": { "type": "string" } },
+                    "required": ["current_password", "new_password", "totp"] },
+                "Account": { "type": "object", "properties": {
+                    "username": { "type": "string" }, "role": { "type": "string" }, "unit": { "type": "string" },
+                    "kind": { "type": "string" }, "disabled": { "type": "boolean" }, "locked": { "type": "boolean" },
+                    "allow_ips": { "type": "array", "items": { "type": "string" } },
+                    "password_changed_at": { "type": "integer" }, "created_by": { "type": "string" } },
+                    "required": ["username", "role", "unit"] },
+                "NewAccount": { "type": "object", "properties": {
+                    "username": { "type": "string" },
+                    "role": { "type": "string", "enum": ["officer", "civil_status_officer", "social_insurance_officer", "admin", "auditor", "supervisor"] },
+                    "unit": { "type": "string" }, "password": { "type": "string" },
+                    "allow_ips": { "type": "array", "items": { "type": "string" } } },
+                    "required": ["username", "role", "unit", "password"] },
+                "Enrollment": { "type": "object", "properties": {
+                    "username": { "type": "string" }, "totp_url": { "type": "string" },
+                    "recovery_codes": { "type": "array", "items": { "type": "string" } } },
+                    "required": ["username", "totp_url", "recovery_codes"] },
+                "AllowIps": { "type": "object", "properties": {
+                    "allow_ips": { "type": "array", "items": { "type": "string", "description": "CIDR or address" } } },
+                    "required": ["allow_ips"] },
+                "History": { "type": "object", "properties": {
+                    "username": { "type": "string" }, "history": { "type": "array", "items": { "type": "object" } } },
+                    "required": ["username", "history"] },
+                "DataAccess": { "type": "object", "properties": {
+                    "personal_id": { "type": "string" }, "accesses": { "type": "array", "items": { "type": "object" } } },
+                    "required": ["personal_id", "accesses"] },
+                "NewDossier": { "type": "object", "properties": {
+                    "procedure": { "type": "string" },
+                    "subject_personal_id": { "type": "string", "pattern": "^[0-9]{12}$" } },
+                    "required": ["procedure", "subject_personal_id"] },
                 "Readdress": { "type": "object", "properties": {
                     "mapping": { "type": "array", "items": { "type": "object", "properties": {
                         "old_commune_code": { "type": "string" }, "new_commune_code": { "type": "string" } },
@@ -352,6 +307,8 @@ fn registry_schemas() -> Value {
                     "basis": { "type": "string" },
                     "apply": { "type": "boolean" } },
                     "required": ["effective_date"] }
+            }
+        }
     })
 }
 

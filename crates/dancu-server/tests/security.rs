@@ -160,6 +160,7 @@ fn the_allow_list_applies_at_login_and_on_every_request() {
 fn behind_a_proxy_only_the_trusted_proxys_forwarding_header_counts() {
     let edge = dancu_server::EdgeConfig {
         trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+        ..Default::default()
     };
     let s = start_with(TestStore::sqlite(), edge);
     let user = "officer.commune";

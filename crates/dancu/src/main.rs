@@ -182,8 +182,14 @@ enum TotpWhat {
 struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy only).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "tls_cert")]
     insecure_http: bool,
     /// A reverse proxy (CIDR) whose X-Forwarded-For names the client; repeat for several.
     /// Without one the header is ignored and the peer address is the client.
@@ -654,18 +660,25 @@ fn write_private(path: &Path, content: &str) -> Result<(), String> {
 }
 
 fn serve(app: App, args: &ServeArgs) -> Result<(), String> {
-    if !dancu_server::is_loopback(&args.listen) && !args.insecure_http {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(dancu_server::Tls::from_pem_files(cert, key)?),
+        _ => None,
+    };
+    if tls.is_none() && !dancu_server::is_loopback(&args.listen) && !args.insecure_http {
         return Err(format!(
             "refusing to serve plain HTTP on non-loopback address {}: login data would travel \
-             unencrypted; put a TLS-terminating proxy in front and pass --insecure-http",
+             unencrypted; pass --tls-cert and --tls-key, or put a TLS-terminating proxy in \
+             front and pass --insecure-http",
             args.listen
         ));
     }
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let config = dancu_server::EdgeConfig {
         trusted_proxies: dancu_app::auth::parse_allow_list(
             args.trusted_proxy.iter().map(String::as_str),
         )
         .map_err(|e| format!("--trusted-proxy: {e}"))?,
+        tls,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -675,12 +688,40 @@ fn serve(app: App, args: &ServeArgs) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        // Before the line that tells scripts the server is up.
+        let stop = stop_signal()?;
         println!(
-            "serving http://{} (API under /api/v1, OpenAPI at /api/openapi.json)",
+            "serving {scheme}://{} (API under /api/v1, OpenAPI at /api/openapi.json)",
             listener.local_addr().map_err(fail)?
         );
-        dancu_server::serve(Arc::new(app), listener, &config)
+        dancu_server::serve(Arc::new(app), listener, &config, stop)
             .await
-            .map_err(fail)
+            .map_err(fail)?;
+        println!("stopped");
+        Ok(())
+    })
+}
+
+/// Listens for Ctrl-C (SIGINT) and SIGTERM from now on: the future completes on either.
+#[cfg(unix)]
+fn stop_signal() -> Result<impl Future<Output = ()> + Send + 'static, String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(fail)?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(fail)?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
+}
+
+/// Completes on Ctrl-C.
+#[cfg(not(unix))]
+fn stop_signal() -> Result<impl Future<Output = ()> + Send + 'static, String> {
+    Ok(async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     })
 }

@@ -394,3 +394,99 @@ fn finding_7_serve_refuses_plain_http_on_a_network_address() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("refusing to serve plain HTTP"));
 }
+
+/// Starts `dancu serve` and waits for its "serving …" line.
+fn start_serving(dir: &Path, args: &[&str]) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dancu"))
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("serve")
+        .args(args)
+        .env_remove("DANCU_DATABASE_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let line = match lines.next() {
+        Some(Ok(line)) => line,
+        _ => {
+            let out = child.wait_with_output().unwrap();
+            panic!("serve did not start: {}", text(&out.stderr));
+        }
+    };
+    // Keep reading so that the server's later lines never block on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, line)
+}
+
+/// SIGTERM: the server stops accepting, finishes, and exits 0.
+fn stop(mut child: std::process::Child) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn finding_7_serve_uses_tls_on_a_network_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let (child, line) = start_serving(
+        dir.path(),
+        &[
+            "--listen",
+            "0.0.0.0:0",
+            "--tls-cert",
+            cert_file.to_str().unwrap(),
+            "--tls-key",
+            key_file.to_str().unwrap(),
+        ],
+    );
+    assert!(line.starts_with("serving https://0.0.0.0:"), "{line}");
+    stop(child);
+
+    // A key that is not one is refused before anything listens.
+    let out = dancu(
+        dir.path(),
+        &[
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--tls-cert",
+            cert_file.to_str().unwrap(),
+            "--tls-key",
+            cert_file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("cert.pem"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // --tls-cert needs --tls-key.
+    let out = dancu(
+        dir.path(),
+        &["serve", "--tls-cert", cert_file.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[test]
+fn serve_honours_insecure_http_behind_a_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, line) = start_serving(dir.path(), &["--listen", "0.0.0.0:0", "--insecure-http"]);
+    assert!(line.starts_with("serving http://0.0.0.0:"), "{line}");
+    stop(child);
+}

@@ -86,7 +86,14 @@ pub fn start_with(store: TestStore, edge: dancu_server::EdgeConfig) -> Server {
         .unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let served = app.clone();
-    std::thread::spawn(move || runtime.block_on(dancu_server::serve(served, listener, &edge)));
+    std::thread::spawn(move || {
+        runtime.block_on(dancu_server::serve(
+            served,
+            listener,
+            &edge,
+            std::future::pending(),
+        ))
+    });
     Server {
         base,
         client: Client::new(),
