@@ -11,7 +11,7 @@ fn expected(role: Role, action: Action) -> Option<Scope> {
         (
             System,
             ImportCitizens | ExportCitizens | Readdress | ManageAccounts | ReadAggregates
-            | ReadAudit,
+            | ReadAudit | ManagePartners | ReadPartnerUsage | ReadAlerts,
         ) => Some(Scope::Any),
         (System, _) => None,
         (_, ReadUnits) => Some(Scope::Any),
@@ -22,9 +22,11 @@ fn expected(role: Role, action: Action) -> Option<Scope> {
         (CivilStatusOfficer | SocialInsuranceOfficer, ReadCitizen) => Some(Scope::Dossier),
         (CivilStatusOfficer | SocialInsuranceOfficer, HandleDossiers) => Some(Scope::OwnUnit),
         (CivilStatusOfficer, SearchCitizens) => Some(Scope::OwnUnit),
-        (Admin, ManageAccounts | ReadLoginHistory) => Some(Scope::OwnUnit),
-        (Auditor, ReadAudit | ReadLoginHistory) => Some(Scope::OwnUnit),
-        (Supervisor, ReadAggregates) => Some(Scope::OwnUnit),
+        (Admin, ManageAccounts | ReadLoginHistory | ManagePartners | ReadPartnerUsage) => {
+            Some(Scope::OwnUnit)
+        }
+        (Auditor, ReadAudit | ReadLoginHistory | ReadAlerts) => Some(Scope::OwnUnit),
+        (Supervisor, ReadAggregates | ReadPartnerUsage) => Some(Scope::OwnUnit),
         (Citizen, ReadCitizen | ReadAudit) => Some(Scope::Own),
         _ => None,
     }
