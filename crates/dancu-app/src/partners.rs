@@ -1,7 +1,8 @@
 //! Partner accounts: banks, telcos and ministries calling the API with a key
 //! (`X-Api-Key`). A key is 256 random bits shown once at creation; only its SHA-256 hash
-//! is stored. Each partner has scopes (what it may call), a daily quota and an optional
-//! IP allow-list; every call is audited under `partner:NAME`.
+//! is stored. Each partner has scopes (what it may call), a daily quota (every call
+//! counts one request, a batch one per row) and an optional IP allow-list; every call is
+//! audited under `partner:NAME`.
 //!
 //! Scopes: `verify` (`POST /api/v1/verify`, one request per call), `verify_batch`
 //! (batch cleansing, one request per row), `enrich:FIELD` (push updates of one field,
@@ -331,29 +332,30 @@ impl App {
         Ok(partner)
     }
 
-    /// Admits a call of `partner` that needs `scope` and counts `cost` requests (rows
-    /// of a batch) against its daily quota. A refusal is audited.
+    /// Admits a call of `partner` for `action`, which needs `scope` (None: any key may
+    /// call it), and counts `cost` requests (one per call, one per row of a batch)
+    /// against its daily quota. A refusal is audited.
     pub fn admit_partner(
         &self,
         partner: &Partner,
-        scope: &PartnerScope,
+        action: &str,
+        scope: Option<&PartnerScope>,
         cost: i64,
     ) -> Result<(), Error> {
-        let refused = if !partner.scopes.contains(scope) {
-            Err(Error::Refused(format!(
+        let refused = match scope {
+            Some(scope) if !partner.scopes.contains(scope) => Err(Error::Refused(format!(
                 "this API key lacks the scope '{}'",
                 scope.code()
-            )))
-        } else {
-            self.quotas.charge(
+            ))),
+            _ => self.quotas.charge(
                 partner.id,
                 partner.daily_quota,
                 cost,
                 dancu_store::now_millis(),
-            )
+            ),
         };
         refused.inspect_err(|e| {
-            let mut entry = self.partner_entry(partner, &scope.code(), "denied");
+            let mut entry = self.partner_entry(partner, action, "denied");
             entry.detail = Some(match e {
                 Error::TooManyRequests { .. } => "daily_quota".into(),
                 other => other.to_string(),
@@ -384,8 +386,10 @@ impl App {
 
     /// A partner's own usage over the last `days` days.
     pub fn own_partner_usage(&self, partner: &Partner, days: u32) -> Result<UsageReport, Error> {
+        const USAGE: &str = "partner.usage";
+        self.admit_partner(partner, USAGE, None, 1)?;
         self.audit
-            .record_detached(self.partner_entry(partner, "partner.usage", "ok"));
+            .record_detached(self.partner_entry(partner, USAGE, "ok"));
         let record = self
             .store
             .partner_by_name(&partner.name)?

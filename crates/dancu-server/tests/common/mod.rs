@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use dancu_app::auth::totp;
+use dancu_app::limits::Limits;
 use dancu_app::{Actor, App, Role};
 use dancu_store::testing::{TestStore, sample_communes as communes};
 use reqwest::StatusCode;
@@ -35,7 +36,16 @@ pub fn sqlite() -> Server {
 }
 
 pub fn start(store: TestStore) -> Server {
-    let app = Arc::new(App::open(&store.url).unwrap());
+    start_with(store, &Limits::default())
+}
+
+/// A SQLite test server with the given rate limits, quotas and alert thresholds.
+pub fn sqlite_with(limits: &Limits) -> Server {
+    start_with(TestStore::sqlite(), limits)
+}
+
+pub fn start_with(store: TestStore, limits: &Limits) -> Server {
+    let app = Arc::new(App::open_with(&store.url, limits).unwrap());
     let (a, b, c) = communes();
     let csv = format!(
         "personal_id,full_name,date_of_birth,gender,commune_code,household_id,relationship,old_id_number\n\
@@ -76,19 +86,7 @@ pub fn start(store: TestStore) -> Server {
         "001080000001".to_owned(),
         (secret_of(&e.totp_url), e.recovery_codes),
     );
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let served = app.clone();
-    std::thread::spawn(move || {
-        runtime.block_on(dancu_server::serve(
-            served,
-            listener,
-            &dancu_server::EdgeConfig::default(),
-        ))
-    });
+    let base = serve(app.clone());
     Server {
         base,
         client: Client::new(),
@@ -99,6 +97,23 @@ pub fn start(store: TestStore) -> Server {
         next_step: RefCell::new(HashMap::new()),
         tokens: RefCell::new(HashMap::new()),
     }
+}
+
+/// Serves `app` on a random loopback port; returns its base URL.
+fn serve(app: Arc<App>) -> String {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        runtime.block_on(dancu_server::serve(
+            app,
+            listener,
+            &dancu_server::EdgeConfig::default(),
+        ))
+    });
+    base
 }
 
 pub fn secret_of(totp_url: &str) -> String {
@@ -115,6 +130,29 @@ pub fn now_secs() -> i64 {
 }
 
 impl Server {
+    /// Another server process on the same store (a restart, or a second node); returns
+    /// its base URL.
+    pub fn second_instance(&self, limits: &Limits) -> String {
+        serve(Arc::new(App::open_with(&self._store.url, limits).unwrap()))
+    }
+
+    /// A new partner's API key.
+    pub fn partner(&self, name: &str, scopes: &[&str], quota: i64, allow_ips: &[&str]) -> String {
+        self.app
+            .add_partner(&Actor::system("test"), name, scopes, quota, allow_ips)
+            .unwrap()
+            .api_key
+    }
+
+    /// A request with a partner's key.
+    pub fn partner_get(&self, base: &str, key: &str, path: &str) -> Response {
+        self.client
+            .get(format!("{base}{path}"))
+            .header("x-api-key", key)
+            .send()
+            .unwrap()
+    }
+
     /// A valid, unused TOTP code of `user` (a step is accepted once; one step of drift
     /// either way is allowed, so up to three logins fit in 30 seconds).
     pub fn totp(&self, user: &str) -> String {
