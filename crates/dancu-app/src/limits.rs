@@ -9,7 +9,7 @@
 //! processes counted since their last flush (at most their rate × the flush interval).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -113,9 +113,7 @@ impl RateLimiter {
             return Ok(());
         }
         let now = self.epoch.elapsed().as_nanos() as u64;
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        let mut shard = self.shards[h.finish() as usize % SHARDS]
+        let mut shard = self.shards[self.hasher.hash_one(key) as usize % SHARDS]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let burst = f64::from(self.limit.burst.max(1));
