@@ -1,6 +1,6 @@
 //! Alerts on unusual activity: an account that reads more distinct people than a
-//! threshold within a sliding window (an officer harvesting the registry, finding 5 of
-//! the inspection) raises one alert record and one audit entry, not one per read; the
+//! threshold within a sliding window (an officer harvesting the registry, as in finding
+//! 4 of the inspection) raises one alert record and one audit entry, not one per read; the
 //! next alert for it can come one window later. Auditors read the alerts of their unit.
 
 use std::collections::{HashMap, VecDeque};

@@ -137,3 +137,31 @@ fn an_old_structure_commune_is_in_scope_through_its_2025_successor() {
     );
     assert!(authorize(units, &other, Action::ReadCitizen, Some(target)).is_err());
 }
+
+#[test]
+fn partners_are_reached_only_from_the_national_unit() {
+    use dancu_app::policy::national;
+    let units = UnitCatalog::embedded();
+    let may = |role: Role, unit: &str, action: Action| {
+        authorize(
+            units,
+            &Actor::new("x", role, unit),
+            action,
+            Some(national()),
+        )
+        .is_ok()
+    };
+    assert!(may(Role::Admin, NATIONAL_UNIT, Action::ManagePartners));
+    assert!(!may(Role::Admin, "01", Action::ManagePartners));
+    assert!(!may(
+        Role::Supervisor,
+        NATIONAL_UNIT,
+        Action::ManagePartners
+    ));
+    for role in [Role::Admin, Role::Supervisor] {
+        assert!(may(role, NATIONAL_UNIT, Action::ReadPartnerUsage));
+        assert!(!may(role, "01", Action::ReadPartnerUsage));
+    }
+    assert!(!may(Role::Officer, NATIONAL_UNIT, Action::ReadPartnerUsage));
+    assert!(!may(Role::Auditor, NATIONAL_UNIT, Action::ManagePartners));
+}
