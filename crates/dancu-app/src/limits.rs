@@ -9,7 +9,7 @@
 //! processes counted since their last flush (at most their rate × the flush interval).
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -88,13 +88,36 @@ const SHARDS: usize = 16;
 /// Buckets per shard before full (idle) ones are dropped.
 const PRUNE_AT: usize = 20_000;
 
+/// A map keyed by an already computed (keyed, SipHash) hash: the name is hashed once
+/// per check. Two names with the same 64-bit hash would share a bucket (odds 2^-64).
+type Prehashed = HashMap<u64, Bucket, BuildHasherDefault<Identity>>;
+
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Token buckets keyed by account or partner name, in shards so that concurrent
 /// requests of different accounts rarely wait for each other.
 pub struct RateLimiter {
     limit: RateLimit,
     epoch: Instant,
     hasher: std::collections::hash_map::RandomState,
-    shards: [Mutex<HashMap<String, Bucket>>; SHARDS],
+    shards: [Mutex<Prehashed>; SHARDS],
 }
 
 impl RateLimiter {
@@ -113,25 +136,19 @@ impl RateLimiter {
             return Ok(());
         }
         let now = self.epoch.elapsed().as_nanos() as u64;
-        let mut shard = self.shards[self.hasher.hash_one(key) as usize % SHARDS]
+        let hash = self.hasher.hash_one(key);
+        let mut shard = self.shards[hash as usize % SHARDS]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let burst = f64::from(self.limit.burst.max(1));
         let rate = self.limit.per_second;
-        let bucket = match shard.get_mut(key) {
-            Some(b) => b,
-            None => {
-                if shard.len() >= PRUNE_AT {
-                    shard.retain(|_, b| {
-                        b.tokens + now.saturating_sub(b.at) as f64 * 1e-9 * rate < burst
-                    });
-                }
-                shard.entry(key.to_owned()).or_insert(Bucket {
-                    tokens: burst,
-                    at: now,
-                })
-            }
-        };
+        if shard.len() >= PRUNE_AT && !shard.contains_key(&hash) {
+            shard.retain(|_, b| b.tokens + now.saturating_sub(b.at) as f64 * 1e-9 * rate < burst);
+        }
+        let bucket = shard.entry(hash).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
         bucket.tokens =
             (bucket.tokens + (now.saturating_sub(bucket.at)) as f64 * 1e-9 * rate).min(burst);
         bucket.at = now;
