@@ -21,7 +21,7 @@ for i in $(seq 1 "$accounts"); do
     --role officer --unit VN --password-stdin | sed -n 's/^totp: .*secret=\([A-Z2-7]*\).*/\1/p'
 done >"$work/secrets.txt"
 "$bin" --database-url "$db" export citizens --output "$work/all.csv" >/dev/null
-"$bin" --database-url "$db" serve --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
+"$bin" --database-url "$db" serve --listen "127.0.0.1:$port" --account-rate 0 >"$work/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do curl -sf "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
 python3 - "$port" "$work/secrets.txt" "$work/all.csv" "$password" "$threads" <<'PY'

@@ -13,7 +13,7 @@ user="bench.$RANDOM$RANDOM"
 password="đọc nhanh mười nghìn lần"
 secret=$(echo "$password" | "$bin" --database-url "$url" user add --username "$user" --role officer \
   --unit VN --password-stdin | sed -n 's/^totp: .*secret=\([A-Z2-7]*\).*/\1/p')
-"$bin" --database-url "$url" serve --listen 127.0.0.1:18080 >"$work/serve.log" 2>&1 &
+"$bin" --database-url "$url" serve --listen 127.0.0.1:18080 --account-rate 0 >"$work/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do curl -sf 127.0.0.1:18080/healthz >/dev/null && break; sleep 0.2; done
 token=$(curl -sf 127.0.0.1:18080/api/v1/auth/login -H 'content-type: application/json' \

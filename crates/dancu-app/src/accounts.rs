@@ -66,16 +66,17 @@ pub struct HistoryEntry {
 const LOGIN: &str = "session.login";
 const PASSWORD_CHANGE: &str = "account.password_change";
 
-fn validate_username(username: &str) -> Result<(), Error> {
-    if username.is_empty()
-        || username.len() > 64
-        || !username
+/// Checks an account or partner name (`what` names it in the error).
+pub(crate) fn validate_name(what: &str, name: &str) -> Result<(), Error> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
     {
-        return Err(Error::Invalid(
-            "username must be 1-64 characters of a-z, 0-9, '.', '_' or '-'".into(),
-        ));
+        return Err(Error::Invalid(format!(
+            "{what} must be 1-64 characters of a-z, 0-9, '.', '_' or '-'"
+        )));
     }
     Ok(())
 }
@@ -108,7 +109,7 @@ impl App {
                     .join(", ")
             )));
         }
-        validate_username(username)?;
+        validate_name("username", username)?;
         self.authorize_account_admin(actor, unit)?;
         if role == Role::Admin && actor.role == Role::Admin {
             // Separation of duties: an admin cannot mint a peer that could then create

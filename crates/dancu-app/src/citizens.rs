@@ -175,6 +175,7 @@ impl App {
     }
 
     fn read_ticket(&self, actor: &Actor, what: &str, id: PersonalId, purpose: &str) -> AuditTicket {
+        self.observe_read(actor, id);
         self.audit
             .record(self.audit_entry(actor, what, Some(id), Some(purpose), "ok"))
     }

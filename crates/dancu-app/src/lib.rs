@@ -3,11 +3,14 @@
 //! a person's data return only after their audit entry is committed.
 
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod citizens;
 pub mod dossiers;
 pub mod import;
+pub mod limits;
+pub mod partners;
 pub mod policy;
 pub mod readdress;
 pub mod seed;
@@ -37,6 +40,16 @@ pub enum Error {
     ReauthRequired,
     #[error("{0}")]
     Conflict(String),
+    /// A rate limit or daily quota is exhausted; retry after the given seconds.
+    #[error("{detail}")]
+    TooManyRequests {
+        retry_after_secs: u64,
+        detail: String,
+    },
+    /// Refused for a reason the caller may be told (a partner key used from outside its
+    /// allow-list, or without the scope the call needs).
+    #[error("{0}")]
+    Refused(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -51,6 +64,14 @@ impl From<dancu_store::Error> for Error {
     }
 }
 
+/// How an [`App`] runs: who signs its audit chain, and its limits.
+#[derive(Default)]
+pub struct AppConfig {
+    /// Signs the audit chain's head and checkpoints; `None` leaves them unsigned.
+    pub signer: Option<AuditSigner>,
+    pub limits: limits::Limits,
+}
+
 /// The application: the store, the unit catalog, the audit writer and session cache.
 pub struct App {
     pub store: Arc<Store>,
@@ -60,20 +81,31 @@ pub struct App {
     /// Bounds concurrent Argon2 work so that a login storm cannot starve reads.
     hash_slots: auth::HashSlots,
     cursor: citizens::CursorKey,
+    account_rate: limits::RateLimiter,
+    partner_rate: limits::RateLimiter,
+    quotas: Arc<limits::Quotas>,
+    partners: partners::PartnerCache,
+    reads: alerts::ReadWatch,
 }
 
 impl App {
     /// An application whose audit chain is not signed (tests, tools): prefer
-    /// [`App::with_signer`].
+    /// [`App::with_config`] with a signer.
     pub fn new(store: Store) -> App {
-        App::with_signer(store, None)
+        App::with_config(store, AppConfig::default())
     }
 
-    /// An application whose audit writer signs the chain head with `signer`.
-    pub fn with_signer(store: Store, signer: Option<AuditSigner>) -> App {
+    /// An application with the given audit signer, rate limits, quotas and alerts.
+    pub fn with_config(store: Store, config: AppConfig) -> App {
         let store = Arc::new(store);
+        let limits = config.limits;
         App {
-            audit: AuditSink::start(store.clone(), signer),
+            audit: AuditSink::start(store.clone(), config.signer),
+            account_rate: limits::RateLimiter::new(limits.account),
+            partner_rate: limits::RateLimiter::new(limits.partner),
+            quotas: limits::Quotas::start(store.clone(), limits.usage_flush),
+            partners: partners::PartnerCache::default(),
+            reads: alerts::ReadWatch::new(limits.alert_distinct_people, limits.alert_window),
             store,
             units: UnitCatalog::embedded(),
             sessions: auth::SessionCache::default(),
@@ -84,14 +116,25 @@ impl App {
         }
     }
 
-    /// Opens (and migrates) the store at `url`.
+    /// Opens (and migrates) the store at `url`, with the default configuration.
     pub fn open(url: &str) -> Result<App, Error> {
-        Ok(App::new(Store::open(url)?))
+        App::open_with(url, AppConfig::default())
     }
 
-    /// Opens (and migrates) the store at `url`, signing its audit chain with `signer`.
-    pub fn open_signed(url: &str, signer: AuditSigner) -> Result<App, Error> {
-        Ok(App::with_signer(Store::open(url)?, Some(signer)))
+    /// Opens (and migrates) the store at `url`.
+    pub fn open_with(url: &str, config: AppConfig) -> Result<App, Error> {
+        Ok(App::with_config(Store::open(url)?, config))
+    }
+
+    /// Takes one request of a staff or citizen account from its rate limit.
+    pub fn check_account_rate(&self, actor: &Actor) -> Result<(), Error> {
+        self.account_rate.check(&actor.username)
+    }
+
+    /// Writes the partners' quota use counted since the last flush (done every
+    /// `usage_flush` and when the app is dropped; call it before a planned stop).
+    pub fn flush_usage(&self) -> Result<(), Error> {
+        self.quotas.flush()
     }
 
     fn audit_entry(
@@ -141,11 +184,12 @@ impl App {
     /// national-scope principal may read them; the example subjects (ID numbers) are for
     /// the console operator only, as a supervisor never sees a single person.
     pub fn quality_report(&self, actor: &Actor) -> Result<Vec<dancu_store::RuleResult>, Error> {
-        let national = policy::Target {
-            structure: dancu_domain::units::Structure::Y2025,
-            code: policy::NATIONAL_UNIT,
-        };
-        self.authorize(actor, Action::ReadAggregates, Some(national), None)?;
+        self.authorize(
+            actor,
+            Action::ReadAggregates,
+            Some(policy::national()),
+            None,
+        )?;
         let mut report = self.store.quality_report(self.units)?;
         if actor.role != Role::System {
             for rule in &mut report {

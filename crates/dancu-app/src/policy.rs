@@ -99,10 +99,17 @@ pub enum Action {
     ExportCitizens,
     /// Open or close a dossier of an administrative procedure.
     HandleDossiers,
+    /// Create, disable and enable partner accounts (API keys). Partners are national:
+    /// only a national-scope principal reaches them.
+    ManagePartners,
+    /// Read a partner's daily usage (an aggregate: no person in it).
+    ReadPartnerUsage,
+    /// Read the alerts on unusual activity of the accounts of a unit.
+    ReadAlerts,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 16] = [
         Action::ReadCitizen,
         Action::SearchCitizens,
         Action::WriteCitizen,
@@ -116,6 +123,9 @@ impl Action {
         Action::ReadAggregates,
         Action::ExportCitizens,
         Action::HandleDossiers,
+        Action::ManagePartners,
+        Action::ReadPartnerUsage,
+        Action::ReadAlerts,
     ];
 }
 
@@ -167,9 +177,13 @@ pub const POLICY: &[(Role, Action, Scope)] = &[
     ),
     (Role::Admin, Action::ManageAccounts, Scope::OwnUnit),
     (Role::Admin, Action::ReadLoginHistory, Scope::OwnUnit),
+    (Role::Admin, Action::ManagePartners, Scope::OwnUnit),
+    (Role::Admin, Action::ReadPartnerUsage, Scope::OwnUnit),
     (Role::Auditor, Action::ReadAudit, Scope::OwnUnit),
     (Role::Auditor, Action::ReadLoginHistory, Scope::OwnUnit),
+    (Role::Auditor, Action::ReadAlerts, Scope::OwnUnit),
     (Role::Supervisor, Action::ReadAggregates, Scope::OwnUnit),
+    (Role::Supervisor, Action::ReadPartnerUsage, Scope::OwnUnit),
     (Role::Citizen, Action::ReadCitizen, Scope::Own),
     (Role::Citizen, Action::ReadAudit, Scope::Own),
     (Role::System, Action::ImportCitizens, Scope::Any),
@@ -178,6 +192,9 @@ pub const POLICY: &[(Role, Action, Scope)] = &[
     (Role::System, Action::ManageAccounts, Scope::Any),
     (Role::System, Action::ReadAggregates, Scope::Any),
     (Role::System, Action::ReadAudit, Scope::Any),
+    (Role::System, Action::ManagePartners, Scope::Any),
+    (Role::System, Action::ReadPartnerUsage, Scope::Any),
+    (Role::System, Action::ReadAlerts, Scope::Any),
 ];
 
 /// Actions every account may do, whatever its role: reference data and its own account.
@@ -198,6 +215,15 @@ pub const AGENCIES: &[(&str, &str)] = &[
 
 /// The unit code of the whole country: a principal bound to it has every unit in scope.
 pub const NATIONAL_UNIT: &str = "VN";
+
+/// The whole country as a target: actions on national things (data-quality counts,
+/// partners) need a principal bound to `VN`.
+pub fn national() -> Target<'static> {
+    Target {
+        structure: Structure::Y2025,
+        code: NATIONAL_UNIT,
+    }
+}
 
 /// The acting principal of a request or command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

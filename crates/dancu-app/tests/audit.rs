@@ -43,7 +43,11 @@ fn finding_3_login_log_is_tamper_evident() {
     let key = dir.path().join("audit.key");
     let head = dir.path().join("audit-head");
     let signer = AuditSigner::load_or_create(&key, Some(head.clone())).unwrap();
-    let app = App::open_signed(&t.url, signer).unwrap();
+    let config = dancu_app::AppConfig {
+        signer: Some(signer),
+        ..Default::default()
+    };
+    let app = App::open_with(&t.url, config).unwrap();
     let enrollment = app
         .add_user(
             &Actor::system("test"),

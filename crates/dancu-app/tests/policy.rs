@@ -11,7 +11,7 @@ fn expected(role: Role, action: Action) -> Option<Scope> {
         (
             System,
             ImportCitizens | ExportCitizens | Readdress | ManageAccounts | ReadAggregates
-            | ReadAudit,
+            | ReadAudit | ManagePartners | ReadPartnerUsage | ReadAlerts,
         ) => Some(Scope::Any),
         (System, _) => None,
         (_, ReadUnits) => Some(Scope::Any),
@@ -22,9 +22,11 @@ fn expected(role: Role, action: Action) -> Option<Scope> {
         (CivilStatusOfficer | SocialInsuranceOfficer, ReadCitizen) => Some(Scope::Dossier),
         (CivilStatusOfficer | SocialInsuranceOfficer, HandleDossiers) => Some(Scope::OwnUnit),
         (CivilStatusOfficer, SearchCitizens) => Some(Scope::OwnUnit),
-        (Admin, ManageAccounts | ReadLoginHistory) => Some(Scope::OwnUnit),
-        (Auditor, ReadAudit | ReadLoginHistory) => Some(Scope::OwnUnit),
-        (Supervisor, ReadAggregates) => Some(Scope::OwnUnit),
+        (Admin, ManageAccounts | ReadLoginHistory | ManagePartners | ReadPartnerUsage) => {
+            Some(Scope::OwnUnit)
+        }
+        (Auditor, ReadAudit | ReadLoginHistory | ReadAlerts) => Some(Scope::OwnUnit),
+        (Supervisor, ReadAggregates | ReadPartnerUsage) => Some(Scope::OwnUnit),
         (Citizen, ReadCitizen | ReadAudit) => Some(Scope::Own),
         _ => None,
     }
@@ -134,4 +136,32 @@ fn an_old_structure_commune_is_in_scope_through_its_2025_successor() {
         if officer.unit == "01" { "79" } else { "01" },
     );
     assert!(authorize(units, &other, Action::ReadCitizen, Some(target)).is_err());
+}
+
+#[test]
+fn partners_are_reached_only_from_the_national_unit() {
+    use dancu_app::policy::national;
+    let units = UnitCatalog::embedded();
+    let may = |role: Role, unit: &str, action: Action| {
+        authorize(
+            units,
+            &Actor::new("x", role, unit),
+            action,
+            Some(national()),
+        )
+        .is_ok()
+    };
+    assert!(may(Role::Admin, NATIONAL_UNIT, Action::ManagePartners));
+    assert!(!may(Role::Admin, "01", Action::ManagePartners));
+    assert!(!may(
+        Role::Supervisor,
+        NATIONAL_UNIT,
+        Action::ManagePartners
+    ));
+    for role in [Role::Admin, Role::Supervisor] {
+        assert!(may(role, NATIONAL_UNIT, Action::ReadPartnerUsage));
+        assert!(!may(role, "01", Action::ReadPartnerUsage));
+    }
+    assert!(!may(Role::Officer, NATIONAL_UNIT, Action::ReadPartnerUsage));
+    assert!(!may(Role::Auditor, NATIONAL_UNIT, Action::ManagePartners));
 }

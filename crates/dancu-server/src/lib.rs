@@ -25,6 +25,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use dancu_app::accounts::{AccountChange, LoginAttempt};
 use dancu_app::citizens::{SearchParams, parse_personal_id};
+use dancu_app::partners::Partner;
 use dancu_app::readdress::MappingSource;
 use dancu_app::{Actor, App, Error, Role};
 use dancu_domain::units::Structure;
@@ -124,6 +125,7 @@ impl FromRequestParts<Shared> for Session {
         };
         actor.user_agent = client.user_agent;
         actor.dossier = dossier;
+        app.check_account_rate(&actor)?;
         Ok(Session { actor, token })
     }
 }
@@ -135,6 +137,36 @@ impl FromRequestParts<Shared> for Staff {
         Session::from_request_parts(parts, app)
             .await
             .map(|s| Staff(s.actor))
+    }
+}
+
+/// A partner authenticated by its `X-Api-Key` header, used from an address its
+/// allow-list admits, within its rate limit.
+pub struct PartnerKey(pub Partner);
+
+impl FromRequestParts<Shared> for PartnerKey {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Self, Problem> {
+        let key = parts
+            .headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= 128)
+            .ok_or_else(|| Problem::from(Error::Unauthenticated))?
+            .to_owned();
+        let client = parts
+            .extensions
+            .get::<ClientInfo>()
+            .cloned()
+            .unwrap_or_default();
+        let shared = app.clone();
+        quick(app, move || {
+            shared.authenticate_partner(&key, client.ip, client.user_agent)
+        })
+        .await
+        .map(PartnerKey)
     }
 }
 
@@ -711,6 +743,87 @@ async fn quality(State(app): State<Shared>, Staff(actor): Staff) -> ApiResult {
     ok_json(json!({ "rules": report }))
 }
 
+#[derive(Deserialize)]
+struct UsageParams {
+    days: Option<u32>,
+}
+
+async fn own_partner_usage(
+    State(app): State<Shared>,
+    PartnerKey(partner): PartnerKey,
+    Query(p): Query<UsageParams>,
+) -> ApiResult {
+    ok_json(blocking(move || app.own_partner_usage(&partner, p.days.unwrap_or(30))).await?)
+}
+
+async fn partner_usage(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Path(name): Path<String>,
+    Query(p): Query<UsageParams>,
+) -> ApiResult {
+    ok_json(blocking(move || app.partner_usage(&actor, &name, p.days.unwrap_or(30))).await?)
+}
+
+#[derive(Deserialize)]
+struct NewPartnerBody {
+    name: String,
+    scopes: Vec<String>,
+    daily_quota: Option<i64>,
+    #[serde(default)]
+    allow_ips: Vec<String>,
+}
+
+async fn create_partner(
+    State(app): State<Shared>,
+    s: Session,
+    JsonBody(b): JsonBody<NewPartnerBody>,
+) -> ApiResult {
+    let created = blocking(move || {
+        app.require_recent_auth(&s.token, &s.actor)?;
+        let scopes: Vec<&str> = b.scopes.iter().map(String::as_str).collect();
+        let ips: Vec<&str> = b.allow_ips.iter().map(String::as_str).collect();
+        let quota = b
+            .daily_quota
+            .unwrap_or(dancu_app::partners::DEFAULT_DAILY_QUOTA);
+        app.add_partner(&s.actor, &b.name, &scopes, quota, &ips)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn partner_action(
+    State(app): State<Shared>,
+    s: Session,
+    Path((name, action)): Path<(String, String)>,
+) -> ApiResult {
+    let disabled = match action.as_str() {
+        "disable" => true,
+        "enable" => false,
+        _ => {
+            return Err(Problem::new(
+                StatusCode::NOT_FOUND,
+                "no such partner action",
+            ));
+        }
+    };
+    let view = blocking(move || {
+        app.require_recent_auth(&s.token, &s.actor)?;
+        app.set_partner_disabled(&s.actor, &name, disabled)
+    })
+    .await?;
+    ok_json(view)
+}
+
+async fn alerts(
+    State(app): State<Shared>,
+    Staff(actor): Staff,
+    Query(p): Query<LimitParams>,
+) -> ApiResult {
+    let list = blocking(move || app.alerts(&actor, p.limit.unwrap_or(100))).await?;
+    ok_json(json!({ "alerts": list }))
+}
+
 async fn not_found() -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "no such endpoint")
 }
@@ -821,6 +934,11 @@ pub fn router_with(app: Shared, config: &EdgeConfig) -> Router {
         .route("/api/v1/units/{structure}/{code}", get(unit))
         .route("/api/v1/readdress", post(readdress))
         .route("/api/v1/quality", get(quality))
+        .route("/api/v1/partner/usage", get(own_partner_usage))
+        .route("/api/v1/partners", post(create_partner))
+        .route("/api/v1/partners/{name}/usage", get(partner_usage))
+        .route("/api/v1/partners/{name}/{action}", post(partner_action))
+        .route("/api/v1/alerts", get(alerts))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(move |req, next| edge(hsts, req, next)))
@@ -834,14 +952,15 @@ pub fn router_with(app: Shared, config: &EdgeConfig) -> Router {
 pub const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Serves (HTTPS when `config.tls` is set) until `shutdown` completes; then stops
-/// accepting, lets the requests in flight finish for at most [`DRAIN`], and returns.
+/// accepting, lets the requests in flight finish for at most [`DRAIN`], writes the
+/// partners' quota use (so that a restart does not reset it) and returns.
 pub async fn serve(
     app: Shared,
     listener: tokio::net::TcpListener,
     config: &EdgeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = router_with(app, config).into_make_service_with_connect_info::<Peer>();
+    let service = router_with(app.clone(), config).into_make_service_with_connect_info::<Peer>();
     let asked = Arc::new(tokio::sync::Notify::new());
     let signal = {
         let asked = asked.clone();
@@ -866,15 +985,17 @@ pub async fn serve(
         }
     };
     tokio::select! {
-        served = serving => served,
+        served = serving => served?,
         () = async {
             asked.notified().await;
             tokio::time::sleep(DRAIN).await;
         } => {
             tracing::warn!("requests still open {DRAIN:?} after shutdown was asked; dropping them");
-            Ok(())
         }
     }
+    blocking(move || app.flush_usage())
+        .await
+        .map_err(|p| std::io::Error::other(p.detail))
 }
 
 /// Is `addr` reachable only from this machine? Plain HTTP is refused elsewhere.

@@ -18,6 +18,7 @@ fn problem_responses(codes: &[u16]) -> Value {
                     413 => "Body too large",
                     415 => "Body is not sent as application/json",
                     422 => "Body is JSON of the wrong shape",
+                    429 => "Rate limit or daily quota exceeded: retry after `Retry-After` seconds",
                     _ => "Error",
                 },
                 "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } }
@@ -38,6 +39,10 @@ fn op(
     let mut codes = errors.to_vec();
     if body.is_some() {
         codes.extend([413, 415, 422]);
+    }
+    if auth {
+        // Every authenticated call counts against its account's or key's limits.
+        codes.push(429);
     }
     let mut responses = problem_responses(&codes);
     responses[ok.0.to_string()] = match ok.1 {
@@ -127,12 +132,30 @@ const DOCUMENTED: &[(&str, &str)] = &[
     ("/api/v1/units/{structure}/{code}", "get"),
     ("/api/v1/readdress", "post"),
     ("/api/v1/quality", "get"),
+    ("/api/v1/partner/usage", "get"),
+    ("/api/v1/partners", "post"),
+    ("/api/v1/partners/{name}/usage", "get"),
+    ("/api/v1/partners/{name}/{action}", "post"),
+    ("/api/v1/alerts", "get"),
 ];
+
+fn days_param() -> Value {
+    query_param("days", "days of history, 1-366 (default 30)", "integer")
+}
 
 pub fn document() -> Value {
     let read = [400, 401, 403, 404];
     let write = [400, 401, 403, 404, 409];
     let pid_read = json!([pid_param(), dossier_header()]);
+    let mut own_usage = op(
+        "The calling partner's daily usage and what is left of today's quota",
+        json!([days_param()]),
+        None,
+        (200, "PartnerUsage"),
+        &[400, 401, 403],
+        true,
+    );
+    own_usage["security"] = json!([{ "apiKey": [] }]);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -209,12 +232,42 @@ pub fn document() -> Value {
             "/api/v1/readdress": { "post": op(
                 "Re-addresses every open residence of reorganized units: a dry-run report, or applied atomically with `apply` and a `basis`",
                 json!([]), Some("Readdress"), (200, "Object"), &write, true) },
-            "/api/v1/quality": { "get": op("Data-quality rules with counts and examples", json!([]), None, (200, "Object"), &[401, 403], true) }
+            "/api/v1/quality": { "get": op("Data-quality rules with counts and examples", json!([]), None, (200, "Object"), &[401, 403], true) },
+            "/api/v1/partner/usage": { "get": own_usage },
+            "/api/v1/partners": { "post": op(
+                "Creates a partner (national admins, after re-authentication); the answer holds its API key, shown once",
+                json!([]), Some("NewPartner"), (201, "Object"), &[400, 401, 403, 409, 413], true) },
+            "/api/v1/partners/{name}/usage": { "get": op(
+                "A partner's daily usage (national admins and supervisors)",
+                json!([path_param("name", "partner name"), days_param()]), None, (200, "PartnerUsage"), &[400, 401, 403, 404], true) },
+            "/api/v1/partners/{name}/{action}": { "post": op(
+                "Disables or enables a partner (national admins, after re-authentication)",
+                json!([path_param("name", "partner name"), path_param("action", "'disable' or 'enable'")]), None, (200, "Object"), &[401, 403, 404], true) },
+            "/api/v1/alerts": { "get": op(
+                "Alerts on unusual activity (an account reading many distinct people in a short time) of the auditor's unit, newest first",
+                json!([query_param("limit", "at most this many, 1-1000 (default 100)", "integer")]), None, (200, "Object"), &[400, 401, 403], true) }
         },
         "components": {
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer" },
+                "apiKey": { "type": "apiKey", "in": "header", "name": "X-Api-Key", "description": "A partner's API key" }
+            },
             "schemas": {
                 "Object": { "type": "object" },
+                "NewPartner": { "type": "object", "properties": {
+                    "name": { "type": "string" },
+                    "scopes": { "type": "array", "items": { "type": "string", "description": "verify, verify_batch or enrich:FIELD" } },
+                    "daily_quota": { "type": "integer", "minimum": 1 },
+                    "allow_ips": { "type": "array", "items": { "type": "string", "description": "CIDR block or address" } } },
+                    "required": ["name", "scopes"] },
+                "PartnerUsage": { "type": "object", "properties": {
+                    "partner": { "type": "string" },
+                    "daily_quota": { "type": "integer" },
+                    "used_today": { "type": "integer" },
+                    "remaining_today": { "type": "integer" },
+                    "days": { "type": "array", "items": { "type": "object", "properties": {
+                        "day": { "type": "string", "format": "date" }, "requests": { "type": "integer" } } } } },
+                    "required": ["partner", "daily_quota", "used_today", "remaining_today", "days"] },
                 "Health": { "type": "object", "properties": { "status": { "type": "string", "const": "ok" } }, "required": ["status"] },
                 "Problem": { "type": "object", "properties": {
                     "type": { "type": "string" }, "title": { "type": "string" },

@@ -12,6 +12,8 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 pub struct Problem {
     pub status: StatusCode,
     pub detail: String,
+    /// Seconds for the `Retry-After` header of a 429.
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -19,6 +21,7 @@ impl Problem {
         Problem {
             status,
             detail: detail.into(),
+            retry_after: None,
         }
     }
 }
@@ -41,6 +44,14 @@ impl From<Error> for Problem {
                 "this action needs a recent authentication: POST /api/v1/auth/reauth first",
             ),
             Error::Conflict(m) => Problem::new(StatusCode::CONFLICT, m),
+            Error::Refused(m) => Problem::new(StatusCode::FORBIDDEN, m),
+            Error::TooManyRequests {
+                retry_after_secs,
+                detail,
+            } => Problem {
+                retry_after: Some(retry_after_secs),
+                ..Problem::new(StatusCode::TOO_MANY_REQUESTS, detail)
+            },
             Error::Internal(m) => {
                 // The caller learns nothing internal; the log gets the message with
                 // anything that could identify a person removed.
@@ -70,6 +81,10 @@ impl IntoResponse for Problem {
         if self.status == StatusCode::UNAUTHORIZED {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
     }

@@ -40,6 +40,7 @@ fn health_and_openapi_document_every_route() {
                     .replace("{username}", "admin")
                     .replace("{action}", "unlock")
                     .replace("{dossier_id}", "1")
+                    .replace("{name}", "bank")
             );
             let req = match method.as_str() {
                 "get" => s.client.get(&url),

@@ -162,7 +162,7 @@ fn behind_a_proxy_only_the_trusted_proxys_forwarding_header_counts() {
         trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
         ..Default::default()
     };
-    let s = start_with(TestStore::sqlite(), edge);
+    let s = start_with(TestStore::sqlite(), edge, Default::default());
     let user = "officer.commune";
     let admin = s.login("admin");
     s.put(

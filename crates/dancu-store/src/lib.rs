@@ -12,6 +12,7 @@ pub mod audit;
 mod citizens;
 mod dossiers;
 mod events;
+mod partners;
 mod pool;
 mod postgres;
 mod quality;
@@ -29,6 +30,7 @@ pub use citizens::{ChangeRecord, CitizenField, ResidenceRecord, SearchQuery, Uni
 pub use dossiers::{DOSSIER_CLOSED, DOSSIER_IN_PROGRESS, DossierRecord};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use events::{EventMeta, EventRecord};
+pub use partners::{AlertRecord, NewPartner, PartnerRecord};
 pub use quality::RuleResult;
 pub use readdress::{ReaddressPlan, ReaddressReport};
 pub use sql::{Dialect, Tx, Value};

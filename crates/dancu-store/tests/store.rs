@@ -8,8 +8,9 @@ use dancu_domain::{
 };
 use dancu_store::testing::sample_communes as communes;
 use dancu_store::{
-    AuditEntry, ChainTrust, ChainVerdict, Checkpoint, CitizenField, EventMeta, Fault, HeadRecord,
-    NewUser, ReaddressPlan, SearchQuery, SigningKey, Store, UnitFilter, Value,
+    AlertRecord, AuditEntry, ChainTrust, ChainVerdict, Checkpoint, CitizenField, EventMeta, Fault,
+    HeadRecord, NewPartner, NewUser, ReaddressPlan, SearchQuery, SigningKey, Store, UnitFilter,
+    Value,
 };
 
 fn date(s: &str) -> PartialDate {
@@ -691,6 +692,77 @@ fn dossiers_scope_lookups(store: &Store) {
     assert!(store.dossier(d + 1000).unwrap().is_none());
 }
 
+fn partners_usage_and_alerts(store: &Store) {
+    let partner = NewPartner {
+        name: "bank.a".into(),
+        api_key_hash: "k1".into(),
+        scopes: "verify".into(),
+        daily_quota: 100,
+        allow_ips: "10.0.0.0/8".into(),
+        created_by: "system:test".into(),
+    };
+    let id = store.create_partner(&partner).unwrap();
+    assert!(
+        matches!(
+            store.create_partner(&NewPartner {
+                api_key_hash: "k2".into(),
+                ..partner.clone()
+            }),
+            Err(dancu_store::Error::Conflict(_))
+        ),
+        "names are unique"
+    );
+    let found = store.partner_by_key_hash("k1").unwrap().unwrap();
+    assert_eq!(
+        (found.id, found.name.as_str(), found.scopes.as_str()),
+        (id, "bank.a", "verify")
+    );
+    assert_eq!(
+        (found.daily_quota, found.allow_ips.as_str()),
+        (100, "10.0.0.0/8")
+    );
+    assert!(!found.disabled);
+    assert!(store.partner_by_key_hash("nope").unwrap().is_none());
+    assert!(store.set_partner_disabled("bank.a", true).unwrap());
+    assert!(store.partner_by_name("bank.a").unwrap().unwrap().disabled);
+    assert!(store.set_partner_disabled("bank.a", false).unwrap());
+    assert!(!store.partner_by_name("bank.a").unwrap().unwrap().disabled);
+    assert!(!store.set_partner_disabled("nobody", true).unwrap());
+
+    // Usage accumulates per day; each flush learns the running total.
+    assert_eq!(
+        store
+            .add_partner_usage(&[(id, 20_000, 5), (id, 20_001, 1)])
+            .unwrap(),
+        [5, 1]
+    );
+    assert_eq!(store.add_partner_usage(&[(id, 20_001, 2)]).unwrap(), [3]);
+    assert_eq!(
+        store.partner_usage(id, 20_000).unwrap(),
+        [(20_000, 5), (20_001, 3)]
+    );
+    assert_eq!(store.partner_usage(id, 20_001).unwrap(), [(20_001, 3)]);
+
+    let alert = |actor: &str| AlertRecord {
+        at: 1,
+        kind: "mass_read".into(),
+        actor: actor.into(),
+        actor_unit: "01".into(),
+        detail: "{}".into(),
+        ..Default::default()
+    };
+    let first = store.add_alert(&alert("officer.a")).unwrap();
+    let second = store.add_alert(&alert("officer.b")).unwrap();
+    let all = store.alerts(None, 10).unwrap();
+    assert_eq!(
+        all.iter().map(|a| a.actor.as_str()).collect::<Vec<_>>(),
+        ["officer.b", "officer.a"]
+    );
+    assert_eq!(all[0].id, second);
+    assert_eq!(store.alerts(Some(second), 10).unwrap()[0].id, first);
+    assert!(store.alerts(Some(first), 10).unwrap().is_empty());
+}
+
 fn reopening_keeps_data_and_schema(store: &Store, url: &str) {
     let (a, _, _) = communes();
     let (batch, f) = family(1, 1, &a);
@@ -991,4 +1063,5 @@ on_both_backends!(
     audit_chain_names_a_reordered_entry,
     audit_chain_detects_truncation,
     audit_chain_rejects_a_forged_checkpoint,
+    partners_usage_and_alerts,
 );

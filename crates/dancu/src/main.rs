@@ -77,6 +77,11 @@ enum Command {
         #[command(subcommand)]
         what: UserWhat,
     },
+    /// Manages partner accounts (banks, telcos, ministries calling the API with a key).
+    Partner {
+        #[command(subcommand)]
+        what: PartnerWhat,
+    },
     /// One-time codes of the second factor.
     Totp {
         #[command(subcommand)]
@@ -169,6 +174,35 @@ enum AuditWhat {
 }
 
 #[derive(Subcommand)]
+enum PartnerWhat {
+    /// Creates a partner and prints its API key (`api_key: …`), shown this once.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// What the partner may call: verify, verify_batch, enrich:FIELD; comma-separated
+        /// or repeated.
+        #[arg(long, alias = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Requests per day (Vietnam's calendar day); a batch counts one per row.
+        #[arg(long, default_value_t = dancu_app::partners::DEFAULT_DAILY_QUOTA)]
+        daily_quota: i64,
+        /// Addresses the key may be used from (CIDR); repeat for several. Default: any.
+        #[arg(long = "allow-ip")]
+        allow_ip: Vec<String>,
+    },
+    /// Disables a partner: its key is refused (401) from now on.
+    Disable {
+        #[arg(long)]
+        name: String,
+    },
+    /// Enables a disabled partner again.
+    Enable {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum TotpWhat {
     /// Prints the current code of a TOTP secret (as `oathtool --totp -b`), for the demo
     /// accounts and scripts.
@@ -195,6 +229,43 @@ struct ServeArgs {
     /// Without one the header is ignored and the peer address is the client.
     #[arg(long = "trusted-proxy")]
     trusted_proxy: Vec<String>,
+    /// Sustained requests per second of one staff or citizen account (0: no limit).
+    #[arg(long, default_value_t = 10.0)]
+    account_rate: f64,
+    /// Requests one account may make at once before the rate applies.
+    #[arg(long, default_value_t = 60)]
+    account_burst: u32,
+    /// Sustained requests per second of one partner key (0: no limit).
+    #[arg(long, default_value_t = 200.0)]
+    partner_rate: f64,
+    /// Requests one partner key may make at once before the rate applies.
+    #[arg(long, default_value_t = 400)]
+    partner_burst: u32,
+    /// An alert is raised when an account reads more distinct people than this…
+    #[arg(long, default_value_t = 200)]
+    alert_distinct_people: usize,
+    /// …within this many seconds.
+    #[arg(long, default_value_t = 600)]
+    alert_window_secs: u64,
+}
+
+impl ServeArgs {
+    fn limits(&self) -> dancu_app::limits::Limits {
+        use dancu_app::limits::{Limits, RateLimit};
+        Limits {
+            account: RateLimit {
+                per_second: self.account_rate,
+                burst: self.account_burst,
+            },
+            partner: RateLimit {
+                per_second: self.partner_rate,
+                burst: self.partner_burst,
+            },
+            alert_distinct_people: self.alert_distinct_people,
+            alert_window: std::time::Duration::from_secs(self.alert_window_secs),
+            ..Limits::default()
+        }
+    }
 }
 
 fn database_url(cli: &Cli) -> String {
@@ -216,11 +287,20 @@ fn audit_head_file(cli: &Cli) -> PathBuf {
 
 /// Opens the store with an audit writer that signs the chain.
 fn open_app(cli: &Cli) -> Result<App, String> {
+    open_app_with(cli, dancu_app::limits::Limits::default())
+}
+
+/// Opens the store with the audit signing key of the data dir (or `--audit-key-file`).
+fn open_app_with(cli: &Cli, limits: dancu_app::limits::Limits) -> Result<App, String> {
     std::fs::create_dir_all(&cli.data_dir)
         .map_err(|e| format!("{}: {e}", cli.data_dir.display()))?;
     let signer = AuditSigner::load_or_create(&audit_key_file(cli), Some(audit_head_file(cli)))
         .map_err(fail)?;
-    App::open_signed(&database_url(cli), signer).map_err(fail)
+    let config = dancu_app::AppConfig {
+        signer: Some(signer),
+        limits,
+    };
+    App::open_with(&database_url(cli), config).map_err(fail)
 }
 
 fn fail(msg: impl std::fmt::Display) -> String {
@@ -317,14 +397,14 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             }
         }
         Command::Serve(args) => {
-            let app = open_app(cli)?;
+            let app = open_app_with(cli, args.limits())?;
             serve(app, args)?;
         }
         Command::Demo {
             serve: args,
             citizens,
         } => {
-            let app = open_app(cli)?;
+            let app = open_app_with(cli, args.limits())?;
             let creds = demo_setup(&app, &cli.data_dir, *citizens)?;
             println!(
                 "\ndemo logins (also in {}):",
@@ -386,6 +466,39 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         Command::Audit {
             what: AuditWhat::Verify,
         } => return audit_verify(cli, &url),
+        Command::Partner {
+            what:
+                PartnerWhat::Add {
+                    name,
+                    scopes,
+                    daily_quota,
+                    allow_ip,
+                },
+        } => {
+            let app = open_app(cli)?;
+            let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+            let ips: Vec<&str> = allow_ip.iter().map(String::as_str).collect();
+            let created = app
+                .add_partner(
+                    &Actor::system("partner-add"),
+                    name,
+                    &scopes,
+                    *daily_quota,
+                    &ips,
+                )
+                .map_err(fail)?;
+            println!(
+                "partner {name} created (scopes {}, daily quota {daily_quota})",
+                created.partner.scopes.join(" ")
+            );
+            println!("api_key: {}", created.api_key);
+        }
+        Command::Partner {
+            what: PartnerWhat::Disable { name },
+        } => set_partner_disabled(cli, name, true)?,
+        Command::Partner {
+            what: PartnerWhat::Enable { name },
+        } => set_partner_disabled(cli, name, false)?,
         Command::Totp {
             what: TotpWhat::Code { secret },
         } => {
@@ -495,6 +608,17 @@ fn audit_verify(cli: &Cli, url: &str) -> Result<ExitCode, String> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn set_partner_disabled(cli: &Cli, name: &str, disabled: bool) -> Result<(), String> {
+    let app = open_app(cli)?;
+    app.set_partner_disabled(&Actor::system("partner"), name, disabled)
+        .map_err(fail)?;
+    println!(
+        "partner {name} {}",
+        if disabled { "disabled" } else { "enabled" }
+    );
+    Ok(())
 }
 
 fn read_password(password_stdin: bool) -> Result<String, String> {

@@ -386,6 +386,55 @@ fn audit_verify_names_the_first_tampered_entry() {
     );
 }
 
+#[test]
+fn partner_add_prints_the_key_once_and_disable_enable_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = dancu(dir.path(), args, None);
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let (ok, out, err) = run(&[
+        "partner",
+        "add",
+        "--name",
+        "vietcombank",
+        "--scopes",
+        "verify,verify_batch",
+        "--daily-quota",
+        "5000",
+        "--allow-ip",
+        "203.0.113.0/24",
+    ]);
+    assert!(ok, "{err}");
+    let key = out
+        .lines()
+        .find_map(|l| l.strip_prefix("api_key: "))
+        .expect("an api_key line");
+    assert!(key.starts_with("dcp_") && key.len() > 40);
+    let (ok, _, err) = run(&[
+        "partner",
+        "add",
+        "--name",
+        "vietcombank",
+        "--scope",
+        "verify",
+    ]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, _, err) = run(&["partner", "add", "--name", "x", "--scope", "read_all"]);
+    assert!(!ok && err.contains("unknown scope"), "{err}");
+    assert!(
+        run(&["partner", "disable", "--name", "vietcombank"])
+            .1
+            .contains("disabled")
+    );
+    assert!(
+        run(&["partner", "enable", "--name", "vietcombank"])
+            .1
+            .contains("enabled")
+    );
+    assert!(!run(&["partner", "disable", "--name", "nobody"]).0);
+}
+
 /// Finding 7: login data must not travel unencrypted over a network.
 #[test]
 fn finding_7_serve_refuses_plain_http_on_a_network_address() {

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use dancu_app::auth::totp;
-use dancu_app::{Actor, App, Role};
+use dancu_app::limits::Limits;
+use dancu_app::{Actor, App, AppConfig, Role};
+use dancu_server::EdgeConfig;
 use dancu_store::testing::{TestStore, sample_communes as communes};
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
@@ -35,11 +37,16 @@ pub fn sqlite() -> Server {
 }
 
 pub fn start(store: TestStore) -> Server {
-    start_with(store, dancu_server::EdgeConfig::default())
+    start_with(store, EdgeConfig::default(), Limits::default())
 }
 
-pub fn start_with(store: TestStore, edge: dancu_server::EdgeConfig) -> Server {
-    let app = Arc::new(App::open(&store.url).unwrap());
+/// A SQLite test server with the given rate limits, quotas and alert thresholds.
+pub fn sqlite_with(limits: &Limits) -> Server {
+    start_with(TestStore::sqlite(), EdgeConfig::default(), limits.clone())
+}
+
+pub fn start_with(store: TestStore, edge: EdgeConfig, limits: Limits) -> Server {
+    let app = Arc::new(open_app(&store.url, limits));
     let (a, b, c) = communes();
     let csv = format!(
         "personal_id,full_name,date_of_birth,gender,commune_code,household_id,relationship,old_id_number\n\
@@ -80,20 +87,7 @@ pub fn start_with(store: TestStore, edge: dancu_server::EdgeConfig) -> Server {
         "001080000001".to_owned(),
         (secret_of(&e.totp_url), e.recovery_codes),
     );
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let served = app.clone();
-    std::thread::spawn(move || {
-        runtime.block_on(dancu_server::serve(
-            served,
-            listener,
-            &edge,
-            std::future::pending(),
-        ))
-    });
+    let base = serve(app.clone(), edge);
     Server {
         base,
         client: Client::new(),
@@ -104,6 +98,32 @@ pub fn start_with(store: TestStore, edge: dancu_server::EdgeConfig) -> Server {
         next_step: RefCell::new(HashMap::new()),
         tokens: RefCell::new(HashMap::new()),
     }
+}
+
+/// Serves `app` on a random loopback port; returns its base URL.
+fn open_app(url: &str, limits: Limits) -> App {
+    let config = AppConfig {
+        limits,
+        ..Default::default()
+    };
+    App::open_with(url, config).unwrap()
+}
+
+fn serve(app: Arc<App>, edge: EdgeConfig) -> String {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        runtime.block_on(dancu_server::serve(
+            app,
+            listener,
+            &edge,
+            std::future::pending(),
+        ))
+    });
+    base
 }
 
 pub fn secret_of(totp_url: &str) -> String {
@@ -120,6 +140,30 @@ pub fn now_secs() -> i64 {
 }
 
 impl Server {
+    /// Another server process on the same store (a restart, or a second node); returns
+    /// its base URL.
+    pub fn second_instance(&self, limits: &Limits) -> String {
+        let app = open_app(&self._store.url, limits.clone());
+        serve(Arc::new(app), EdgeConfig::default())
+    }
+
+    /// A new partner's API key.
+    pub fn partner(&self, name: &str, scopes: &[&str], quota: i64, allow_ips: &[&str]) -> String {
+        self.app
+            .add_partner(&Actor::system("test"), name, scopes, quota, allow_ips)
+            .unwrap()
+            .api_key
+    }
+
+    /// A request with a partner's key.
+    pub fn partner_get(&self, base: &str, key: &str, path: &str) -> Response {
+        self.client
+            .get(format!("{base}{path}"))
+            .header("x-api-key", key)
+            .send()
+            .unwrap()
+    }
+
     /// A valid, unused TOTP code of `user` (a step is accepted once; one step of drift
     /// either way is allowed, so up to three logins fit in 30 seconds).
     pub fn totp(&self, user: &str) -> String {
