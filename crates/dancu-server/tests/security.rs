@@ -576,3 +576,136 @@ fn forged_and_revoked_tokens_are_refused_and_logged() {
         .unwrap();
     assert_eq!(denied, 2);
 }
+
+/// The policy over HTTP: every account role against every person endpoint, for its own
+/// record (citizen), a person inside its unit and one outside, then the endpoints that
+/// touch no person. `2` = 200, `3` = 403; one character per endpoint.
+#[test]
+fn every_role_against_every_endpoint_inside_and_outside_its_unit() {
+    let s = sqlite();
+    // FAMILY_HEAD and CHILD live in commune a of Hà Nội (household 1); OTHER_PROVINCE in
+    // commune c of another province (household 3), where officer.other and auditor.other
+    // work.
+    let targets = [(FAMILY_HEAD, 1), (CHILD, 1), (OTHER_PROVINCE, 3)];
+    let person_endpoints: [(&str, fn(&str, i64) -> (reqwest::Method, String)); 8] = [
+        ("read", |p, _| {
+            (reqwest::Method::GET, format!("/api/v1/citizens/{p}"))
+        }),
+        ("residences", |p, _| {
+            (
+                reqwest::Method::GET,
+                format!("/api/v1/citizens/{p}/residences"),
+            )
+        }),
+        ("history", |p, _| {
+            (
+                reqwest::Method::GET,
+                format!("/api/v1/citizens/{p}/history"),
+            )
+        }),
+        ("as-of", |p, _| {
+            (
+                reqwest::Method::GET,
+                format!("/api/v1/citizens/{p}/as-of/2020"),
+            )
+        }),
+        ("household", |_, h| {
+            (reqwest::Method::GET, format!("/api/v1/households/{h}"))
+        }),
+        ("tracker", |p, _| {
+            (
+                reqwest::Method::GET,
+                format!("/api/v1/citizens/{p}/data-access"),
+            )
+        }),
+        ("search", |p, _| {
+            (
+                reqwest::Method::GET,
+                format!("/api/v1/citizens?personal_id={p}"),
+            )
+        }),
+        ("correct", |p, _| {
+            (reqwest::Method::PATCH, format!("/api/v1/citizens/{p}"))
+        }),
+    ];
+    const OFFICER_IN: &str = "22222322";
+    const OFFICER_OUT: &str = "33333323";
+    const SEARCH_ONLY: &str = "33333323";
+    const NOTHING: &str = "33333333";
+    const TRACKER_ONLY: &str = "33333233";
+    let person_table: [(&str, [&str; 3]); 12] = [
+        ("officer.province", [OFFICER_IN, OFFICER_IN, OFFICER_OUT]),
+        ("officer.commune", [OFFICER_IN, OFFICER_IN, OFFICER_OUT]),
+        ("officer.other", [OFFICER_OUT, OFFICER_OUT, OFFICER_IN]),
+        ("civil.commune", [SEARCH_ONLY; 3]),
+        ("civil.other", [SEARCH_ONLY; 3]),
+        ("insurance", [NOTHING; 3]),
+        ("admin", [NOTHING; 3]),
+        ("admin.national", [NOTHING; 3]),
+        ("auditor", [TRACKER_ONLY; 3]),
+        ("auditor.other", [NOTHING, NOTHING, TRACKER_ONLY]),
+        ("supervisor", [NOTHING; 3]),
+        (FAMILY_HEAD, ["22223233", NOTHING, NOTHING]),
+    ];
+    // quality, accounts, alerts, units, me
+    let other_endpoints = [
+        "/api/v1/quality",
+        "/api/v1/accounts",
+        "/api/v1/alerts",
+        "/api/v1/units",
+        "/api/v1/me",
+    ];
+    let other_table = [
+        ("officer.province", "33322"),
+        ("officer.commune", "33322"),
+        ("officer.other", "33322"),
+        ("civil.commune", "33322"),
+        ("civil.other", "33322"),
+        ("insurance", "33322"),
+        ("admin", "32322"),
+        ("admin.national", "32322"),
+        ("auditor", "33222"),
+        ("auditor.other", "33222"),
+        ("supervisor", "23322"),
+        (FAMILY_HEAD, "33322"),
+    ];
+    let code = |status: StatusCode| match status {
+        StatusCode::OK => '2',
+        StatusCode::FORBIDDEN => '3',
+        other => panic!("unexpected {other}"),
+    };
+    let mut mismatches = Vec::new();
+    for (account, expected) in person_table {
+        let token = s.login(account);
+        for ((person, household), want) in targets.iter().zip(expected) {
+            let got: String = person_endpoints
+                .iter()
+                .map(|(_, endpoint)| {
+                    let (method, path) = endpoint(person, *household);
+                    let res = s
+                        .client
+                        .request(method, format!("{}{path}", s.base))
+                        .bearer_auth(&token)
+                        .json(&json!({"basis": "QĐ 1/2026", "changes": {"blood_type": "O"}}))
+                        .send()
+                        .unwrap();
+                    code(res.status())
+                })
+                .collect();
+            if got != want {
+                mismatches.push(format!("{account} on {person}: got {got}, want {want}"));
+            }
+        }
+    }
+    for (account, want) in other_table {
+        let token = s.login(account);
+        let got: String = other_endpoints
+            .iter()
+            .map(|path| code(s.get(&token, path).status()))
+            .collect();
+        if got != want {
+            mismatches.push(format!("{account}: got {got}, want {want}"));
+        }
+    }
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
+}

@@ -72,7 +72,7 @@ pub fn start_with(store: TestStore, edge: EdgeConfig, limits: Limits) -> Server 
         ("admin", Role::Admin, "01".to_owned()),
         ("admin.national", Role::Admin, "VN".to_owned()),
         ("auditor", Role::Auditor, "VN".to_owned()),
-        ("auditor.other", Role::Auditor, "79".to_owned()),
+        ("auditor.other", Role::Auditor, province_of(&c)),
         ("supervisor", Role::Supervisor, "VN".to_owned()),
     ] {
         let e = app
@@ -124,6 +124,15 @@ fn serve(app: Arc<App>, edge: EdgeConfig) -> String {
         ))
     });
     base
+}
+
+/// The province of a 2025 commune.
+pub fn province_of(commune: &str) -> String {
+    dancu_domain::units::UnitCatalog::embedded()
+        .current_commune(commune)
+        .expect("a 2025 commune")
+        .province_code
+        .clone()
 }
 
 pub fn secret_of(totp_url: &str) -> String {
