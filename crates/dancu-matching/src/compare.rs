@@ -49,6 +49,7 @@ impl Field {
             Field::Dob => &["exact", "swapped_day_month", "partial", "close", "disagree"],
             Field::Gender => &["agree", "disagree"],
             Field::Commune => &["same", "same_province", "other"],
+            Field::Given => &["exact", "folded", "close", "disagree", "other_name_alike"],
             _ => &["exact", "folded", "close", "disagree"],
         }
     }
@@ -68,6 +69,9 @@ pub const EXACT: u8 = 0;
 pub const FOLDED: u8 = 1;
 pub const CLOSE: u8 = 2;
 pub const DISAGREE: u8 = 3;
+/// Given name only: another given name in use, spelt alike (equal folded or one edit
+/// away): a typo that made a real name, or a sibling.
+pub const ALIKE: u8 = 4;
 /// Date levels.
 pub const DOB_EXACT: u8 = 0;
 pub const DOB_SWAPPED: u8 = 1;
@@ -90,7 +94,8 @@ impl Pattern {
     }
     /// The given name or the birth date disagrees: a different person of the family.
     pub fn own_fields_disagree(self) -> bool {
-        self.level(Field::Given) == DISAGREE || self.level(Field::Dob) == DOB_DISAGREE
+        matches!(self.level(Field::Given), DISAGREE | ALIKE)
+            || self.level(Field::Dob) == DOB_DISAGREE
     }
 }
 
@@ -106,15 +111,24 @@ fn close_limit(len: usize) -> usize {
 }
 
 /// Given name: a record spelling that is itself a given name in the registry (held by
-/// two persons or more) is another name, not a typo, whatever its distance.
-pub fn given_level(reg: &Registry, rec: &Word, canon: u32) -> u8 {
+/// two persons or more) is another name, not a typo: [`ALIKE`] if spelt alike, else
+/// [`DISAGREE`]. Except in a name written without any diacritic (`plain`), where
+/// "Dung" may be "Dũng" as well as "Dung".
+pub fn given_level(reg: &Registry, rec: &Word, plain: bool, canon: u32) -> u8 {
     if rec.canon == canon {
         return EXACT;
     }
-    if rec.canon != UNKNOWN && reg.given_canon_count[rec.canon as usize] >= 2 {
-        return DISAGREE;
+    let level = word_level(&reg.ix, rec, canon);
+    let other_name = rec.canon != UNKNOWN && reg.given_canon_count[rec.canon as usize] >= 2;
+    match level {
+        FOLDED if plain => FOLDED,
+        _ if !other_name => level,
+        FOLDED => ALIKE,
+        CLOSE if edit_distance(rec.folded.as_bytes(), reg.ix.folded(canon).as_bytes(), 1) <= 1 => {
+            ALIKE
+        }
+        _ => DISAGREE,
     }
-    word_level(&reg.ix, rec, canon)
 }
 
 /// One word: exact canonical, equal folded, close by edit distance of the folded
@@ -209,7 +223,7 @@ pub fn compare(reg: &Registry, rec: &Record, p: &Person, s: &mut Scratch) -> Pat
     let name = reg.name(p.name);
     let mut pat = Pattern(0);
     let given = match (rec.name.given(), name.last()) {
-        (Some(w), Some(&c)) => given_level(reg, w, c),
+        (Some(w), Some(&c)) => given_level(reg, w, rec.name.plain, c),
         _ => MISSING,
     };
     pat = pat.with(Field::Given, given);
@@ -312,18 +326,34 @@ mod tests {
         ]);
         let p = reg.people[0];
         let hoa = reg.name(p.name)[2];
-        let level = |s: &str| given_level(&reg, &reg.ix.lookup_name(s).unwrap().words[0], hoa);
+        let level = |s: &str| {
+            let n = reg.ix.lookup_name(s).unwrap();
+            given_level(&reg, &n.words[0], n.plain, hoa)
+        };
         assert_eq!(level("hoà"), EXACT, "new tone placement is the same name");
         assert_eq!(level("Hoa"), FOLDED, "diacritics lost");
         assert_eq!(level("Hóa"), FOLDED, "a mark misread, not another name");
         assert_eq!(level("Hoc"), CLOSE, "an OCR-like confusion");
         assert_eq!(level("Lan"), DISAGREE);
+        assert_eq!(level("Hải"), CLOSE, "not a given name in this registry");
         let hung = reg.name(reg.people[1].name)[2];
         let w = reg.ix.lookup_name("Hưng").unwrap();
         assert_eq!(
-            given_level(&reg, &w.words[0], hung),
-            DISAGREE,
+            given_level(&reg, &w.words[0], w.plain, hung),
+            ALIKE,
             "Hưng is another given name in use, not a misspelt Hùng"
+        );
+        let w = reg.ix.lookup_name("Hung").unwrap();
+        assert_eq!(
+            given_level(&reg, &w.words[0], w.plain, hung),
+            FOLDED,
+            "written without diacritics, Hung may be Hùng"
+        );
+        let w = reg.ix.lookup_name("Hòa").unwrap();
+        assert_eq!(
+            given_level(&reg, &w.words[0], w.plain, hung),
+            CLOSE,
+            "one person only"
         );
         let mut s = Scratch::default();
         let mother = reg.name(p.mother);

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::compare::{Field, MISSING, Pattern, Scratch, compare};
+use crate::compare::{ALIKE, DOB_DISAGREE, Field, MISSING, Pattern, Scratch, compare};
 use crate::index::{Index, View};
 use crate::model::Model;
 use crate::person::{Record, Registry};
@@ -98,9 +98,8 @@ impl Linker {
 
     /// Weight of each field (term-frequency adjusted; family-shared fields capped at 0
     /// when the given name or birth date disagrees), in [`Field::ALL`] order.
-    fn field_weights(&self, rec: &Record, pat: Pattern) -> [f64; Field::COUNT] {
+    fn field_weights(&self, rec: &Record, pat: Pattern, cap: bool) -> [f64; Field::COUNT] {
         let reg = &self.registry;
-        let cap = pat.own_fields_disagree();
         let mut out = [0.0; Field::COUNT];
         for f in Field::ALL {
             let level = pat.level(f);
@@ -128,12 +127,12 @@ impl Linker {
         out
     }
 
-    fn score(&self, rec: &Record, pat: Pattern) -> f64 {
-        self.model.prior + self.field_weights(rec, pat).iter().sum::<f64>()
+    fn score(&self, rec: &Record, pat: Pattern, cap: bool) -> f64 {
+        self.model.prior + self.field_weights(rec, pat, cap).iter().sum::<f64>()
     }
 
     fn explain(&self, rec: &Record, pat: Pattern) -> String {
-        let weights = self.field_weights(rec, pat);
+        let weights = self.field_weights(rec, pat, pat.own_fields_disagree());
         let mut out = String::new();
         for f in Field::ALL {
             let level = pat.level(f);
@@ -163,9 +162,18 @@ impl Linker {
             .candidates(&View::of_record(rec), &mut cx.candidates);
         let mut best: Option<(f64, u32, Pattern)> = None;
         let mut second = f64::NEG_INFINITY;
+        // The strongest candidate whose given name is another name spelt alike, scored
+        // without the sibling rule: a typo that made a real name, or a twin.
+        let mut alike: Option<(f64, u32, Pattern)> = None;
         for &c in &cx.candidates {
             let pat = compare(reg, rec, &reg.people[c as usize], &mut cx.scratch);
-            let s = self.score(rec, pat);
+            let s = self.score(rec, pat, pat.own_fields_disagree());
+            if pat.level(Field::Given) == ALIKE && pat.level(Field::Dob) != DOB_DISAGREE {
+                let uncapped = self.score(rec, pat, false);
+                if alike.is_none_or(|(a, _, _)| uncapped > a) {
+                    alike = Some((uncapped, c, pat));
+                }
+            }
             match best {
                 Some((b, _, _)) if s <= b => second = second.max(s),
                 _ => {
@@ -177,6 +185,22 @@ impl Linker {
             }
         }
         let t = &self.thresholds;
+        if let Some((uncapped, person, pat)) = alike
+            && uncapped >= t.link
+            && best.is_none_or(|(b, _, _)| b < t.review)
+        {
+            let mut explanation = self.explain(rec, pat);
+            let _ = write!(
+                explanation,
+                " review: given name is another name spelt alike (typo or sibling); {uncapped:.1} without the sibling rule"
+            );
+            return Outcome {
+                decision: Decision::Review,
+                person: Some(person),
+                score: self.score(rec, pat, true),
+                explanation,
+            };
+        }
         let Some((score, person, pat)) = best else {
             return Outcome {
                 decision: Decision::New,

@@ -26,10 +26,13 @@ pub enum Key {
     FatherYear,
     /// Every folded word of the name + commune.
     NameCommune,
+    /// Folded family and middle names + mother's folded name: survives a mistyped
+    /// given name with no birth date.
+    FamilyMiddleMother,
 }
 
 impl Key {
-    pub const ALL: [Key; 8] = [
+    pub const ALL: [Key; 9] = [
         Key::NameYear,
         Key::GivenDob,
         Key::FamilyMiddleDob,
@@ -38,6 +41,7 @@ impl Key {
         Key::MotherYear,
         Key::FatherYear,
         Key::NameCommune,
+        Key::FamilyMiddleMother,
     ];
 }
 
@@ -140,6 +144,11 @@ impl View {
             Key::FatherYear => {
                 if let (false, Some(y)) = (self.father.is_empty(), year) {
                     out.push(h(&[&self.father], y.into()));
+                }
+            }
+            Key::FamilyMiddleMother => {
+                if name.len() >= 2 && !self.mother.is_empty() {
+                    out.push(h(&[&name[..name.len() - 1], &self.mother], 0));
                 }
             }
             Key::NameCommune => {

@@ -33,6 +33,7 @@ fn initial_m() -> Table {
             Field::Dob => &[0.8, 0.05, 0.08, 0.04, 0.03],
             Field::Gender => &[0.97, 0.03],
             Field::Commune => &[0.7, 0.15, 0.15],
+            Field::Given => &[0.8, 0.1, 0.04, 0.04, 0.02],
             _ => &[0.8, 0.1, 0.05, 0.05],
         };
         m[f as usize][..row.len()].copy_from_slice(row);
@@ -124,17 +125,21 @@ impl Model {
         frequencies(counts.iter().map(|(p, &n)| (p, n)))
     }
 
-    /// EM over counted patterns with `u` fixed: returns `m`, the share of matches among
-    /// the patterns and the iterations run.
-    pub fn em(patterns: &HashMap<Pattern, f64>, u: &Table) -> (Table, f64, usize) {
+    /// EM over counted patterns: returns `m`, the non-match level frequencies among
+    /// the patterns, the share of matches and the iterations run. Both classes are
+    /// fitted: blocked non-matches are not random pairs (siblings share parents,
+    /// namesakes share a name and year), so holding `u` at its random-pair value would
+    /// let the match class absorb them.
+    pub fn em(patterns: &HashMap<Pattern, f64>, u_start: &Table) -> (Table, Table, f64, usize) {
         let mut m = initial_m();
-        let mut lambda = 0.1;
+        let mut u = *u_start;
+        let mut lambda = 0.3;
         let mut iterations = 0;
-        while iterations < 100 {
+        while iterations < 200 {
             iterations += 1;
             let mut matched = 0.0;
             let mut total = 0.0;
-            let weighted: Vec<(&Pattern, f64)> = patterns
+            let posterior: Vec<(&Pattern, f64, f64)> = patterns
                 .iter()
                 .map(|(pat, &n)| {
                     let (mut pm, mut pu) = (lambda, 1.0 - lambda);
@@ -148,28 +153,30 @@ impl Model {
                     let p = pm / (pm + pu);
                     matched += n * p;
                     total += n;
-                    (pat, n * p)
+                    (pat, n * p, n * (1.0 - p))
                 })
                 .collect();
-            let next = frequencies(weighted.into_iter());
+            let next_m = frequencies(posterior.iter().map(|&(pat, w, _)| (pat, w)));
+            let next_u = frequencies(posterior.iter().map(|&(pat, _, w)| (pat, w)));
             let change = (0..Field::COUNT)
                 .flat_map(|f| (0..LEVELS).map(move |l| (f, l)))
-                .map(|(f, l)| (next[f][l] - m[f][l]).abs())
+                .map(|(f, l)| (next_m[f][l] - m[f][l]).abs())
                 .fold(0.0, f64::max);
-            m = next;
+            m = next_m;
+            u = next_u;
             lambda = (matched / total.max(1.0)).clamp(1e-6, 1.0 - 1e-6);
             if change < 1e-5 {
                 break;
             }
         }
-        (m, lambda, iterations)
+        (m, u, lambda, iterations)
     }
 
     /// Fits the model on `training` records (a sample of the records to link).
     pub fn fit(reg: &Registry, index: &Index, training: &[Record], threads: usize) -> Model {
         let u = Self::estimate_u(reg, training, 400_000, 0x5EED);
         let patterns = blocked_patterns(reg, index, training, threads);
-        let (m, lambda, em_iterations) = Self::em(&patterns, &u);
+        let (m, _, lambda, em_iterations) = Self::em(&patterns, &u);
         let pairs: f64 = patterns.values().sum();
         let per_record = (lambda * pairs / training.len().max(1) as f64).clamp(0.01, 1.0);
         let n = reg.len().max(2) as f64;
@@ -191,15 +198,17 @@ impl Model {
         (self.m[f as usize][level as usize] / self.u[f as usize][level as usize]).log2()
     }
 
-    /// Weight with the term-frequency adjustment: exact (or folded) agreement on a
-    /// given or family name is worth `log2(m / share of the registry with that name)`.
-    /// `count` is how many registry persons carry the agreeing (folded) name.
+    /// Weight with the term-frequency adjustment (as Splink's): exact or folded
+    /// agreement on a given or family name gains `log2(u / tf)`, where `u` is the
+    /// chance agreement on any name and `tf` the share of the registry carrying this
+    /// one (`count` persons): agreeing on "Nguyễn" is worth less than on "Ksor".
     pub fn tf_weight(&self, f: Field, level: u8, count: u32) -> f64 {
+        let base = self.weight(f, level);
         if (level == EXACT || level == FOLDED) && count > 0 {
-            let u_tf = f64::from(count) / self.registry_len;
-            (self.m[f as usize][level as usize] / u_tf).log2()
+            let u = self.u[f as usize][EXACT as usize] + self.u[f as usize][FOLDED as usize];
+            base + (u * self.registry_len / f64::from(count)).log2()
         } else {
-            self.weight(f, level)
+            base
         }
     }
 
@@ -228,6 +237,9 @@ impl Model {
                 ));
             }
             out.push('\n');
+        }
+        if !self.is_monotone() {
+            out.push_str("warning: a name field weighs disagreement above exact agreement\n");
         }
         out
     }
@@ -269,7 +281,7 @@ mod tests {
         let mut u = [[0.0; LEVELS]; Field::COUNT];
         u[Field::Given as usize][..4].copy_from_slice(&[0.05, 0.0001, 0.0001, 0.95]);
         u[Field::Dob as usize][..5].copy_from_slice(&[0.01, 0.0001, 0.0001, 0.0001, 0.99]);
-        let (m, lambda, _) = Model::em(&patterns, &u);
+        let (m, _, lambda, _) = Model::em(&patterns, &u);
         assert!((lambda - 0.1).abs() < 0.01, "lambda {lambda}");
         let g = m[Field::Given as usize];
         assert!((g[0] - 0.9).abs() < 0.02, "m given exact {}", g[0]);

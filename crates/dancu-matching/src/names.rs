@@ -25,11 +25,13 @@ pub struct Word {
     pub folded: Box<str>,
 }
 
-/// A name of a record: its words and the folded words joined by spaces.
+/// A name of a record: its words, the folded words joined by spaces, and whether it
+/// was written without any diacritic (so its spelling says nothing about them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Name {
     pub words: Vec<Word>,
     pub joined: String,
+    pub plain: bool,
 }
 
 impl Name {
@@ -130,7 +132,10 @@ impl Interner {
 
     /// A record's name against the registry's words, without adding any.
     pub fn lookup_name(&self, name: &str) -> Result<Name, NameError> {
-        let mut out = Name::default();
+        let mut out = Name {
+            plain: name.is_ascii(),
+            ..Name::default()
+        };
         for word in name.split_whitespace() {
             let w = match self.raw.get(word) {
                 Some(&id) => Word {

@@ -83,7 +83,11 @@ fn link_decides_every_record_and_reports_bad_rows() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("7 records: 2 link"), "{stdout}");
 
     let text = std::fs::read_to_string(&out_path).unwrap();
@@ -110,7 +114,11 @@ fn link_decides_every_record_and_reports_bad_rows() {
         assert_eq!(decision(id), ("", "invalid"), "{id}");
         assert!(rows[id][4].contains(why), "{id}: {}", rows[id][4]);
     }
-    let order: Vec<&str> = text.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    let order: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
     assert_eq!(order[0], "twin-in-registry", "output keeps input order");
     assert_eq!(order[6], "unknown-commune");
 }
@@ -130,7 +138,10 @@ fn link_fails_with_a_reason_on_a_missing_column() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("missing column \"date_of_birth\""), "{stderr}");
+    assert!(
+        stderr.contains("missing column \"date_of_birth\""),
+        "{stderr}"
+    );
 }
 
 /// Rows by record id.
