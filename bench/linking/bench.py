@@ -404,6 +404,7 @@ def run_splink(out_dir, truth, threads):
     linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=1)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("dob_norm"))
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("given_f", "yob"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("given_f", "mother_f"))
     pred = linker.inference.predict(threshold_match_weight=-10)
     best = con.execute("""
       SELECT rid, pid, w FROM (

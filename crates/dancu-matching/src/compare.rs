@@ -131,6 +131,19 @@ pub fn given_level(reg: &Registry, rec: &Word, plain: bool, canon: u32) -> u8 {
     }
 }
 
+/// Whether two folded spellings are within the edit distance allowed for their
+/// length, also after undoing the commonest OCR confusion ("rn" read for "m").
+fn close(a: &str, b: &str) -> bool {
+    let limit = close_limit(a.len().max(b.len()));
+    edit_distance(a.as_bytes(), b.as_bytes(), limit) <= limit
+        || ((a.contains("rn") || b.contains("rn"))
+            && edit_distance(
+                a.replace("rn", "m").as_bytes(),
+                b.replace("rn", "m").as_bytes(),
+                limit,
+            ) <= limit)
+}
+
 /// One word: exact canonical, equal folded, close by edit distance of the folded
 /// spellings, or disagree.
 pub fn word_level(ix: &Interner, rec: &Word, canon: u32) -> u8 {
@@ -138,14 +151,10 @@ pub fn word_level(ix: &Interner, rec: &Word, canon: u32) -> u8 {
         EXACT
     } else if rec.fold == ix.fold_of[canon as usize] {
         FOLDED
+    } else if close(&rec.folded, ix.folded(canon)) {
+        CLOSE
     } else {
-        let other = ix.folded(canon);
-        let limit = close_limit(other.len().max(rec.folded.len()));
-        if edit_distance(rec.folded.as_bytes(), other.as_bytes(), limit) <= limit {
-            CLOSE
-        } else {
-            DISAGREE
-        }
+        DISAGREE
     }
 }
 
@@ -174,12 +183,7 @@ pub fn words_level(ix: &Interner, rec: &[Word], reg: &[u32], s: &mut Scratch) ->
         s.a.push_str(&w.folded);
     }
     ix.join_folded(reg, &mut s.b);
-    let limit = close_limit(s.a.len().max(s.b.len()));
-    if edit_distance(s.a.as_bytes(), s.b.as_bytes(), limit) <= limit {
-        CLOSE
-    } else {
-        DISAGREE
-    }
+    if close(&s.a, &s.b) { CLOSE } else { DISAGREE }
 }
 
 fn split_date(k: i32) -> (i32, i32, i32) {
@@ -334,6 +338,9 @@ mod tests {
         assert_eq!(level("Hoa"), FOLDED, "diacritics lost");
         assert_eq!(level("Hóa"), FOLDED, "a mark misread, not another name");
         assert_eq!(level("Hoc"), CLOSE, "an OCR-like confusion");
+        assert_eq!(level("Hoà"), EXACT);
+        assert_eq!(level("Hòạ"), FOLDED);
+        assert_eq!(level("oHà"), CLOSE, "two letters swapped");
         assert_eq!(level("Lan"), DISAGREE);
         assert_eq!(level("Hải"), CLOSE, "not a given name in this registry");
         let hung = reg.name(reg.people[1].name)[2];
@@ -355,6 +362,9 @@ mod tests {
             CLOSE,
             "one person only"
         );
+        let minh = reg.name(p.father)[2];
+        let rninh = reg.ix.lookup_name("Rninh").unwrap();
+        assert_eq!(word_level(&reg.ix, &rninh.words[0], minh), CLOSE, "OCR: rn for m");
         let mut s = Scratch::default();
         let mother = reg.name(p.mother);
         let rec = |t: &str| reg.ix.lookup_name(t).unwrap();

@@ -29,10 +29,13 @@ pub enum Key {
     /// Folded family and middle names + mother's folded name: survives a mistyped
     /// given name with no birth date.
     FamilyMiddleMother,
+    /// Every folded word of the name + father's folded name: survives a missing birth
+    /// date and a move.
+    NameFather,
 }
 
 impl Key {
-    pub const ALL: [Key; 9] = [
+    pub const ALL: [Key; 10] = [
         Key::NameYear,
         Key::GivenDob,
         Key::FamilyMiddleDob,
@@ -42,6 +45,7 @@ impl Key {
         Key::FatherYear,
         Key::NameCommune,
         Key::FamilyMiddleMother,
+        Key::NameFather,
     ];
 }
 
@@ -149,6 +153,11 @@ impl View {
             Key::FamilyMiddleMother => {
                 if name.len() >= 2 && !self.mother.is_empty() {
                     out.push(h(&[&name[..name.len() - 1], &self.mother], 0));
+                }
+            }
+            Key::NameFather => {
+                if !name.is_empty() && !self.father.is_empty() {
+                    out.push(h(&[name, &self.father], 0));
                 }
             }
             Key::NameCommune => {

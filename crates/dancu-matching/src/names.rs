@@ -185,25 +185,34 @@ impl Interner {
     }
 }
 
-/// Levenshtein distance of two byte strings, giving up (returning `limit + 1`) as soon
-/// as it must exceed `limit`.
+/// Edit distance of two byte strings counting an insertion, a deletion, a substitution
+/// or a swap of two neighbours ("Hùgn") as one edit (optimal string alignment), giving
+/// up (returning `limit + 1`) as soon as it must exceed `limit`.
 pub fn edit_distance(a: &[u8], b: &[u8], limit: usize) -> usize {
     if a.len().abs_diff(b.len()) > limit {
         return limit + 1;
     }
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
+    let width = b.len() + 1;
+    let mut before: Vec<usize> = vec![0; width];
+    let mut prev: Vec<usize> = (0..width).collect();
+    let mut cur = vec![0; width];
     for (i, &ca) in a.iter().enumerate() {
         cur[0] = i + 1;
         let mut row_min = cur[0];
         for (j, &cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-            row_min = row_min.min(cur[j + 1]);
+            let mut d = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+            if i > 0 && j > 0 && ca == b[j - 1] && a[i - 1] == cb {
+                d = d.min(before[j - 1] + 1);
+            }
+            cur[j + 1] = d;
+            row_min = row_min.min(d);
         }
         if row_min > limit {
             return limit + 1;
         }
+        std::mem::swap(&mut before, &mut prev);
         std::mem::swap(&mut prev, &mut cur);
     }
     prev[b.len()].min(limit + 1)
@@ -243,7 +252,9 @@ mod tests {
     fn edit_distance_is_bounded() {
         assert_eq!(edit_distance(b"hung", b"hunq", 2), 1);
         assert_eq!(edit_distance(b"phuong", b"phuonq", 2), 1);
-        assert_eq!(edit_distance(b"lan", b"lna", 2), 2);
+        assert_eq!(edit_distance(b"lan", b"lna", 2), 1, "a swap of neighbours");
+        assert_eq!(edit_distance(b"hieu", b"hiue", 1), 1);
+        assert_eq!(edit_distance(b"abc", b"ca", 3), 3);
         assert_eq!(edit_distance(b"an", b"nguyet", 2), 3);
     }
 }
