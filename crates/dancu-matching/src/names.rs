@@ -25,12 +25,11 @@ pub struct Word {
     pub folded: Box<str>,
 }
 
-/// A name of a record: its words, the folded words joined by spaces, and whether it
-/// was written without any diacritic (so its spelling says nothing about them).
+/// A name of a record: its words, and whether it was written without any diacritic
+/// (so its spelling says nothing about them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Name {
     pub words: Vec<Word>,
-    pub joined: String,
     pub plain: bool,
 }
 
@@ -159,10 +158,6 @@ impl Interner {
                     }
                 }
             };
-            if !out.joined.is_empty() {
-                out.joined.push(' ');
-            }
-            out.joined.push_str(&w.folded);
             out.words.push(w);
         }
         Ok(out)
@@ -233,7 +228,7 @@ mod tests {
         let rec = ix.lookup_name("Nguyen Thi Hoa").unwrap();
         assert_eq!(rec.words[2].canon, UNKNOWN);
         assert_eq!(rec.words[2].fold, ix.fold_of[a[2] as usize]);
-        assert_eq!(rec.joined, "nguyen thi hoa");
+        assert!(rec.plain);
     }
 
     #[test]

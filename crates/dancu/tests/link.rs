@@ -22,8 +22,7 @@ fn communes() -> Vec<String> {
         .collect()
 }
 
-/// 240 distinct persons; the twins of family 0 are `T1` (Dũng, in the registry) and
-/// Hùng (not in it).
+/// 241 persons; `T1` (Dũng) has a twin brother who is not in the registry.
 fn registry(dir: &Path) -> String {
     let communes = communes();
     let mut s = String::from(
@@ -65,7 +64,8 @@ fn link_decides_every_record_and_reports_bad_rows() {
     let records = format!(
         "record_id,full_name,date_of_birth,gender,commune_code,father_name,mother_name\n\
          twin-in-registry,NGUYEN VAN DUNG,2001-09-03,M,{old_of_c0},Nguyen Van Binh,Lê Thị Thanh\n\
-         twin-not-in-registry,Nguyễn Văn Hùng,2001-03-09,M,{c0},Nguyễn Văn Bình,Lê Thị Thanh\n\
+         twin-not-in-registry,Nguyễn Văn Tuấn,2001-03-09,M,{c0},Nguyễn Văn Bình,Lê Thị Thanh\n\
+         twin-with-a-name-alike,Nguyễn Văn Hùng,2001-03-09,M,{c0},Nguyễn Văn Bình,Lê Thị Thanh\n\
          typo-and-year-only,Trần Đức Hunq,1957,M,{c7},Tran Van Hung,LÊ THỊ HOA\n\
          stranger,Đinh Công Tráng,1980-05-05,M,{c7},Đinh Công Mão,Bùi Thị Xuân\n\
          empty-name,,1990-01-01,M,{c0},,\n\
@@ -88,7 +88,10 @@ fn link_decides_every_record_and_reports_bad_rows() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("7 records: 2 link"), "{stdout}");
+    assert!(
+        stdout.contains("8 records: 2 link, 1 review, 2 new, 3 invalid"),
+        "{stdout}"
+    );
 
     let text = std::fs::read_to_string(&out_path).unwrap();
     let mut lines = text.lines();
@@ -105,6 +108,9 @@ fn link_decides_every_record_and_reports_bad_rows() {
     // Same parents, commune, family name and birth date: still not merged.
     assert_eq!(decision("twin-not-in-registry"), ("", "new"));
     assert!(rows["twin-not-in-registry"][4].contains("sibling_rule"));
+    // Hùng and Dũng differ by one letter: a typo or the twin; a person decides.
+    assert_eq!(decision("twin-with-a-name-alike"), ("T1", "review"));
+    assert!(rows["twin-with-a-name-alike"][4].contains("other_name_alike"));
     assert_eq!(decision("stranger"), ("", "new"));
     for (id, why) in [
         ("empty-name", "full_name is empty"),
@@ -120,7 +126,7 @@ fn link_decides_every_record_and_reports_bad_rows() {
         .map(|l| l.split(',').next().unwrap())
         .collect();
     assert_eq!(order[0], "twin-in-registry", "output keeps input order");
-    assert_eq!(order[6], "unknown-commune");
+    assert_eq!(order[7], "unknown-commune");
 }
 
 #[test]
