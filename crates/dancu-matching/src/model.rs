@@ -251,7 +251,7 @@ mod tests {
 
     /// Patterns where only the given name is compared (level per pattern).
     fn given_only(level: u8) -> Pattern {
-        let bits = 0xFFFF_FFFFu32 & !(0xF << (4 * Field::Given as u32));
+        let bits = !(0xF << (4 * Field::Given as u32));
         Pattern(bits | (u32::from(level) << (4 * Field::Given as u32)))
     }
 
