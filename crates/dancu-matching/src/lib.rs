@@ -9,7 +9,7 @@
 //!    the family name alone (38% of people are Nguyễn): full folded name + birth year,
 //!    given name + birth date, family and middle name + birth date, given name +
 //!    mother's name, birth date + commune, mother's or father's name + birth year, full
-//!    name + commune. Birth dates in keys are day/month-order free, so a swapped day and
+//!    name + commune, family and middle name + mother's name, full name + father's name. Birth dates in keys are day/month-order free, so a swapped day and
 //!    month still meets. Candidates are the union; a block larger than
 //!    [`index::MAX_BLOCK`] is skipped for that key (the other keys still apply).
 //! 3. **Comparison** ([`compare`]) gives every field an explicit level: exact
@@ -24,9 +24,12 @@
 //!    name or the birth date disagrees, those family-shared fields may not add
 //!    positive weight, so they can never outvote the person's own name and birth date.
 //!    A given name that is another name in use (a spelling the registry holds as a
-//!    given name) is a disagreement, not a typo.
+//!    given name) is a disagreement, not a typo, unless the whole name was typed
+//!    without diacritics; when it is spelt alike ("Hùng"/"Dũng") and everything else
+//!    agrees, the record goes to review: a typo or a twin, a person decides.
 //! 6. **Decision** ([`engine`]): `link`, `review` or `new` by thresholds on the best
-//!    candidate's match weight; two strong candidates close together go to review.
+//!    candidate's match weight (posterior 0.99 and 0.5 by default); two strong
+//!    candidates close together go to review.
 //!    Each decision carries its explanation (every field's level and weight).
 
 pub mod compare;
