@@ -92,6 +92,8 @@ enum Command {
         #[command(subcommand)]
         what: AuditWhat,
     },
+    /// Links digitized civil-status entries to registry persons (files only, no store).
+    Link(LinkArgs),
     /// Re-addresses every open residence of reorganized units (dry run unless --apply).
     Readdress {
         /// CSV `old_commune_code,new_commune_code` with a header row.
@@ -117,6 +119,31 @@ enum Command {
         #[arg(long)]
         apply: bool,
     },
+}
+
+#[derive(Args)]
+struct LinkArgs {
+    /// CSV `personal_id,full_name,date_of_birth,gender,commune_code,father_name,mother_name`.
+    #[arg(long)]
+    registry: PathBuf,
+    /// CSV `record_id,full_name,date_of_birth,gender,commune_code,father_name,mother_name`.
+    #[arg(long)]
+    records: PathBuf,
+    /// CSV `record_id,personal_id,score,decision,explanation`, one row per record.
+    #[arg(long)]
+    output: PathBuf,
+    /// Match weight (log2 odds) from which a record is linked.
+    #[arg(long, default_value_t = dancu_matching::Thresholds::default().link)]
+    link_threshold: f64,
+    /// Match weight from which the best candidate goes to review rather than `new`.
+    #[arg(long, default_value_t = dancu_matching::Thresholds::default().review)]
+    review_threshold: f64,
+    /// Worker threads (default: the available cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print the fitted weights to standard error.
+    #[arg(long)]
+    print_model: bool,
 }
 
 #[derive(Subcommand)]
@@ -507,6 +534,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
                 .ok_or("--secret must be a Base32 TOTP secret")?;
             println!("{code}");
         }
+        Command::Link(args) => link(args)?,
         Command::Readdress {
             mapping,
             shipped_2025,
@@ -617,6 +645,46 @@ fn set_partner_disabled(cli: &Cli, name: &str, disabled: bool) -> Result<(), Str
     println!(
         "partner {name} {}",
         if disabled { "disabled" } else { "enabled" }
+    );
+    Ok(())
+}
+
+fn link(args: &LinkArgs) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let thresholds = dancu_matching::Thresholds {
+        link: args.link_threshold,
+        review: args.review_threshold,
+        ..dancu_matching::Thresholds::default()
+    };
+    let s = dancu_matching::link_files(
+        &args.registry,
+        &args.records,
+        &args.output,
+        thresholds,
+        threads,
+    )
+    .map_err(fail)?;
+    for (line, reason) in &s.registry_refused {
+        eprintln!("registry line {line}: {reason}");
+    }
+    if s.registry_refused_count > 0 {
+        eprintln!("{} registry rows refused", s.registry_refused_count);
+    }
+    if args.print_model {
+        eprint!("{}", s.model);
+    }
+    println!(
+        "{} records: {} link, {} review, {} new, {} invalid; registry {} persons ({:.1} s)",
+        s.link + s.review + s.new + s.invalid,
+        s.link,
+        s.review,
+        s.new,
+        s.invalid,
+        s.registry_persons,
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }

@@ -1,0 +1,417 @@
+//! Field comparisons with explicit levels. A comparison of a record with a registry
+//! person is a [`Pattern`]: one level per [`Field`], 4 bits each.
+
+use crate::names::{Interner, UNKNOWN, Word, edit_distance};
+use crate::person::{Person, Record, Registry};
+
+/// The compared fields, in pattern order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Given,
+    Family,
+    Middle,
+    Dob,
+    Gender,
+    Commune,
+    Father,
+    Mother,
+}
+
+impl Field {
+    pub const ALL: [Field; 8] = [
+        Field::Given,
+        Field::Family,
+        Field::Middle,
+        Field::Dob,
+        Field::Gender,
+        Field::Commune,
+        Field::Father,
+        Field::Mother,
+    ];
+    pub const COUNT: usize = Self::ALL.len();
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Given => "given",
+            Field::Family => "family",
+            Field::Middle => "middle",
+            Field::Dob => "dob",
+            Field::Gender => "gender",
+            Field::Commune => "commune",
+            Field::Father => "father",
+            Field::Mother => "mother",
+        }
+    }
+
+    /// Level names, index = level.
+    pub fn levels(self) -> &'static [&'static str] {
+        match self {
+            Field::Dob => &["exact", "swapped_day_month", "partial", "close", "disagree"],
+            Field::Gender => &["agree", "disagree"],
+            Field::Commune => &["same", "same_province", "other"],
+            Field::Given => &["exact", "folded", "close", "disagree", "other_name_alike"],
+            _ => &["exact", "folded", "close", "disagree"],
+        }
+    }
+
+    /// Shared by siblings and twins: may not add weight unless the person's own given
+    /// name and birth date agree.
+    pub fn family_shared(self) -> bool {
+        matches!(
+            self,
+            Field::Family | Field::Middle | Field::Commune | Field::Father | Field::Mother
+        )
+    }
+}
+
+/// Name levels.
+pub const EXACT: u8 = 0;
+pub const FOLDED: u8 = 1;
+pub const CLOSE: u8 = 2;
+pub const DISAGREE: u8 = 3;
+/// Given name only: another given name in use, spelt alike (equal folded or one edit
+/// away): a typo that made a real name, or a sibling.
+pub const ALIKE: u8 = 4;
+/// Date levels.
+pub const DOB_EXACT: u8 = 0;
+pub const DOB_SWAPPED: u8 = 1;
+pub const DOB_PARTIAL: u8 = 2;
+pub const DOB_CLOSE: u8 = 3;
+pub const DOB_DISAGREE: u8 = 4;
+/// Either side lacks the field.
+pub const MISSING: u8 = 15;
+
+/// One level per field, 4 bits each, in [`Field::ALL`] order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Pattern(pub u32);
+
+impl Pattern {
+    pub fn level(self, f: Field) -> u8 {
+        ((self.0 >> (4 * f as u32)) & 0xF) as u8
+    }
+    fn with(self, f: Field, level: u8) -> Pattern {
+        Pattern(self.0 | (u32::from(level) << (4 * f as u32)))
+    }
+    /// The given name or the birth date disagrees: a different person of the family.
+    pub fn own_fields_disagree(self) -> bool {
+        matches!(self.level(Field::Given), DISAGREE | ALIKE)
+            || self.level(Field::Dob) == DOB_DISAGREE
+    }
+}
+
+/// Reusable buffers of one thread.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    a: String,
+    b: String,
+}
+
+fn close_limit(len: usize) -> usize {
+    if len >= 6 { 2 } else { 1 }
+}
+
+/// Given name: a record spelling that is itself a given name in the registry (held by
+/// two persons or more) is another name, not a typo: [`ALIKE`] if spelt alike, else
+/// [`DISAGREE`]. Except in a name written without any diacritic (`plain`), where
+/// "Dung" may be "Dũng" as well as "Dung".
+pub fn given_level(reg: &Registry, rec: &Word, plain: bool, canon: u32) -> u8 {
+    if rec.canon == canon {
+        return EXACT;
+    }
+    let level = word_level(&reg.ix, rec, canon);
+    let other_name = rec.canon != UNKNOWN && reg.given_canon_count[rec.canon as usize] >= 2;
+    match level {
+        FOLDED if plain => FOLDED,
+        _ if !other_name => level,
+        FOLDED => ALIKE,
+        CLOSE if edit_distance(rec.folded.as_bytes(), reg.ix.folded(canon).as_bytes(), 1) <= 1 => {
+            ALIKE
+        }
+        _ => DISAGREE,
+    }
+}
+
+/// Whether two folded spellings are within the edit distance allowed for their
+/// length, also after undoing the commonest OCR confusion ("rn" read for "m").
+fn close(a: &str, b: &str) -> bool {
+    let limit = close_limit(a.len().max(b.len()));
+    edit_distance(a.as_bytes(), b.as_bytes(), limit) <= limit
+        || ((a.contains("rn") || b.contains("rn"))
+            && edit_distance(
+                a.replace("rn", "m").as_bytes(),
+                b.replace("rn", "m").as_bytes(),
+                limit,
+            ) <= limit)
+}
+
+/// One word: exact canonical, equal folded, close by edit distance of the folded
+/// spellings, or disagree.
+pub fn word_level(ix: &Interner, rec: &Word, canon: u32) -> u8 {
+    if rec.canon == canon {
+        EXACT
+    } else if rec.fold == ix.fold_of[canon as usize] {
+        FOLDED
+    } else if close(&rec.folded, ix.folded(canon)) {
+        CLOSE
+    } else {
+        DISAGREE
+    }
+}
+
+/// Several words (a parent's full name, middle names): the same levels over the whole.
+pub fn words_level(ix: &Interner, rec: &[Word], reg: &[u32], s: &mut Scratch) -> u8 {
+    if rec.is_empty() || reg.is_empty() {
+        return MISSING;
+    }
+    if rec.len() == reg.len() {
+        if rec.iter().zip(reg).all(|(w, &c)| w.canon == c) {
+            return EXACT;
+        }
+        if rec
+            .iter()
+            .zip(reg)
+            .all(|(w, &c)| w.fold == ix.fold_of[c as usize])
+        {
+            return FOLDED;
+        }
+    }
+    s.a.clear();
+    for w in rec {
+        if !s.a.is_empty() {
+            s.a.push(' ');
+        }
+        s.a.push_str(&w.folded);
+    }
+    ix.join_folded(reg, &mut s.b);
+    if close(&s.a, &s.b) { CLOSE } else { DISAGREE }
+}
+
+fn split_date(k: i32) -> (i32, i32, i32) {
+    (k / 10_000, k / 100 % 100, k % 100)
+}
+
+/// Birth dates given as [`dancu_domain::PartialDate::sort_key`] values (0: unknown).
+pub fn dob_level(a: i32, b: i32) -> u8 {
+    if a == 0 || b == 0 {
+        return MISSING;
+    }
+    let (ya, ma, da) = split_date(a);
+    let (yb, mb, db) = split_date(b);
+    let full = da != 0 && db != 0;
+    if a == b {
+        return if full { DOB_EXACT } else { DOB_PARTIAL };
+    }
+    if full {
+        if ya == yb && ma == db && da == mb {
+            return DOB_SWAPPED;
+        }
+        let one_digit_year = {
+            let (sa, sb) = (ya.to_string(), yb.to_string());
+            edit_distance(sa.as_bytes(), sb.as_bytes(), 1) <= 1
+        };
+        if (ya == yb && (ma == mb || da == db)) || (ma == mb && da == db && one_digit_year) {
+            return DOB_CLOSE;
+        }
+        return DOB_DISAGREE;
+    }
+    if ya == yb && (ma == 0 || mb == 0 || ma == mb) {
+        DOB_PARTIAL
+    } else {
+        DOB_DISAGREE
+    }
+}
+
+/// Compares a record with a registry person.
+pub fn compare(reg: &Registry, rec: &Record, p: &Person, s: &mut Scratch) -> Pattern {
+    let ix = &reg.ix;
+    let name = reg.name(p.name);
+    let mut pat = Pattern(0);
+    let given = match (rec.name.given(), name.last()) {
+        (Some(w), Some(&c)) => given_level(reg, w, rec.name.plain, c),
+        _ => MISSING,
+    };
+    pat = pat.with(Field::Given, given);
+    let family = match (rec.name.family(), name.len() >= 2) {
+        (Some(w), true) => word_level(ix, w, name[0]),
+        _ => MISSING,
+    };
+    pat = pat.with(Field::Family, family);
+    let middle = if rec.name.words.len() >= 2 && name.len() >= 2 {
+        let reg_middle = &name[1..name.len() - 1];
+        match (rec.name.middle().is_empty(), reg_middle.is_empty()) {
+            (true, true) => MISSING,
+            (false, false) => words_level(ix, rec.name.middle(), reg_middle, s),
+            _ => DISAGREE,
+        }
+    } else {
+        MISSING
+    };
+    pat = pat.with(Field::Middle, middle);
+    pat = pat.with(Field::Dob, dob_level(rec.dob, p.dob));
+    let gender = match (rec.gender, p.gender) {
+        (0, _) | (_, 0) => MISSING,
+        (a, b) => u8::from(a != b),
+    };
+    pat = pat.with(Field::Gender, gender);
+    let commune = if rec.communes.is_empty() || p.commune == 0 {
+        MISSING
+    } else if rec.communes.contains(&p.commune) {
+        0
+    } else if rec.provinces.contains(&reg.communes.province(p.commune)) {
+        1
+    } else {
+        2
+    };
+    pat = pat.with(Field::Commune, commune);
+    pat = pat.with(
+        Field::Father,
+        words_level(ix, &rec.father.words, reg.name(p.father), s),
+    );
+    pat.with(
+        Field::Mother,
+        words_level(ix, &rec.mother.words, reg.name(p.mother), s),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::person::Fields;
+
+    fn registry(rows: &[(&str, Fields)]) -> Registry {
+        let mut reg = Registry::default();
+        for (pid, f) in rows {
+            reg.push(pid, f).unwrap();
+        }
+        reg.count_words();
+        reg
+    }
+
+    fn person<'a>(name: &'a str, dob: &'a str, father: &'a str, mother: &'a str) -> Fields<'a> {
+        Fields {
+            full_name: name,
+            date_of_birth: dob,
+            gender: "M",
+            commune_code: "00004",
+            father_name: father,
+            mother_name: mother,
+        }
+    }
+
+    #[test]
+    fn date_levels() {
+        assert_eq!(dob_level(19900305, 19900305), DOB_EXACT);
+        assert_eq!(dob_level(19900305, 19900503), DOB_SWAPPED);
+        assert_eq!(dob_level(19900000, 19900503), DOB_PARTIAL);
+        assert_eq!(dob_level(19900500, 19900503), DOB_PARTIAL);
+        assert_eq!(dob_level(19900000, 19900000), DOB_PARTIAL);
+        assert_eq!(dob_level(19900305, 19900306), DOB_CLOSE);
+        assert_eq!(dob_level(19900305, 19800305), DOB_CLOSE);
+        assert_eq!(dob_level(19900305, 19910712), DOB_DISAGREE);
+        assert_eq!(dob_level(19910000, 19900305), DOB_DISAGREE);
+        assert_eq!(dob_level(0, 19900305), MISSING);
+    }
+
+    #[test]
+    fn name_levels() {
+        let reg = registry(&[
+            (
+                "1",
+                person(
+                    "Nguyễn Văn Hòa",
+                    "1990-03-05",
+                    "Nguyễn Văn Minh",
+                    "Lê Thị Lan",
+                ),
+            ),
+            ("2", person("Trần Văn Hùng", "1991-01-01", "", "")),
+            ("3", person("Lê Văn Hưng", "1992-01-01", "", "")),
+            ("4", person("Phạm Văn Hưng", "1993-01-01", "", "")),
+        ]);
+        let p = reg.people[0];
+        let hoa = reg.name(p.name)[2];
+        let level = |s: &str| {
+            let n = reg.ix.lookup_name(s).unwrap();
+            given_level(&reg, &n.words[0], n.plain, hoa)
+        };
+        assert_eq!(level("hoà"), EXACT, "new tone placement is the same name");
+        assert_eq!(level("Hoa"), FOLDED, "diacritics lost");
+        assert_eq!(level("Hóa"), FOLDED, "a mark misread, not another name");
+        assert_eq!(level("Hoc"), CLOSE, "an OCR-like confusion");
+        assert_eq!(level("Hoà"), EXACT);
+        assert_eq!(level("Hòạ"), FOLDED);
+        assert_eq!(level("oHà"), CLOSE, "two letters swapped");
+        assert_eq!(level("Lan"), DISAGREE);
+        assert_eq!(level("Hoan"), CLOSE, "not a given name in this registry");
+        let hung = reg.name(reg.people[1].name)[2];
+        let w = reg.ix.lookup_name("Hưng").unwrap();
+        assert_eq!(
+            given_level(&reg, &w.words[0], w.plain, hung),
+            ALIKE,
+            "Hưng is another given name in use, not a misspelt Hùng"
+        );
+        let w = reg.ix.lookup_name("Hung").unwrap();
+        assert_eq!(
+            given_level(&reg, &w.words[0], w.plain, hung),
+            FOLDED,
+            "written without diacritics, Hung may be Hùng"
+        );
+        let minh = reg.name(p.father)[2];
+        let rninh = reg.ix.lookup_name("Rninh").unwrap();
+        assert_eq!(
+            word_level(&reg.ix, &rninh.words[0], minh),
+            CLOSE,
+            "OCR: rn for m"
+        );
+        let mut s = Scratch::default();
+        let mother = reg.name(p.mother);
+        let rec = |t: &str| reg.ix.lookup_name(t).unwrap();
+        assert_eq!(
+            words_level(&reg.ix, &rec("LÊ THỊ LAN").words, mother, &mut s),
+            EXACT
+        );
+        assert_eq!(
+            words_level(&reg.ix, &rec("Le Thi Lan").words, mother, &mut s),
+            FOLDED
+        );
+        assert_eq!(
+            words_level(&reg.ix, &rec("Lê Thi Lam").words, mother, &mut s),
+            CLOSE
+        );
+        assert_eq!(
+            words_level(&reg.ix, &rec("Đỗ Thị Mai").words, mother, &mut s),
+            DISAGREE
+        );
+        assert_eq!(words_level(&reg.ix, &[], mother, &mut s), MISSING);
+    }
+
+    #[test]
+    fn a_pattern_has_every_field() {
+        let reg = registry(&[(
+            "1",
+            person(
+                "Nguyễn Văn Hòa",
+                "1990-03-05",
+                "Nguyễn Văn Minh",
+                "Lê Thị Lan",
+            ),
+        )]);
+        let rec = reg
+            .record(&Fields {
+                full_name: "Nguyen Van Hoa",
+                date_of_birth: "1990-05-03",
+                gender: "M",
+                commune_code: "00004",
+                father_name: "",
+                mother_name: "Lê Thị Lan",
+            })
+            .unwrap();
+        let pat = compare(&reg, &rec, &reg.people[0], &mut Scratch::default());
+        let levels: Vec<u8> = Field::ALL.iter().map(|&f| pat.level(f)).collect();
+        assert_eq!(
+            levels,
+            [FOLDED, FOLDED, FOLDED, DOB_SWAPPED, 0, 0, MISSING, EXACT]
+        );
+        assert!(!pat.own_fields_disagree());
+    }
+}

@@ -1,0 +1,309 @@
+//! Blocking: the registry indexed by several keys, none of them the family name alone.
+//! A record's candidates are the union of its blocks over every key.
+
+use crate::person::{Record, Registry};
+
+/// A block larger than this is skipped for its key (the other keys still apply):
+/// bounds the comparisons a record costs.
+pub const MAX_BLOCK: usize = 1000;
+
+/// The blocking keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// Every folded word of the name + birth year.
+    NameYear,
+    /// Folded given name + birth date (day and month in either order).
+    GivenDob,
+    /// Folded family and middle names + birth date: survives a mistyped given name.
+    FamilyMiddleDob,
+    /// Folded given name + mother's folded name: survives a wrong birth date.
+    GivenMother,
+    /// Birth date + commune: survives mistyped names.
+    DobCommune,
+    /// Mother's folded name + birth year.
+    MotherYear,
+    /// Father's folded name + birth year.
+    FatherYear,
+    /// Every folded word of the name + commune.
+    NameCommune,
+    /// Folded family and middle names + mother's folded name: survives a mistyped
+    /// given name with no birth date.
+    FamilyMiddleMother,
+    /// Every folded word of the name + father's folded name: survives a missing birth
+    /// date and a move.
+    NameFather,
+}
+
+impl Key {
+    pub const ALL: [Key; 10] = [
+        Key::NameYear,
+        Key::GivenDob,
+        Key::FamilyMiddleDob,
+        Key::GivenMother,
+        Key::DobCommune,
+        Key::MotherYear,
+        Key::FatherYear,
+        Key::NameCommune,
+        Key::FamilyMiddleMother,
+        Key::NameFather,
+    ];
+}
+
+/// What the keys are made of: folded word ids, the birth date sort key, communes.
+#[derive(Debug, Default)]
+pub struct View {
+    pub name: Vec<u32>,
+    pub father: Vec<u32>,
+    pub mother: Vec<u32>,
+    pub dob: i32,
+    pub communes: Vec<u32>,
+}
+
+impl View {
+    fn of_person(reg: &Registry, i: usize, v: &mut View) {
+        let p = &reg.people[i];
+        let fold = |span, out: &mut Vec<u32>| {
+            out.clear();
+            out.extend(reg.name(span).iter().map(|&c| reg.ix.fold_of[c as usize]));
+        };
+        fold(p.name, &mut v.name);
+        fold(p.father, &mut v.father);
+        fold(p.mother, &mut v.mother);
+        v.dob = p.dob;
+        v.communes.clear();
+        if p.commune != 0 {
+            v.communes.push(p.commune);
+        }
+    }
+
+    /// A record's view. A word unknown to the registry keeps its
+    /// [`crate::names::UNKNOWN`] id: the
+    /// keys made of it meet no block, the others still do.
+    pub fn of_record(r: &Record) -> View {
+        let folds =
+            |n: &crate::names::Name| -> Vec<u32> { n.words.iter().map(|w| w.fold).collect() };
+        View {
+            name: folds(&r.name),
+            father: folds(&r.father),
+            mother: folds(&r.mother),
+            dob: r.dob,
+            communes: r.communes.clone(),
+        }
+    }
+
+    /// Keys of one kind (none when a part is missing).
+    pub fn keys(&self, key: Key, out: &mut Vec<u64>) {
+        out.clear();
+        let year = (self.dob != 0).then_some(self.dob / 10_000);
+        let day_month = (self.dob % 100 != 0).then(|| {
+            let (m, d) = (self.dob / 100 % 100, self.dob % 100);
+            self.dob / 10_000 * 10_000 + m.min(d) * 100 + m.max(d)
+        });
+        let given = self.name.last().copied();
+        let seed = key as u64 + 1;
+        let h = |parts: &[&[u32]], n: i64| {
+            let mut x = hash(seed, n as u64);
+            for part in parts {
+                x = hash(x, part.len() as u64);
+                for &w in *part {
+                    x = hash(x, u64::from(w));
+                }
+            }
+            x
+        };
+        let name = self.name.as_slice();
+        match key {
+            Key::NameYear => {
+                if let (false, Some(y)) = (name.is_empty(), year) {
+                    out.push(h(&[name], y.into()));
+                }
+            }
+            Key::GivenDob => {
+                if let (Some(g), Some(d)) = (given, day_month) {
+                    out.push(h(&[&[g]], d.into()));
+                }
+            }
+            Key::FamilyMiddleDob => {
+                if let (true, Some(d)) = (name.len() >= 2, day_month) {
+                    out.push(h(&[&name[..name.len() - 1]], d.into()));
+                }
+            }
+            Key::GivenMother => {
+                if let (Some(g), false) = (given, self.mother.is_empty()) {
+                    out.push(h(&[&[g], &self.mother], 0));
+                }
+            }
+            Key::DobCommune => {
+                if let Some(d) = day_month {
+                    for &c in &self.communes {
+                        out.push(h(&[], i64::from(d) * 100_000 + i64::from(c)));
+                    }
+                }
+            }
+            Key::MotherYear => {
+                if let (false, Some(y)) = (self.mother.is_empty(), year) {
+                    out.push(h(&[&self.mother], y.into()));
+                }
+            }
+            Key::FatherYear => {
+                if let (false, Some(y)) = (self.father.is_empty(), year) {
+                    out.push(h(&[&self.father], y.into()));
+                }
+            }
+            Key::FamilyMiddleMother => {
+                if name.len() >= 2 && !self.mother.is_empty() {
+                    out.push(h(&[&name[..name.len() - 1], &self.mother], 0));
+                }
+            }
+            Key::NameFather => {
+                if !name.is_empty() && !self.father.is_empty() {
+                    out.push(h(&[name, &self.father], 0));
+                }
+            }
+            Key::NameCommune => {
+                if name.len() >= 2 {
+                    for &c in &self.communes {
+                        out.push(h(&[name], c.into()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn hash(h: u64, v: u64) -> u64 {
+    (h.rotate_left(26) ^ v)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(0x632B_E59B_D9B4_E019)
+}
+
+/// One key's blocks: sorted distinct keys, and for each the persons holding it.
+#[derive(Debug, Default)]
+struct Blocks {
+    keys: Vec<u64>,
+    starts: Vec<u32>,
+    ids: Vec<u32>,
+}
+
+impl Blocks {
+    fn build(reg: &Registry, key: Key) -> Blocks {
+        let mut pairs: Vec<(u64, u32)> = Vec::with_capacity(reg.len());
+        let mut view = View::default();
+        let mut keys = Vec::new();
+        for i in 0..reg.len() {
+            View::of_person(reg, i, &mut view);
+            view.keys(key, &mut keys);
+            pairs.extend(keys.iter().map(|&k| (k, i as u32)));
+        }
+        pairs.sort_unstable();
+        let mut b = Blocks {
+            ids: Vec::with_capacity(pairs.len()),
+            ..Blocks::default()
+        };
+        for (k, id) in pairs {
+            if b.keys.last() != Some(&k) {
+                b.keys.push(k);
+                b.starts.push(b.ids.len() as u32);
+            }
+            b.ids.push(id);
+        }
+        b.starts.push(b.ids.len() as u32);
+        b.keys.shrink_to_fit();
+        b.starts.shrink_to_fit();
+        b
+    }
+
+    fn get(&self, key: u64) -> &[u32] {
+        match self.keys.binary_search(&key) {
+            Ok(i) => &self.ids[self.starts[i] as usize..self.starts[i + 1] as usize],
+            Err(_) => &[],
+        }
+    }
+}
+
+/// The registry's blocks for every [`Key`].
+#[derive(Debug)]
+pub struct Index {
+    blocks: Vec<Blocks>,
+}
+
+impl Index {
+    /// Builds the blocks on `threads` threads.
+    pub fn build(reg: &Registry, threads: usize) -> Index {
+        let threads = threads.clamp(1, Key::ALL.len());
+        let mut built: Vec<(usize, Blocks)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    s.spawn(move || {
+                        Key::ALL
+                            .iter()
+                            .enumerate()
+                            .skip(t)
+                            .step_by(threads)
+                            .map(|(i, &k)| (i, Blocks::build(reg, k)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("index thread panicked"))
+                .collect()
+        });
+        built.sort_by_key(|(i, _)| *i);
+        Index {
+            blocks: built.into_iter().map(|(_, b)| b).collect(),
+        }
+    }
+
+    /// Candidate persons of a record, sorted, without repeats.
+    pub fn candidates(&self, view: &View, out: &mut Vec<u32>) {
+        out.clear();
+        let mut keys = Vec::new();
+        for (blocks, &key) in self.blocks.iter().zip(Key::ALL.iter()) {
+            view.keys(key, &mut keys);
+            for &k in &keys {
+                let ids = blocks.get(k);
+                if ids.len() <= MAX_BLOCK {
+                    out.extend_from_slice(ids);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::person::Fields;
+
+    #[test]
+    fn no_key_is_the_family_name_alone() {
+        let mut reg = Registry::default();
+        let f = |name, dob, mother| Fields {
+            full_name: name,
+            date_of_birth: dob,
+            gender: "F",
+            commune_code: "00004",
+            father_name: "",
+            mother_name: mother,
+        };
+        reg.push("1", &f("Nguyễn Thị Lan", "1990-03-05", "Lê Thị Hoa"))
+            .unwrap();
+        reg.push("2", &f("Nguyễn Văn Nam", "1970-01-01", ""))
+            .unwrap();
+        reg.count_words();
+        let index = Index::build(&reg, 2);
+        let mut out = Vec::new();
+        // Only the family name in common: no candidate.
+        let rec = reg.record(&f("Nguyễn Thị Mai", "1985", "")).unwrap();
+        index.candidates(&View::of_record(&rec), &mut out);
+        assert!(out.is_empty());
+        // Swapped day and month, diacritics lost, a mistyped given name: still found.
+        let rec = reg.record(&f("Nguyen Thi Lam", "1990-05-03", "")).unwrap();
+        index.candidates(&View::of_record(&rec), &mut out);
+        assert_eq!(out, [0]);
+    }
+}

@@ -1,0 +1,44 @@
+//! Linking digitized civil-status entries to persons of the population registry.
+//!
+//! The pipeline, for each entry (a *record*):
+//!
+//! 1. **Names** are split into words; each distinct word is canonicalised and folded
+//!    once ([`names::Interner`]), so a person holds small integer ids and two names
+//!    compare by integer equality.
+//! 2. **Blocking** ([`index`]) finds candidates through several keys, none of which is
+//!    the family name alone (38% of people are Nguyễn): full folded name + birth year,
+//!    given name + birth date, family and middle name + birth date, given name +
+//!    mother's name, birth date + commune, mother's or father's name + birth year, full
+//!    name + commune, family and middle name + mother's name, full name + father's name. Birth dates in keys are day/month-order free, so a swapped day and
+//!    month still meets. Candidates are the union; a block larger than
+//!    [`index::MAX_BLOCK`] is skipped for that key (the other keys still apply).
+//! 3. **Comparison** ([`compare`]) gives every field an explicit level: exact
+//!    canonical, exact folded, close (small edit distance), swapped day–month, year
+//!    only, disagree or missing.
+//! 4. **Weights** ([`model`]): Fellegi–Sunter, `log2(m/u)` per field and level, `u`
+//!    from random record × registry pairs, `m` fitted by EM on the blocked pairs
+//!    (no labels), term-frequency adjusted for exact agreement on the given and family
+//!    names (agreeing on "Nguyễn" is worth less than on "Ksor"). The prior is the
+//!    estimated number of matches per record over the registry size.
+//! 5. **Siblings and twins** share parents, commune and family name: when the given
+//!    name or the birth date disagrees, those family-shared fields may not add
+//!    positive weight, so they can never outvote the person's own name and birth date.
+//!    A given name that is another name in use (a spelling the registry holds as a
+//!    given name) is a disagreement, not a typo, unless the whole name was typed
+//!    without diacritics; when it is spelt alike ("Hùng"/"Dũng") and everything else
+//!    agrees, the record goes to review: a typo or a twin, a person decides.
+//! 6. **Decision** ([`engine`]): `link`, `review` or `new` by thresholds on the best
+//!    candidate's match weight (posterior 0.99 and 0.5 by default); two strong
+//!    candidates close together go to review.
+//!    Each decision carries its explanation (every field's level and weight).
+
+pub mod compare;
+pub mod engine;
+pub mod files;
+pub mod index;
+pub mod model;
+pub mod names;
+pub mod person;
+
+pub use engine::{Decision, Linker, Outcome, Thresholds};
+pub use files::{LinkSummary, link_files};
