@@ -12,6 +12,7 @@ pub mod policy;
 pub mod readdress;
 pub mod seed;
 pub mod tracker;
+pub mod verify;
 
 use std::sync::Arc;
 

@@ -99,10 +99,13 @@ pub enum Action {
     ExportCitizens,
     /// Open or close a dossier of an administrative procedure.
     HandleDossiers,
+    /// Verify a person's identity data against the registry (lookup 037 for partners,
+    /// batch cleansing): learn per-field agreement, never the record itself.
+    VerifyIdentity,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::ReadCitizen,
         Action::SearchCitizens,
         Action::WriteCitizen,
@@ -116,6 +119,7 @@ impl Action {
         Action::ReadAggregates,
         Action::ExportCitizens,
         Action::HandleDossiers,
+        Action::VerifyIdentity,
     ];
 }
 
@@ -178,6 +182,7 @@ pub const POLICY: &[(Role, Action, Scope)] = &[
     (Role::System, Action::ManageAccounts, Scope::Any),
     (Role::System, Action::ReadAggregates, Scope::Any),
     (Role::System, Action::ReadAudit, Scope::Any),
+    (Role::System, Action::VerifyIdentity, Scope::Any),
 ];
 
 /// Actions every account may do, whatever its role: reference data and its own account.

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::citizens::pid_value;
-use crate::sql::Value;
+use crate::sql::{Tx, Value};
 use crate::{Error, Store};
 use dancu_domain::PersonalId;
 
@@ -33,40 +33,7 @@ impl Store {
         if entries.is_empty() {
             return Ok(());
         }
-        self.write(|tx| {
-            tx.bulk_insert(
-                "audit_log",
-                &[
-                    "at",
-                    "actor",
-                    "actor_role",
-                    "actor_unit",
-                    "action",
-                    "personal_id",
-                    "purpose",
-                    "outcome",
-                    "ip",
-                    "user_agent",
-                    "detail",
-                ],
-                &mut entries.iter().map(|e| {
-                    vec![
-                        Value::Int(e.at_millis),
-                        Value::Text(e.actor.clone()),
-                        Value::Text(e.actor_role.clone()),
-                        Value::Text(e.actor_unit.clone()),
-                        Value::Text(e.action.clone()),
-                        Value::from(e.personal_id.map(pid_value)),
-                        e.purpose.clone().into(),
-                        Value::Text(e.outcome.clone()),
-                        e.ip.clone().into(),
-                        e.user_agent.clone().into(),
-                        e.detail.clone().into(),
-                    ]
-                }),
-            )?;
-            Ok(())
-        })
+        self.write(|tx| insert_audit(tx, entries))
     }
 
     /// Who touched a person's data, newest first.
@@ -103,4 +70,41 @@ impl Store {
     pub fn audit_count(&self) -> Result<i64, Error> {
         self.read(|tx| tx.query_i64("SELECT COUNT(*) FROM audit_log", &[]))
     }
+}
+
+/// Inserts audit entries inside the caller's transaction (so that they commit together
+/// with what they record, e.g. a batch job's checkpoint).
+pub(crate) fn insert_audit(tx: &mut dyn Tx, entries: &[AuditEntry]) -> Result<(), Error> {
+    tx.bulk_insert(
+        "audit_log",
+        &[
+            "at",
+            "actor",
+            "actor_role",
+            "actor_unit",
+            "action",
+            "personal_id",
+            "purpose",
+            "outcome",
+            "ip",
+            "user_agent",
+            "detail",
+        ],
+        &mut entries.iter().map(|e| {
+            vec![
+                Value::Int(e.at_millis),
+                Value::Text(e.actor.clone()),
+                Value::Text(e.actor_role.clone()),
+                Value::Text(e.actor_unit.clone()),
+                Value::Text(e.action.clone()),
+                Value::from(e.personal_id.map(pid_value)),
+                e.purpose.clone().into(),
+                Value::Text(e.outcome.clone()),
+                e.ip.clone().into(),
+                e.user_agent.clone().into(),
+                e.detail.clone().into(),
+            ]
+        }),
+    )?;
+    Ok(())
 }

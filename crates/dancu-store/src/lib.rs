@@ -20,6 +20,7 @@ mod schema;
 pub mod sql;
 mod sqlite;
 pub mod testing;
+mod verify_jobs;
 
 use std::path::Path;
 
@@ -31,6 +32,7 @@ pub use events::{EventMeta, EventRecord};
 pub use quality::RuleResult;
 pub use readdress::{ReaddressPlan, ReaddressReport};
 pub use sql::{Dialect, Tx, Value};
+pub use verify_jobs::{JOB_ABANDONED, JOB_DONE, JOB_RUNNING, JobCheckpoint, VerifyJob};
 
 /// Errors of the store layer.
 #[derive(Debug, thiserror::Error)]

@@ -182,6 +182,24 @@ CREATE TABLE alerts (
     detail TEXT NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE verify_jobs (
+    id {ID},
+    actor TEXT NOT NULL,
+    input TEXT NOT NULL,
+    input_fingerprint TEXT NOT NULL,
+    output TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    rows_done BIGINT NOT NULL DEFAULT 0,
+    input_offset BIGINT NOT NULL DEFAULT 0,
+    input_line BIGINT NOT NULL DEFAULT 0,
+    output_offset BIGINT NOT NULL DEFAULT 0,
+    summary TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX verify_jobs_files ON verify_jobs (input, output, status)
+"#,
 ];
 
 /// Secondary indexes of the bulk-loaded tables. A large load drops them and builds them
