@@ -89,6 +89,8 @@ struct Inspected {
     format: Format,
     encoding: SourceEncoding,
     body_start: u64,
+    /// The first line ends in "\r\n" (as Excel writes CSV).
+    crlf: bool,
 }
 
 fn io_error(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -115,7 +117,12 @@ fn inspect(path: &Path) -> Result<Inspected, Error> {
     } else {
         &sample[..]
     };
-    let encoding = decode_text(whole).map_err(|e| io_error(path, e))?.encoding;
+    let encoding = match decode_text(whole) {
+        Ok(d) => d.encoding,
+        // A few broken lines in a UTF-8 file are bad rows, not a bad file.
+        Err(_) if mostly_utf8(whole) => SourceEncoding::Utf8,
+        Err(e) => return Err(io_error(path, e)),
+    };
     let body_start = if sample.starts_with(BOM) { BOM.len() } else { 0 };
     let first = sample[body_start..]
         .iter()
@@ -131,7 +138,21 @@ fn inspect(path: &Path) -> Result<Inspected, Error> {
         },
         encoding,
         body_start: body_start as u64,
+        crlf: sample
+            .iter()
+            .position(|&b| b == b'\n')
+            .is_some_and(|i| i > 0 && sample[i - 1] == b'\r'),
     })
+}
+
+/// At most one line, or one line in ten, is not valid UTF-8.
+fn mostly_utf8(sample: &[u8]) -> bool {
+    let (mut lines, mut bad) = (0usize, 0usize);
+    for line in sample.split(|&b| b == b'\n') {
+        lines += 1;
+        bad += usize::from(std::str::from_utf8(line).is_err());
+    }
+    bad <= 1 || bad * 10 <= lines
 }
 
 /// A place in the input: byte offset and the (1-based) line that starts there.
@@ -190,6 +211,8 @@ enum Source {
         reader: csv::Reader<File>,
         start: Position,
         columns: Columns,
+        /// Lines end in "\r\n".
+        crlf: bool,
     },
     Jsonl {
         reader: BufReader<File>,
@@ -240,29 +263,37 @@ impl Source {
             reader,
             start,
             columns,
+            crlf: inspected.crlf,
         })
     }
 
     fn next_chunk(&mut self, seq: u64, max_rows: usize) -> Result<Option<RawChunk>, Error> {
         let mut rows = Vec::with_capacity(max_rows);
         let end = match self {
-            Source::Csv { reader, start, .. } => {
+            Source::Csv {
+                reader,
+                start,
+                crlf,
+                ..
+            } => {
                 let at = |p: &csv::Position| Position {
                     offset: start.offset + p.byte(),
                     line: start.line + p.line() - 1,
+                };
+                // A record's position is where the reader started it: with CRLF line
+                // ends, on the '\n' left over from the previous record's "\r\n".
+                let line = |p: Option<&csv::Position>| {
+                    p.map_or(0, |p| at(p).line + u64::from(*crlf))
                 };
                 while rows.len() < max_rows {
                     let mut record = csv::ByteRecord::new();
                     match reader.read_byte_record(&mut record) {
                         Ok(false) => break,
-                        Ok(true) => {
-                            let line = record.position().map_or(0, |p| at(p).line);
-                            rows.push((line, RawRow::Csv(record)));
-                        }
-                        Err(e) => {
-                            let line = e.position().map_or(0, |p| at(p).line);
-                            rows.push((line, RawRow::Unreadable(format!("unreadable row: {e}"))));
-                        }
+                        Ok(true) => rows.push((line(record.position()), RawRow::Csv(record))),
+                        Err(e) => rows.push((
+                            line(e.position()),
+                            RawRow::Unreadable(format!("unreadable row: {e}")),
+                        )),
                     }
                 }
                 at(reader.position())
