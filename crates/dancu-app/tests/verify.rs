@@ -17,11 +17,41 @@ use unicode_normalization::UnicodeNormalization;
 fn people() -> Vec<(PersonalId, &'static str, &'static str, Gender, &'static str)> {
     let id = |g, y, s| PersonalId::from_parts(1, g, y, s).unwrap();
     vec![
-        (id(Gender::Female, 1975, 1), "Nguyễn Thị Hoà", "1975-03-02", Gender::Female, "012345678"),
-        (id(Gender::Male, 1960, 2), "Trần Văn Đức", "1960", Gender::Male, ""),
-        (id(Gender::Male, 1990, 3), "Lê Văn Thuỷ", "1990-12-05", Gender::Male, "111111111"),
-        (id(Gender::Female, 1990, 4), "Phạm Thị Thủy", "1990-05-12", Gender::Female, "111111111"),
-        (id(Gender::Male, 2001, 5), "Hoàng Quốc Việt", "2001-07-30", Gender::Male, "022222222"),
+        (
+            id(Gender::Female, 1975, 1),
+            "Nguyễn Thị Hoà",
+            "1975-03-02",
+            Gender::Female,
+            "012345678",
+        ),
+        (
+            id(Gender::Male, 1960, 2),
+            "Trần Văn Đức",
+            "1960",
+            Gender::Male,
+            "",
+        ),
+        (
+            id(Gender::Male, 1990, 3),
+            "Lê Văn Thuỷ",
+            "1990-12-05",
+            Gender::Male,
+            "111111111",
+        ),
+        (
+            id(Gender::Female, 1990, 4),
+            "Phạm Thị Thủy",
+            "1990-05-12",
+            Gender::Female,
+            "111111111",
+        ),
+        (
+            id(Gender::Male, 2001, 5),
+            "Hoàng Quốc Việt",
+            "2001-07-30",
+            Gender::Male,
+            "022222222",
+        ),
     ]
 }
 
@@ -32,7 +62,10 @@ fn app_with_people(t: &TestStore) -> App {
         "personal_id,full_name,date_of_birth,gender,commune_code,household_id,old_id_number\n",
     );
     for (id, name, dob, g, old) in people() {
-        csv.push_str(&format!("{id},{name},{dob},{},{commune},,{old}\n", g.code()));
+        csv.push_str(&format!(
+            "{id},{name},{dob},{},{commune},,{old}\n",
+            g.code()
+        ));
     }
     let report = app
         .import_citizens(&Actor::system("import"), csv.as_bytes())
@@ -69,12 +102,32 @@ fn field_semantics_case_by_case() {
     let nfd: String = "Nguyễn Thị Hoà".nfd().collect();
     // (request, verdict, [name, date, gender], findings)
     let cases: Vec<(VerifyRequest, Verdict, [FieldResult; 3], &[&str])> = vec![
-        (request(&hoa, "Nguyễn Thị Hoà", "1975-03-02", "F"), Verdict::Match, [M, M, M], &[]),
+        (
+            request(&hoa, "Nguyễn Thị Hoà", "1975-03-02", "F"),
+            Verdict::Match,
+            [M, M, M],
+            &[],
+        ),
         (request(&hoa, &nfd, "", ""), Verdict::Match, [M, N, N], &[]),
         // Old and new tone placement are the same name.
-        (request(&hoa, "Nguyễn Thị Hòa", "", ""), Verdict::Match, [M, N, N], &[]),
-        (request(&hoa, "NGUYỄN THỊ HOÀ", "", ""), Verdict::Match, [M, N, N], &[]),
-        (request(&hoa, "  nguyễn   thị  hoà ", "", ""), Verdict::Match, [M, N, N], &[]),
+        (
+            request(&hoa, "Nguyễn Thị Hòa", "", ""),
+            Verdict::Match,
+            [M, N, N],
+            &[],
+        ),
+        (
+            request(&hoa, "NGUYỄN THỊ HOÀ", "", ""),
+            Verdict::Match,
+            [M, N, N],
+            &[],
+        ),
+        (
+            request(&hoa, "  nguyễn   thị  hoà ", "", ""),
+            Verdict::Match,
+            [M, N, N],
+            &[],
+        ),
         (
             request(&hoa, "Nguyen Thi Hoa", "", ""),
             Verdict::Mismatch,
@@ -99,7 +152,12 @@ fn field_semantics_case_by_case() {
             [X, N, N],
             &["full_name.different_name"],
         ),
-        (request(&hoa, "", "02/03/1975", ""), Verdict::Match, [N, M, N], &[]),
+        (
+            request(&hoa, "", "02/03/1975", ""),
+            Verdict::Match,
+            [N, M, N],
+            &[],
+        ),
         (
             request(&hoa, "", "1975", ""),
             Verdict::Mismatch,
@@ -124,7 +182,12 @@ fn field_semantics_case_by_case() {
             [N, X, N],
             &["date_of_birth.different_year"],
         ),
-        (request(&hoa, "", "", "M"), Verdict::Mismatch, [N, N, X], &["gender.different"]),
+        (
+            request(&hoa, "", "", "M"),
+            Verdict::Mismatch,
+            [N, N, X],
+            &["gender.different"],
+        ),
         (request(&hoa, "", "", ""), Verdict::Match, [N, N, N], &[]),
         // Old 9-digit ID: resolves to the person it is recorded for.
         (
@@ -152,14 +215,26 @@ fn unknown_malformed_and_ambiguous_ids() {
     let cases = [
         (unknown.to_string(), Verdict::NotFound, None),
         ("099999999".to_owned(), Verdict::NotFound, None),
-        ("12345".into(), Verdict::Invalid, Some("must have 12 digits")),
-        ("00119000000A".into(), Verdict::Invalid, Some("non-digit 'A'")),
+        (
+            "12345".into(),
+            Verdict::Invalid,
+            Some("must have 12 digits"),
+        ),
+        (
+            "00119000000A".into(),
+            Verdict::Invalid,
+            Some("non-digit 'A'"),
+        ),
         ("999190000001".into(), Verdict::Invalid, Some("province")),
         ("".into(), Verdict::Invalid, Some("empty")),
         ("111111111".into(), Verdict::Invalid, Some("several people")),
     ];
     for (id, verdict, reason) in cases {
-        let v = verify(&app, Agreement::default(), &request(&id, "Nguyễn Thị Hoà", "", ""));
+        let v = verify(
+            &app,
+            Agreement::default(),
+            &request(&id, "Nguyễn Thị Hoà", "", ""),
+        );
         assert_eq!(v.verdict, verdict, "{id}: {v:?}");
         assert_eq!(v.fields.full_name, None, "nothing compared for {id}");
         match reason {
@@ -226,9 +301,11 @@ fn read_csv(path: &Path) -> Vec<Vec<String>> {
 /// The output row the batch must write for a single call's result.
 fn expected_row(reference: &str, line: u64, v: &Verification) -> Vec<String> {
     let mut row = vec![reference.to_owned(), v.verdict.as_str().to_owned()];
-    row.extend(
-        Field::ALL.map(|f| v.fields.get(f).map_or(String::new(), |r| r.as_str().to_owned())),
-    );
+    row.extend(Field::ALL.map(|f| {
+        v.fields
+            .get(f)
+            .map_or(String::new(), |r| r.as_str().to_owned())
+    }));
     row.push(line.to_string());
     row.push(v.reason.clone().unwrap_or_default());
     row.push(v.findings.join(";"));
@@ -312,7 +389,9 @@ fn request_strategy() -> impl Strategy<Value = VerifyRequest> {
             let id = match id_kind {
                 0 | 1 => id.to_string(),
                 2 if !old.is_empty() => old.to_owned(),
-                3 => PersonalId::from_parts(1, Gender::Male, 1985, 777).unwrap().to_string(),
+                3 => PersonalId::from_parts(1, Gender::Male, 1985, 777)
+                    .unwrap()
+                    .to_string(),
                 _ => id.to_string()[..11].to_owned(),
             };
             request(&id, &name, &date, gender)
@@ -399,10 +478,9 @@ fn bad_rows_are_invalid_with_their_line_and_never_stop_the_job() {
     );
     assert!(rows[3][6].contains("month 13"), "{:?}", rows[3]);
     assert!(rows[4][6].contains("not valid UTF-8"), "{:?}", rows[4]);
-    let summary: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.path().join("out.csv.summary.json")).unwrap(),
-    )
-    .unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out.csv.summary.json")).unwrap())
+            .unwrap();
     assert_eq!(summary["rows"], 5);
     assert_eq!(summary["verdicts"]["invalid"], 3);
     assert_eq!(summary["findings"]["invalid.date_of_birth"], 1);
@@ -420,7 +498,12 @@ fn the_batch_runs_on_postgresql() {
         .collect();
     let input = dir.path().join("in.csv");
     std::fs::write(&input, csv_file(&requests)).unwrap();
-    let rows = run_batch(&app, &input, &dir.path().join("out.csv"), &BatchOptions::default());
+    let rows = run_batch(
+        &app,
+        &input,
+        &dir.path().join("out.csv"),
+        &BatchOptions::default(),
+    );
     let verdicts: Vec<&str> = rows[1..].iter().map(|r| r[1].as_str()).collect();
     assert_eq!(verdicts, ["match"; 6]);
 }

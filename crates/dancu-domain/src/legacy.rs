@@ -572,11 +572,20 @@ mod tests {
     fn pieces_decode_in_the_detected_encoding() {
         let name = "Nguyễn Thị Hoà";
         let tcvn3 = encode_tcvn3(name).unwrap();
-        assert_eq!(decode_as(&tcvn3, SourceEncoding::Tcvn3).as_deref(), Some(name));
+        assert_eq!(
+            decode_as(&tcvn3, SourceEncoding::Tcvn3).as_deref(),
+            Some(name)
+        );
         let vni = encode_vni(name).unwrap();
-        assert_eq!(decode_as(&vni, SourceEncoding::VniWindows).as_deref(), Some(name));
+        assert_eq!(
+            decode_as(&vni, SourceEncoding::VniWindows).as_deref(),
+            Some(name)
+        );
         let nfd: String = name.nfd().collect();
-        assert_eq!(decode_as(nfd.as_bytes(), SourceEncoding::Utf8).as_deref(), Some(name));
+        assert_eq!(
+            decode_as(nfd.as_bytes(), SourceEncoding::Utf8).as_deref(),
+            Some(name)
+        );
         assert_eq!(decode_as(b"\xC3(", SourceEncoding::Utf8), None);
     }
 

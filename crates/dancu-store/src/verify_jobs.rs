@@ -72,7 +72,11 @@ fn job_from(mut r: Row) -> Result<VerifyJob, Error> {
 fn set_status(tx: &mut dyn Tx, id: i64, status: &'static str) -> Result<(), Error> {
     tx.exec(
         "UPDATE verify_jobs SET status = $1, updated_at = $2 WHERE id = $3",
-        &[Value::Code(status), Value::Int(now_millis()), Value::Int(id)],
+        &[
+            Value::Code(status),
+            Value::Int(now_millis()),
+            Value::Int(id),
+        ],
     )?;
     Ok(())
 }

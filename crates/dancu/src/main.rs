@@ -531,7 +531,10 @@ fn verify_batch(
         output.display(),
         done_now as f64 / secs.max(1e-9),
         if report.resumed_at_row > 0 {
-            format!("; resumed job {} at row {}", report.job_id, report.resumed_at_row)
+            format!(
+                "; resumed job {} at row {}",
+                report.job_id, report.resumed_at_row
+            )
         } else {
             String::new()
         },

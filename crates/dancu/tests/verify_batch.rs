@@ -61,7 +61,9 @@ fn a_killed_run_resumes_without_losing_or_repeating_rows_or_audit_entries() {
     let d = dir.path();
     run(dancu(d).args(["seed", "--citizens", "2000"]));
     let export = d.join("all.csv");
-    run(dancu(d).args(["export", "citizens", "--output"]).arg(&export));
+    run(dancu(d)
+        .args(["export", "citizens", "--output"])
+        .arg(&export));
     let input = d.join("partner.csv");
     let rows = 20_000;
     std::fs::write(
@@ -73,11 +75,17 @@ fn a_killed_run_resumes_without_losing_or_repeating_rows_or_audit_entries() {
     let per_row = "SELECT COUNT(*) FROM audit_log WHERE action = 'verify.batch'";
     let batch = |output: &Path| {
         let mut c = dancu(d);
-        c.args(["verify-batch", "--checkpoint-rows", "1000", "--chunk-rows", "250"])
-            .arg("--input")
-            .arg(&input)
-            .arg("--output")
-            .arg(output);
+        c.args([
+            "verify-batch",
+            "--checkpoint-rows",
+            "1000",
+            "--chunk-rows",
+            "250",
+        ])
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(output);
         c
     };
 
@@ -118,9 +126,10 @@ fn a_killed_run_resumes_without_losing_or_repeating_rows_or_audit_entries() {
     );
     assert_eq!(sql_count(&store, per_row), 2 * audited_once);
     let summary = |p: &Path| {
-        let mut s: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(format!("{}.summary.json", p.display())).unwrap())
-                .unwrap();
+        let mut s: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(format!("{}.summary.json", p.display())).unwrap(),
+        )
+        .unwrap();
         s["job"] = serde_json::Value::Null;
         s
     };

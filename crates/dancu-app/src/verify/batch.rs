@@ -123,7 +123,11 @@ fn inspect(path: &Path) -> Result<Inspected, Error> {
         Err(_) if mostly_utf8(whole) => SourceEncoding::Utf8,
         Err(e) => return Err(io_error(path, e)),
     };
-    let body_start = if sample.starts_with(BOM) { BOM.len() } else { 0 };
+    let body_start = if sample.starts_with(BOM) {
+        BOM.len()
+    } else {
+        0
+    };
     let first = sample[body_start..]
         .iter()
         .find(|b| !b.is_ascii_whitespace())
@@ -282,9 +286,8 @@ impl Source {
                 };
                 // A record's position is where the reader started it: with CRLF line
                 // ends, on the '\n' left over from the previous record's "\r\n".
-                let line = |p: Option<&csv::Position>| {
-                    p.map_or(0, |p| at(p).line + u64::from(*crlf))
-                };
+                let line =
+                    |p: Option<&csv::Position>| p.map_or(0, |p| at(p).line + u64::from(*crlf));
                 while rows.len() < max_rows {
                     let mut record = csv::ByteRecord::new();
                     match reader.read_byte_record(&mut record) {
@@ -376,8 +379,9 @@ impl Context {
                 };
                 let reference = text(columns.reference).ok().flatten().unwrap_or_default();
                 let request = (|| {
-                    let [full_name, date_of_birth, gender] =
-                        columns.fields.map(|c| c.map(text).transpose().map(Option::flatten));
+                    let [full_name, date_of_birth, gender] = columns
+                        .fields
+                        .map(|c| c.map(text).transpose().map(Option::flatten));
                     Ok(VerifyRequest {
                         personal_id: text(columns.personal_id)?.unwrap_or_default(),
                         full_name: full_name?,
@@ -406,8 +410,7 @@ impl Context {
                     .unwrap_or_default();
                 let request = (|| {
                     Ok(VerifyRequest {
-                        personal_id: json_text("personal_id", row.personal_id)?
-                            .unwrap_or_default(),
+                        personal_id: json_text("personal_id", row.personal_id)?.unwrap_or_default(),
                         full_name: json_text("full_name", row.full_name)?,
                         date_of_birth: json_text("date_of_birth", row.date_of_birth)?,
                         gender: json_text("gender", row.gender)?,
@@ -423,12 +426,22 @@ impl Context {
             return Vec::new();
         }
         let mut columns: Vec<String> = [
-            "ref", "verdict", "full_name", "date_of_birth", "gender", "line", "reason",
+            "ref",
+            "verdict",
+            "full_name",
+            "date_of_birth",
+            "gender",
+            "line",
+            "reason",
             "findings",
         ]
         .map(str::to_owned)
         .to_vec();
-        columns.extend(self.agreement.fields().map(|f| format!("registry_{}", f.name())));
+        columns.extend(
+            self.agreement
+                .fields()
+                .map(|f| format!("registry_{}", f.name())),
+        );
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(&columns).expect("writing to memory");
         w.into_inner().expect("writing to memory")
@@ -452,15 +465,8 @@ impl Context {
                     #[serde(flatten)]
                     v: &'a Verification,
                 }
-                serde_json::to_writer(
-                    &mut *out,
-                    &OutRow {
-                        reference,
-                        line,
-                        v,
-                    },
-                )
-                .expect("writing to memory");
+                serde_json::to_writer(&mut *out, &OutRow { reference, line, v })
+                    .expect("writing to memory");
                 out.push(b'\n');
             }
             Sink::Csv(w) => {
@@ -635,9 +641,9 @@ impl App {
         }
         let mut rows_since_checkpoint = 0u64;
         let commit = |writer: &mut BufWriter<File>,
-                          checkpoint: &JobCheckpoint,
-                          audit: &mut Vec<AuditEntry>,
-                          status: &'static str|
+                      checkpoint: &JobCheckpoint,
+                      audit: &mut Vec<AuditEntry>,
+                      status: &'static str|
          -> Result<(), Error> {
             writer.flush().map_err(output_error)?;
             writer.get_ref().sync_data().map_err(output_error)?;
@@ -660,7 +666,10 @@ impl App {
                     loop {
                         let next = work_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                         let Ok(chunk) = next else { break };
-                        if done_tx.send(self.verify_chunk(actor, context, chunk)).is_err() {
+                        if done_tx
+                            .send(self.verify_chunk(actor, context, chunk))
+                            .is_err()
+                        {
                             break;
                         }
                     }

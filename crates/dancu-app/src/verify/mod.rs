@@ -161,9 +161,7 @@ impl Agreement {
     /// What of `c` this agreement lets the partner learn (`None` if nothing).
     fn values(self, c: &Citizen) -> Option<RegistryValues> {
         self.returnable.contains(&true).then(|| RegistryValues {
-            full_name: self
-                .allows(Field::FullName)
-                .then(|| c.full_name.clone()),
+            full_name: self.allows(Field::FullName).then(|| c.full_name.clone()),
             date_of_birth: self
                 .allows(Field::DateOfBirth)
                 .then(|| c.date_of_birth.to_string()),
@@ -389,14 +387,10 @@ fn compare_name(input: &str, registry: &str) -> (FieldResult, Option<&'static st
     }
     match compare_names(input, registry) {
         NameAgreement::Match => (FieldResult::Match, None),
-        NameAgreement::Partial if input.is_ascii() => (
-            FieldResult::Partial,
-            Some("full_name.missing_diacritics"),
-        ),
-        NameAgreement::Partial => (
-            FieldResult::Partial,
-            Some("full_name.different_diacritics"),
-        ),
+        NameAgreement::Partial if input.is_ascii() => {
+            (FieldResult::Partial, Some("full_name.missing_diacritics"))
+        }
+        NameAgreement::Partial => (FieldResult::Partial, Some("full_name.different_diacritics")),
         NameAgreement::Mismatch => {
             let words = |s: &str| {
                 let folded = fold(s);
@@ -421,10 +415,9 @@ fn precision(d: PartialDate) -> u8 {
 fn compare_date(input: PartialDate, registry: PartialDate) -> (FieldResult, Option<&'static str>) {
     match input.agreement(registry) {
         DateAgreement::Match => (FieldResult::Match, None),
-        DateAgreement::Partial if precision(input) < precision(registry) => (
-            FieldResult::Partial,
-            Some("date_of_birth.less_precise"),
-        ),
+        DateAgreement::Partial if precision(input) < precision(registry) => {
+            (FieldResult::Partial, Some("date_of_birth.less_precise"))
+        }
         DateAgreement::Partial => (
             FieldResult::Partial,
             Some("date_of_birth.registry_less_precise"),
@@ -455,7 +448,11 @@ fn compare(p: &Parsed, c: &Citizen, agreement: Agreement) -> Verification {
         findings.extend(finding);
         result
     };
-    let full_name = field(p.full_name.as_deref().map(|n| compare_name(n, &c.full_name)));
+    let full_name = field(
+        p.full_name
+            .as_deref()
+            .map(|n| compare_name(n, &c.full_name)),
+    );
     let date_of_birth = field(p.date_of_birth.map(|d| compare_date(d, c.date_of_birth)));
     let gender = field(p.gender.map(|g| {
         if g == c.gender {
