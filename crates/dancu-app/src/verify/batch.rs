@@ -449,7 +449,7 @@ impl Context {
 
     fn sink(&self) -> Sink {
         match self.output {
-            Format::Csv => Sink::Csv(csv::Writer::from_writer(Vec::new())),
+            Format::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(Vec::new()))),
             Format::Jsonl => Sink::Jsonl(Vec::new()),
         }
     }
@@ -488,7 +488,7 @@ impl Context {
 
 /// A chunk's output rows, formatted in memory.
 enum Sink {
-    Csv(csv::Writer<Vec<u8>>),
+    Csv(Box<csv::Writer<Vec<u8>>>),
     Jsonl(Vec<u8>),
 }
 
