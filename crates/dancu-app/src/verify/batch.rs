@@ -22,7 +22,7 @@ use dancu_store::{AuditEntry, JOB_DONE, JOB_RUNNING, JobCheckpoint};
 use sha2::{Digest, Sha256};
 
 use super::{Agreement, Field, People, Summary, Verification, VerifyRequest, evaluate};
-use super::{Invalid, parse_request};
+use super::{Invalid, parse_fields, parse_id};
 use crate::policy::{Action, Actor};
 use crate::{App, Error};
 
@@ -764,21 +764,27 @@ impl App {
             .into_iter()
             .map(|(line, raw)| {
                 let (reference, request) = context.request(raw);
-                (line, reference, request.and_then(|r| parse_request(&r)))
+                let keyed = request.and_then(|r| Ok((parse_id(&r)?, r)));
+                (line, reference, keyed)
             })
             .collect();
         let people = People::fetch(
             &self.store,
             requests
                 .iter()
-                .filter_map(|(_, _, p)| p.as_ref().ok().map(|p| &p.key)),
+                .filter_map(|(_, _, r)| r.as_ref().ok().map(|(key, _)| key)),
         )?;
         let mut sink = context.sink();
         let mut summary = Summary::default();
         let mut audit = Vec::new();
-        for (line, reference, parsed) in &requests {
+        let rows = requests.len() as u64;
+        for (line, reference, keyed) in requests {
+            let parsed = keyed.and_then(|(key, request)| {
+                let name = people.name_of(&key);
+                parse_fields(key, &request, name)
+            });
             let v = evaluate(parsed.as_ref(), &people, context.agreement);
-            context.write_row(&mut sink, *line, reference, &v);
+            context.write_row(&mut sink, line, &reference, &v);
             summary.add(&v);
             if v.person.is_some() {
                 audit.push(self.verification_audit(
@@ -791,7 +797,7 @@ impl App {
         }
         Ok(ChunkOut {
             seq: chunk.seq,
-            rows: requests.len() as u64,
+            rows,
             bytes: sink.into_bytes(),
             summary,
             audit,
