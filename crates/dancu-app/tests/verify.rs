@@ -276,15 +276,19 @@ fn agreements_return_only_the_named_canonical_values_and_every_call_is_audited()
 
 /// Runs a batch over `input` and returns the output rows (header first) as fields.
 fn run_batch(app: &App, input: &Path, output: &Path, options: &BatchOptions) -> Vec<Vec<String>> {
-    app.verify_batch(
-        &Actor::system("test"),
-        Agreement::parse("full_name").unwrap(),
-        input,
-        output,
-        options,
-        &|_| {},
-    )
-    .unwrap();
+    let report = app
+        .verify_batch(
+            &Actor::system("test"),
+            Agreement::parse("full_name").unwrap(),
+            input,
+            output,
+            options,
+            &|_| {},
+        )
+        .unwrap();
+    let job = app.store.verify_job(report.job_id).unwrap().unwrap();
+    assert_eq!(job.status, dancu_store::JOB_DONE);
+    assert_eq!(job.checkpoint.rows_done, report.summary.rows);
     read_csv(output)
 }
 

@@ -500,7 +500,7 @@ fn verify_batch(
     output: &Path,
     options: &BatchOptions,
 ) -> Result<(), String> {
-    let bar = indicatif::ProgressBar::new(std::fs::metadata(input).map_or(0, |m| m.len()));
+    let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "{elapsed_precise} [{bar:40}] {percent}% {msg} ({bytes_per_sec}, eta {eta})",
@@ -516,6 +516,7 @@ fn verify_batch(
             output,
             options,
             &|p| {
+                bar.set_length(p.input_len);
                 bar.set_position(p.input_offset);
                 bar.set_message(format!("{} rows", p.rows));
             },
