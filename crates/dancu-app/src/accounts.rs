@@ -221,7 +221,6 @@ impl App {
     /// is the same `Unauthenticated` to the caller and a detailed entry in the log.
     /// Blocking (Argon2): call it off the async workers.
     pub fn login(&self, attempt: &LoginAttempt) -> Result<(String, i64), Error> {
-        let _slot = self.hash_slots.acquire();
         let now = dancu_store::now_millis();
         let user = self.store.user_by_name(&attempt.username)?;
         let failure = match &user {
@@ -409,7 +408,6 @@ impl App {
         second_factor: &str,
     ) -> Result<i64, Error> {
         self.authorize(actor, Action::ManageOwnAccount, None, None)?;
-        let _slot = self.hash_slots.acquire();
         let now = dancu_store::now_millis();
         let user = self
             .store
@@ -454,7 +452,6 @@ impl App {
             .store
             .user_by_name(&actor.username)?
             .ok_or(Error::Unauthenticated)?;
-        let _slot = self.hash_slots.acquire();
         let history = self
             .store
             .password_history(user.id, auth::PASSWORD_HISTORY)?;

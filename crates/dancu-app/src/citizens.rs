@@ -12,8 +12,8 @@ use crate::{App, AuditTicket, Error};
 /// Data that may be handed out once its audit entries are committed.
 #[must_use = "release the data through `release` or `release_blocking`"]
 pub struct Audited<T> {
-    value: T,
-    tickets: Vec<AuditTicket>,
+    pub(crate) value: T,
+    pub(crate) tickets: Vec<AuditTicket>,
 }
 
 impl<T> Audited<T> {

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
-use dancu_domain::legacy::{SourceEncoding, decode_text};
+use dancu_domain::legacy::decode_text;
 use dancu_domain::units::Structure;
 use dancu_domain::{
     Citizen, Gender, Household, PartialDate, PersonalId, PopulationBatch, Relationship, Residence,
@@ -278,13 +278,7 @@ impl App {
             )?;
         }
         Ok(ImportReport {
-            encoding: match decoded.encoding {
-                SourceEncoding::Utf8 => "utf-8",
-                SourceEncoding::Utf8Bom => "utf-8 (BOM)",
-                SourceEncoding::Tcvn3 => "TCVN3 (converted)",
-                SourceEncoding::VniWindows => "VNI-Windows (converted)",
-            }
-            .into(),
+            encoding: decoded.encoding.label().into(),
             imported,
             households_created,
             rejected,

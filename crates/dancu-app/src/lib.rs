@@ -15,6 +15,7 @@ pub mod policy;
 pub mod readdress;
 pub mod seed;
 pub mod tracker;
+pub mod verify;
 
 use std::sync::Arc;
 
@@ -78,8 +79,6 @@ pub struct App {
     pub units: &'static UnitCatalog,
     pub audit: AuditSink,
     sessions: auth::SessionCache,
-    /// Bounds concurrent Argon2 work so that a login storm cannot starve reads.
-    hash_slots: auth::HashSlots,
     cursor: citizens::CursorKey,
     account_rate: limits::RateLimiter,
     partner_rate: limits::RateLimiter,
@@ -110,9 +109,6 @@ impl App {
             units: UnitCatalog::embedded(),
             sessions: auth::SessionCache::default(),
             cursor: citizens::CursorKey::random(),
-            hash_slots: auth::HashSlots::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            ),
         }
     }
 

@@ -106,10 +106,13 @@ pub enum Action {
     ReadPartnerUsage,
     /// Read the alerts on unusual activity of the accounts of a unit.
     ReadAlerts,
+    /// Verify a person's identity data against the registry (lookup 037 for partners,
+    /// batch cleansing): learn per-field agreement, never the record itself.
+    VerifyIdentity,
 }
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::ReadCitizen,
         Action::SearchCitizens,
         Action::WriteCitizen,
@@ -126,6 +129,7 @@ impl Action {
         Action::ManagePartners,
         Action::ReadPartnerUsage,
         Action::ReadAlerts,
+        Action::VerifyIdentity,
     ];
 }
 
@@ -195,6 +199,7 @@ pub const POLICY: &[(Role, Action, Scope)] = &[
     (Role::System, Action::ManagePartners, Scope::Any),
     (Role::System, Action::ReadPartnerUsage, Scope::Any),
     (Role::System, Action::ReadAlerts, Scope::Any),
+    (Role::System, Action::VerifyIdentity, Scope::Any),
 ];
 
 /// Actions every account may do, whatever its role: reference data and its own account.

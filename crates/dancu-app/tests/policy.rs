@@ -11,7 +11,7 @@ fn expected(role: Role, action: Action) -> Option<Scope> {
         (
             System,
             ImportCitizens | ExportCitizens | Readdress | ManageAccounts | ReadAggregates
-            | ReadAudit | ManagePartners | ReadPartnerUsage | ReadAlerts,
+            | ReadAudit | ManagePartners | ReadPartnerUsage | ReadAlerts | VerifyIdentity,
         ) => Some(Scope::Any),
         (System, _) => None,
         (_, ReadUnits) => Some(Scope::Any),

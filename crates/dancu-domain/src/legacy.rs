@@ -29,6 +29,18 @@ pub enum SourceEncoding {
     VniWindows,
 }
 
+impl SourceEncoding {
+    /// How reports name the encoding a file was read in.
+    pub fn label(self) -> &'static str {
+        match self {
+            SourceEncoding::Utf8 => "utf-8",
+            SourceEncoding::Utf8Bom => "utf-8 (BOM)",
+            SourceEncoding::Tcvn3 => "TCVN3 (converted)",
+            SourceEncoding::VniWindows => "VNI-Windows (converted)",
+        }
+    }
+}
+
 /// A whole file as NFC text, with the encoding it was read in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decoded {
@@ -108,6 +120,17 @@ pub fn decode_text(bytes: &[u8]) -> Result<Decoded, LegacyError> {
             encoding,
         })
         .ok_or(LegacyError::Unrecognised { offset: invalid_at })
+}
+
+/// Decodes one piece of a file (a field, a line) whose encoding [`decode_text`] found on
+/// a sample of it, as NFC text; `None` if the piece is not valid in that encoding (only
+/// UTF-8 can be invalid). Streaming readers detect once, then decode piece by piece.
+pub fn decode_as(bytes: &[u8], encoding: SourceEncoding) -> Option<String> {
+    match encoding {
+        SourceEncoding::Utf8 | SourceEncoding::Utf8Bom => std::str::from_utf8(bytes).ok().map(nfc),
+        SourceEncoding::Tcvn3 => Some(nfc(&decode_tcvn3(bytes))),
+        SourceEncoding::VniWindows => Some(nfc(&decode_vni(bytes).0)),
+    }
 }
 
 /// Words scored before deciding: enough to be sure, bounded on huge files.
@@ -543,6 +566,27 @@ mod tests {
             }
         );
         assert_eq!(decode_text(b"").unwrap().encoding, SourceEncoding::Utf8);
+    }
+
+    #[test]
+    fn pieces_decode_in_the_detected_encoding() {
+        let name = "Nguyễn Thị Hoà";
+        let tcvn3 = encode_tcvn3(name).unwrap();
+        assert_eq!(
+            decode_as(&tcvn3, SourceEncoding::Tcvn3).as_deref(),
+            Some(name)
+        );
+        let vni = encode_vni(name).unwrap();
+        assert_eq!(
+            decode_as(&vni, SourceEncoding::VniWindows).as_deref(),
+            Some(name)
+        );
+        let nfd: String = name.nfd().collect();
+        assert_eq!(
+            decode_as(nfd.as_bytes(), SourceEncoding::Utf8).as_deref(),
+            Some(name)
+        );
+        assert_eq!(decode_as(b"\xC3(", SourceEncoding::Utf8), None);
     }
 
     #[test]

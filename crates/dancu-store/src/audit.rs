@@ -308,34 +308,42 @@ pub(crate) fn seal_unchained(tx: &mut dyn Tx) -> Result<(), Error> {
     }
 }
 
+/// Appends entries, chained to the log's head, inside the caller's transaction (so that
+/// they commit together with what they record, e.g. a batch job's checkpoint); returns
+/// the new head.
+pub(crate) fn insert_audit(
+    tx: &mut dyn Tx,
+    entries: &[AuditEntry],
+) -> Result<Option<AuditHead>, Error> {
+    let start = lock_head(tx)?;
+    if entries.is_empty() {
+        return Ok(start);
+    }
+    let (mut id, mut prev) = start.map_or((0, GENESIS_PREV), |h| (h.entry_id, h.hash));
+    let mut columns = CHAINED.to_vec();
+    columns.push("hash");
+    tx.bulk_insert(
+        "audit_log",
+        &columns,
+        &mut entries.iter().map(|e| {
+            id += 1;
+            let mut row = entry_row(id, e);
+            prev = link(&prev, &row);
+            row.push(Value::Text(hex::encode(prev)));
+            row
+        }),
+    )?;
+    Ok(Some(AuditHead {
+        entry_id: id,
+        hash: prev,
+    }))
+}
+
 impl Store {
     /// Appends entries in one transaction (the server batches concurrent reads into one
     /// call), chained to the log's head; returns the new head.
     pub fn append_audit(&self, entries: &[AuditEntry]) -> Result<Option<AuditHead>, Error> {
-        self.write(|tx| {
-            let start = lock_head(tx)?;
-            if entries.is_empty() {
-                return Ok(start);
-            }
-            let (mut id, mut prev) = start.map_or((0, GENESIS_PREV), |h| (h.entry_id, h.hash));
-            let mut columns = CHAINED.to_vec();
-            columns.push("hash");
-            tx.bulk_insert(
-                "audit_log",
-                &columns,
-                &mut entries.iter().map(|e| {
-                    id += 1;
-                    let mut row = entry_row(id, e);
-                    prev = link(&prev, &row);
-                    row.push(Value::Text(hex::encode(prev)));
-                    row
-                }),
-            )?;
-            Ok(Some(AuditHead {
-                entry_id: id,
-                hash: prev,
-            }))
-        })
+        self.write(|tx| insert_audit(tx, entries))
     }
 
     /// The hash of the first entry, which identifies the chain.

@@ -466,6 +466,20 @@ impl Store {
         })
     }
 
+    /// The registered people among `ids`, in no particular order (unknown IDs are
+    /// absent), read in one snapshot: the multi-get of batch verification.
+    pub fn citizens_by_ids(&self, ids: &[PersonalId]) -> Result<Vec<Citizen>, Error> {
+        let keys: Vec<Value> = ids.iter().map(|id| Value::Int(pid_value(*id))).collect();
+        self.read(|tx| citizens_where_in(tx, "personal_id", &keys))
+    }
+
+    /// The people recorded with any of the old 9-digit ID numbers `old_ids` (an alias of
+    /// the personal ID number; normally one person each), in no particular order.
+    pub fn citizens_by_old_ids(&self, old_ids: &[&str]) -> Result<Vec<Citizen>, Error> {
+        let keys: Vec<Value> = old_ids.iter().map(|o| Value::from(*o)).collect();
+        self.read(|tx| citizens_where_in(tx, "old_id_number", &keys))
+    }
+
     pub fn count_citizens(&self) -> Result<i64, Error> {
         self.read(|tx| tx.query_i64("SELECT COUNT(*) FROM citizens", &[]))
     }
@@ -818,6 +832,31 @@ fn insert_batch(
         }),
     )?;
     Ok(n)
+}
+
+/// Keys per `IN (…)` query: one prepared statement of a fixed width serves every chunk
+/// (the last group is padded by repeating a key, which `IN` ignores).
+const IN_GROUP: usize = 256;
+
+/// The citizens whose `column` is one of `keys`, in groups of [`IN_GROUP`].
+fn citizens_where_in(tx: &mut dyn Tx, column: &str, keys: &[Value]) -> Result<Vec<Citizen>, Error> {
+    let placeholders: Vec<String> = (1..=IN_GROUP).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "{SELECT_CITIZEN} WHERE {column} IN ({})",
+        placeholders.join(",")
+    );
+    let mut out = Vec::with_capacity(keys.len());
+    let mut params = Vec::with_capacity(IN_GROUP);
+    for group in keys.chunks(IN_GROUP) {
+        params.clear();
+        params.extend_from_slice(group);
+        params.resize(IN_GROUP, group[0].clone());
+        tx.for_each(&sql, &params, &mut |row| {
+            out.push(citizen_from(row)?);
+            Ok(())
+        })?;
+    }
+    Ok(out)
 }
 
 fn citizen_in(tx: &mut dyn Tx, id: PersonalId) -> Result<Option<Citizen>, Error> {

@@ -21,6 +21,7 @@ mod schema;
 pub mod sql;
 mod sqlite;
 pub mod testing;
+mod verify_jobs;
 
 use std::path::Path;
 
@@ -34,6 +35,7 @@ pub use partners::{AlertRecord, NewPartner, PartnerRecord};
 pub use quality::RuleResult;
 pub use readdress::{ReaddressPlan, ReaddressReport};
 pub use sql::{Dialect, Tx, Value};
+pub use verify_jobs::{JOB_ABANDONED, JOB_DONE, JOB_RUNNING, JobCheckpoint, VerifyJob};
 
 /// Errors of the store layer.
 #[derive(Debug, thiserror::Error)]

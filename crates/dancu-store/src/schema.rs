@@ -186,6 +186,25 @@ CREATE TABLE alerts (
     r#"
 CREATE INDEX audit_checkpoints_entry ON audit_checkpoints (entry_id, id);
 "#,
+    // Batch verification jobs (resume after a crash).
+    r#"
+CREATE TABLE verify_jobs (
+    id {ID},
+    actor TEXT NOT NULL,
+    input TEXT NOT NULL,
+    input_fingerprint TEXT NOT NULL,
+    output TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    rows_done BIGINT NOT NULL DEFAULT 0,
+    input_offset BIGINT NOT NULL DEFAULT 0,
+    input_line BIGINT NOT NULL DEFAULT 0,
+    output_offset BIGINT NOT NULL DEFAULT 0,
+    summary TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX verify_jobs_files ON verify_jobs (input, output, status)
+"#,
 ];
 
 /// The migration after whose SQL the audit entries written so far are hash-chained, in

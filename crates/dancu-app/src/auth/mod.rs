@@ -93,6 +93,7 @@ const COMMON: &[&str] = &[
 ];
 
 pub fn hash_password(password: &str) -> Result<String, Error> {
+    let _slot = HashSlots::global().acquire();
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
     let salt = SaltString::encode_b64(&salt).map_err(|e| Error::Internal(e.to_string()))?;
@@ -109,6 +110,7 @@ pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
     let dummy =
         DUMMY.get_or_init(|| hash_password("dummy-password-never-matches").unwrap_or_default());
     let stored = hash.unwrap_or(dummy);
+    let _slot = HashSlots::global().acquire();
     let ok = PasswordHash::new(stored)
         .map(|h| {
             Argon2::default()
@@ -187,23 +189,32 @@ pub fn ip_allowed(list: &[IpNet], ip: Option<IpAddr>) -> bool {
     list.iter().any(|net| net.contains(&ip))
 }
 
-/// A counting semaphore for password hashing (Argon2 takes ~20 ms of a core and 19 MiB).
-pub(crate) struct HashSlots {
+/// A counting semaphore for password hashing (Argon2 takes ~20 ms of a core and 19 MiB):
+/// one slot per core, held only while hashing, so that a login storm queues for the
+/// cores instead of starving every other request.
+struct HashSlots {
     free: Mutex<usize>,
     freed: std::sync::Condvar,
 }
 
-pub(crate) struct HashSlot<'a>(&'a HashSlots);
+struct HashSlot<'a>(&'a HashSlots);
 
 impl HashSlots {
-    pub(crate) fn new(n: usize) -> HashSlots {
+    fn global() -> &'static HashSlots {
+        static SLOTS: std::sync::OnceLock<HashSlots> = std::sync::OnceLock::new();
+        SLOTS.get_or_init(|| {
+            HashSlots::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        })
+    }
+
+    fn new(n: usize) -> HashSlots {
         HashSlots {
             free: Mutex::new(n.max(1)),
             freed: std::sync::Condvar::new(),
         }
     }
 
-    pub(crate) fn acquire(&self) -> HashSlot<'_> {
+    fn acquire(&self) -> HashSlot<'_> {
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         while *free == 0 {
             free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());

@@ -1,0 +1,807 @@
+//! `dancu verify-batch`: a partner file (CSV or JSONL; UTF-8 with or without BOM, or
+//! TCVN3/VNI converted) verified row by row into an output file in input order.
+//!
+//! Streaming with bounded memory: the input is read in chunks; each chunk is parsed,
+//! looked up with one multi-get and compared on a worker thread, and the main thread
+//! writes results in input order, at most a few chunks ahead of the writer.
+//!
+//! Resume: every `checkpoint_rows` rows the output is flushed and fsynced, then one
+//! transaction records the checkpoint (input and output offsets, the running summary)
+//! together with the audit entries of the rows it covers. A killed run restarted with
+//! the same input and output truncates the output to the checkpoint and continues there:
+//! no row is lost or written twice, and no audit entry is lost or repeated.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, mpsc};
+
+use dancu_domain::legacy::{SourceEncoding, decode_as, decode_text};
+use dancu_store::{AuditEntry, JOB_DONE, JOB_RUNNING, JobCheckpoint};
+use sha2::{Digest, Sha256};
+
+use super::{Agreement, Field, People, Summary, Verification, VerifyRequest, evaluate};
+use super::{Invalid, parse_fields, parse_id};
+use crate::policy::{Action, Actor};
+use crate::{App, Error};
+
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    /// Rows per chunk: one multi-get each.
+    pub chunk_rows: usize,
+    /// Rows between checkpoints (each one an fsync and a commit).
+    pub checkpoint_rows: u64,
+    /// Threads that parse, look up and compare chunks.
+    pub workers: usize,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions {
+            chunk_rows: 4096,
+            checkpoint_rows: 65_536,
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4)),
+        }
+    }
+}
+
+/// Where a run stands, for a progress bar.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub rows: u64,
+    pub input_offset: u64,
+    pub input_len: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchReport {
+    pub job_id: i64,
+    /// Rows already done by an earlier, interrupted run of this job.
+    pub resumed_at_row: u64,
+    pub encoding: SourceEncoding,
+    pub summary: Summary,
+    pub summary_path: PathBuf,
+}
+
+/// Bytes read to detect the format and the encoding, and to fingerprint the input.
+const SAMPLE_BYTES: usize = 1 << 20;
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Jsonl,
+}
+
+impl Format {
+    fn of_output(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("jsonl" | "ndjson") => Format::Jsonl,
+            _ => Format::Csv,
+        }
+    }
+}
+
+struct Inspected {
+    len: u64,
+    fingerprint: String,
+    format: Format,
+    encoding: SourceEncoding,
+    body_start: u64,
+    /// The first line ends in "\r\n" (as Excel writes CSV).
+    crlf: bool,
+}
+
+fn io_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Invalid(format!("{}: {e}", path.display()))
+}
+
+fn inspect(path: &Path) -> Result<Inspected, Error> {
+    let mut file = File::open(path).map_err(|e| io_error(path, e))?;
+    let len = file.metadata().map_err(|e| io_error(path, e))?.len();
+    let mut sample = Vec::with_capacity(SAMPLE_BYTES.min(len as usize));
+    (&mut file)
+        .take(SAMPLE_BYTES as u64)
+        .read_to_end(&mut sample)
+        .map_err(|e| io_error(path, e))?;
+    let mut hash = Sha256::new();
+    hash.update(len.to_le_bytes());
+    hash.update(&sample);
+    // Detect on whole lines: a cut multi-byte character is not an encoding error.
+    let whole = if (sample.len() as u64) < len {
+        sample
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(&sample[..], |i| &sample[..=i])
+    } else {
+        &sample[..]
+    };
+    let encoding = match decode_text(whole) {
+        Ok(d) => d.encoding,
+        // A few broken lines in a UTF-8 file are bad rows, not a bad file.
+        Err(_) if mostly_utf8(whole) => SourceEncoding::Utf8,
+        Err(e) => return Err(io_error(path, e)),
+    };
+    let body_start = if sample.starts_with(BOM) {
+        BOM.len()
+    } else {
+        0
+    };
+    let first = sample[body_start..]
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .copied();
+    Ok(Inspected {
+        len,
+        fingerprint: hex::encode(hash.finalize()),
+        format: if first == Some(b'{') {
+            Format::Jsonl
+        } else {
+            Format::Csv
+        },
+        encoding,
+        body_start: body_start as u64,
+        crlf: sample
+            .iter()
+            .position(|&b| b == b'\n')
+            .is_some_and(|i| i > 0 && sample[i - 1] == b'\r'),
+    })
+}
+
+/// At most one line, or one line in ten, is not valid UTF-8.
+fn mostly_utf8(sample: &[u8]) -> bool {
+    let (mut lines, mut bad) = (0usize, 0usize);
+    for line in sample.split(|&b| b == b'\n') {
+        lines += 1;
+        bad += usize::from(std::str::from_utf8(line).is_err());
+    }
+    bad <= 1 || bad * 10 <= lines
+}
+
+/// A place in the input: byte offset and the (1-based) line that starts there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Position {
+    offset: u64,
+    line: u64,
+}
+
+/// Columns of a CSV input.
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    reference: usize,
+    personal_id: usize,
+    fields: [Option<usize>; 3],
+}
+
+impl Columns {
+    fn from_header(header: &csv::ByteRecord, encoding: SourceEncoding) -> Result<Columns, Error> {
+        let names: Vec<String> = header
+            .iter()
+            .map(|h| decode_as(h, encoding).unwrap_or_default().trim().to_owned())
+            .collect();
+        let find = |name: &str| names.iter().position(|h| h == name);
+        let required = |name: &str| {
+            find(name).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "line 1: missing column {name} (expected header \
+                     ref,personal_id,full_name,date_of_birth,gender)"
+                ))
+            })
+        };
+        Ok(Columns {
+            reference: required("ref")?,
+            personal_id: required("personal_id")?,
+            fields: Field::ALL.map(|f| find(f.name())),
+        })
+    }
+}
+
+enum RawRow {
+    Csv(csv::ByteRecord),
+    Json(Vec<u8>),
+    Unreadable(String),
+}
+
+struct RawChunk {
+    seq: u64,
+    rows: Vec<(u64, RawRow)>,
+    /// Where the row after this chunk starts.
+    end: Position,
+}
+
+enum Source {
+    Csv {
+        reader: csv::Reader<File>,
+        start: Position,
+        columns: Columns,
+        /// Lines end in "\r\n".
+        crlf: bool,
+    },
+    Jsonl {
+        reader: BufReader<File>,
+        at: Position,
+    },
+}
+
+impl Source {
+    /// Opens the input at `resume` (a checkpoint), or after the header.
+    fn open(path: &Path, inspected: &Inspected, resume: Option<Position>) -> Result<Source, Error> {
+        let open_at = |offset: u64| -> Result<File, Error> {
+            let mut f = File::open(path).map_err(|e| io_error(path, e))?;
+            f.seek(SeekFrom::Start(offset))
+                .map_err(|e| io_error(path, e))?;
+            Ok(f)
+        };
+        let body = Position {
+            offset: inspected.body_start,
+            line: 1,
+        };
+        if inspected.format == Format::Jsonl {
+            return Ok(Source::Jsonl {
+                reader: BufReader::with_capacity(1 << 16, open_at(resume.unwrap_or(body).offset)?),
+                at: resume.unwrap_or(body),
+            });
+        }
+        let csv_at = |at: Position| -> Result<csv::Reader<File>, Error> {
+            Ok(csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .buffer_capacity(1 << 16)
+                .from_reader(open_at(at.offset)?))
+        };
+        let mut header_reader = csv_at(body)?;
+        let mut header = csv::ByteRecord::new();
+        if !header_reader
+            .read_byte_record(&mut header)
+            .map_err(|e| io_error(path, e))?
+        {
+            return Err(Error::Invalid(format!("{}: empty file", path.display())));
+        }
+        let columns = Columns::from_header(&header, inspected.encoding)?;
+        let (reader, start) = match resume {
+            Some(at) => (csv_at(at)?, at),
+            None => (header_reader, body),
+        };
+        Ok(Source::Csv {
+            reader,
+            start,
+            columns,
+            crlf: inspected.crlf,
+        })
+    }
+
+    fn next_chunk(&mut self, seq: u64, max_rows: usize) -> Result<Option<RawChunk>, Error> {
+        let mut rows = Vec::with_capacity(max_rows);
+        let end = match self {
+            Source::Csv {
+                reader,
+                start,
+                crlf,
+                ..
+            } => {
+                let at = |p: &csv::Position| Position {
+                    offset: start.offset + p.byte(),
+                    line: start.line + p.line() - 1,
+                };
+                // A record's position is where the reader started it: with CRLF line
+                // ends, on the '\n' left over from the previous record's "\r\n".
+                let line =
+                    |p: Option<&csv::Position>| p.map_or(0, |p| at(p).line + u64::from(*crlf));
+                while rows.len() < max_rows {
+                    let mut record = csv::ByteRecord::new();
+                    match reader.read_byte_record(&mut record) {
+                        Ok(false) => break,
+                        Ok(true) => rows.push((line(record.position()), RawRow::Csv(record))),
+                        Err(e) => rows.push((
+                            line(e.position()),
+                            RawRow::Unreadable(format!("unreadable row: {e}")),
+                        )),
+                    }
+                }
+                at(reader.position())
+            }
+            Source::Jsonl { reader, at } => {
+                while rows.len() < max_rows {
+                    let mut line = Vec::new();
+                    let n = reader
+                        .read_until(b'\n', &mut line)
+                        .map_err(|e| Error::Invalid(format!("input: {e}")))?;
+                    if n == 0 {
+                        break;
+                    }
+                    let number = at.line;
+                    at.offset += n as u64;
+                    at.line += 1;
+                    if !line.iter().all(u8::is_ascii_whitespace) {
+                        rows.push((number, RawRow::Json(line)));
+                    }
+                }
+                *at
+            }
+        };
+        Ok((!rows.is_empty()).then_some(RawChunk { seq, rows, end }))
+    }
+}
+
+/// A JSONL row: scalar values, taken as text.
+#[derive(serde::Deserialize)]
+struct JsonRow {
+    #[serde(rename = "ref")]
+    reference: Option<serde_json::Value>,
+    personal_id: Option<serde_json::Value>,
+    full_name: Option<serde_json::Value>,
+    date_of_birth: Option<serde_json::Value>,
+    gender: Option<serde_json::Value>,
+}
+
+fn json_text(field: &str, v: Option<serde_json::Value>) -> Result<Option<String>, Invalid> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(Invalid {
+            kind: "invalid.row",
+            reason: format!("{field}: must be a string"),
+        }),
+    }
+}
+
+/// What a worker needs to turn raw rows into output.
+struct Context {
+    encoding: SourceEncoding,
+    columns: Option<Columns>,
+    agreement: Agreement,
+    output: Format,
+    job_detail: String,
+}
+
+impl Context {
+    /// The row's `ref` and its request (or why it cannot be read).
+    fn request(&self, raw: RawRow) -> (String, Result<VerifyRequest, Invalid>) {
+        let unreadable = |reason: String| Invalid {
+            kind: "invalid.row",
+            reason,
+        };
+        match raw {
+            RawRow::Unreadable(reason) => (String::new(), Err(unreadable(reason))),
+            RawRow::Csv(record) => {
+                let columns = self.columns.expect("a CSV input has columns");
+                let text = |i: usize| -> Result<Option<String>, Invalid> {
+                    record
+                        .get(i)
+                        .map(|b| {
+                            decode_as(b, self.encoding).ok_or_else(|| {
+                                unreadable(format!("column {}: not valid UTF-8", i + 1))
+                            })
+                        })
+                        .transpose()
+                };
+                let reference = text(columns.reference).ok().flatten().unwrap_or_default();
+                let request = (|| {
+                    let [full_name, date_of_birth, gender] = columns
+                        .fields
+                        .map(|c| c.map(text).transpose().map(Option::flatten));
+                    Ok(VerifyRequest {
+                        personal_id: text(columns.personal_id)?.unwrap_or_default(),
+                        full_name: full_name?,
+                        date_of_birth: date_of_birth?,
+                        gender: gender?,
+                    })
+                })();
+                (reference, request)
+            }
+            RawRow::Json(line) => {
+                let Some(text) = decode_as(&line, self.encoding) else {
+                    return (String::new(), Err(unreadable("not valid UTF-8".into())));
+                };
+                let row: JsonRow = match serde_json::from_str(&text) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return (
+                            String::new(),
+                            Err(unreadable(format!("not a JSON object: {e}"))),
+                        );
+                    }
+                };
+                let reference = json_text("ref", row.reference)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                let request = (|| {
+                    Ok(VerifyRequest {
+                        personal_id: json_text("personal_id", row.personal_id)?.unwrap_or_default(),
+                        full_name: json_text("full_name", row.full_name)?,
+                        date_of_birth: json_text("date_of_birth", row.date_of_birth)?,
+                        gender: json_text("gender", row.gender)?,
+                    })
+                })();
+                (reference, request)
+            }
+        }
+    }
+
+    fn header(&self) -> Vec<u8> {
+        if self.output == Format::Jsonl {
+            return Vec::new();
+        }
+        let mut columns: Vec<String> = [
+            "ref",
+            "verdict",
+            "full_name",
+            "date_of_birth",
+            "gender",
+            "line",
+            "reason",
+            "findings",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        columns.extend(
+            self.agreement
+                .fields()
+                .map(|f| format!("registry_{}", f.name())),
+        );
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(&columns).expect("writing to memory");
+        w.into_inner().expect("writing to memory")
+    }
+
+    fn sink(&self) -> Sink {
+        match self.output {
+            Format::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(Vec::new()))),
+            Format::Jsonl => Sink::Jsonl(Vec::new()),
+        }
+    }
+
+    fn write_row(&self, sink: &mut Sink, line: u64, reference: &str, v: &Verification) {
+        match sink {
+            Sink::Jsonl(out) => {
+                #[derive(serde::Serialize)]
+                struct OutRow<'a> {
+                    #[serde(rename = "ref")]
+                    reference: &'a str,
+                    line: u64,
+                    #[serde(flatten)]
+                    v: &'a Verification,
+                }
+                serde_json::to_writer(&mut *out, &OutRow { reference, line, v })
+                    .expect("writing to memory");
+                out.push(b'\n');
+            }
+            Sink::Csv(w) => {
+                let line = line.to_string();
+                let findings = v.findings.join(";");
+                let mut record: Vec<&str> = vec![reference, v.verdict.as_str()];
+                record.extend(Field::ALL.map(|f| v.fields.get(f).map_or("", |r| r.as_str())));
+                record.extend([&line, v.reason.as_deref().unwrap_or(""), &findings]);
+                record.extend(
+                    self.agreement
+                        .fields()
+                        .map(|f| v.registry.as_ref().and_then(|r| r.get(f)).unwrap_or("")),
+                );
+                w.write_record(&record).expect("writing to memory");
+            }
+        }
+    }
+}
+
+/// A chunk's output rows, formatted in memory.
+enum Sink {
+    Csv(Box<csv::Writer<Vec<u8>>>),
+    Jsonl(Vec<u8>),
+}
+
+impl Sink {
+    fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Sink::Csv(w) => w.into_inner().expect("writing to memory"),
+            Sink::Jsonl(b) => b,
+        }
+    }
+}
+
+/// A chunk verified: its output bytes, counts and audit entries.
+struct ChunkOut {
+    seq: u64,
+    rows: u64,
+    bytes: Vec<u8>,
+    summary: Summary,
+    audit: Vec<AuditEntry>,
+    end: Position,
+}
+
+fn output_error(e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("output: {e}"))
+}
+
+/// The file's absolute path (its directory resolved), as the job's key.
+fn absolute(path: &Path) -> Result<String, Error> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("{}: not a file name", path.display())))?;
+    let dir = std::fs::canonicalize(dir).map_err(|e| io_error(dir, e))?;
+    Ok(dir.join(name).display().to_string())
+}
+
+/// Where the output and the job stand when the run starts.
+struct Start {
+    file: File,
+    resume: Option<Position>,
+    checkpoint: JobCheckpoint,
+    summary: Summary,
+}
+
+impl App {
+    /// Verifies every row of `input` into `output` (see the module documentation).
+    pub fn verify_batch(
+        &self,
+        actor: &Actor,
+        agreement: Agreement,
+        input: &Path,
+        output: &Path,
+        options: &BatchOptions,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<BatchReport, Error> {
+        self.authorize(actor, Action::VerifyIdentity, None, None)?;
+        let inspected = inspect(input)?;
+        let (input_key, output_key) = (absolute(input)?, absolute(output)?);
+        if input_key == output_key {
+            return Err(Error::Invalid("the output must not be the input".into()));
+        }
+        let mut job = self.store.open_verify_job(
+            &actor.username,
+            &input_key,
+            &inspected.fingerprint,
+            &output_key,
+        )?;
+        let mut source;
+        let start = loop {
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(output)
+                .map_err(|e| io_error(output, e))?;
+            let cp = job.checkpoint.clone();
+            let existing = file.metadata().map_err(output_error)?.len();
+            if cp.output_offset == 0 {
+                source = Source::open(input, &inspected, None)?;
+                break Start {
+                    file,
+                    resume: None,
+                    checkpoint: cp,
+                    summary: Summary::default(),
+                };
+            }
+            let summary = Summary::from_json(&cp.summary);
+            if existing >= cp.output_offset
+                && let Ok(summary) = summary
+            {
+                let at = Position {
+                    offset: cp.input_offset,
+                    line: cp.input_line,
+                };
+                source = Source::open(input, &inspected, Some(at))?;
+                break Start {
+                    file,
+                    resume: Some(at),
+                    checkpoint: cp,
+                    summary,
+                };
+            }
+            // The output was cut or replaced since the checkpoint: start over.
+            self.store.abandon_verify_job(job.id)?;
+            job = self.store.open_verify_job(
+                &actor.username,
+                &input_key,
+                &inspected.fingerprint,
+                &output_key,
+            )?;
+        };
+        let context = Context {
+            encoding: inspected.encoding,
+            columns: match &source {
+                Source::Csv { columns, .. } => Some(*columns),
+                Source::Jsonl { .. } => None,
+            },
+            agreement,
+            output: Format::of_output(output),
+            job_detail: format!("job {}", job.id),
+        };
+        let Start {
+            file,
+            resume,
+            mut checkpoint,
+            mut summary,
+        } = start;
+        file.set_len(checkpoint.output_offset)
+            .map_err(output_error)?;
+        let mut writer = BufWriter::with_capacity(1 << 20, file);
+        writer
+            .seek(SeekFrom::Start(checkpoint.output_offset))
+            .map_err(output_error)?;
+        let resumed_at_row = checkpoint.rows_done;
+        let mut pending_audit = vec![self.batch_audit(
+            actor,
+            "verify.batch.start",
+            format!(
+                "job {}; input {input_key}; resumed at row {resumed_at_row}",
+                job.id
+            ),
+        )];
+        if resume.is_none() {
+            let header = context.header();
+            writer.write_all(&header).map_err(output_error)?;
+            checkpoint.output_offset = header.len() as u64;
+        }
+        let mut rows_since_checkpoint = 0u64;
+        let commit = |writer: &mut BufWriter<File>,
+                      checkpoint: &JobCheckpoint,
+                      audit: &mut Vec<AuditEntry>,
+                      status: &'static str|
+         -> Result<(), Error> {
+            writer.flush().map_err(output_error)?;
+            writer.get_ref().sync_data().map_err(output_error)?;
+            self.store
+                .checkpoint_verify_job(job.id, checkpoint, status, audit)?;
+            audit.clear();
+            Ok(())
+        };
+
+        let in_flight_max = options.workers.max(1) * 4;
+        let (work_tx, work_rx) = mpsc::channel::<RawChunk>();
+        let work_rx = Mutex::new(work_rx);
+        std::thread::scope(|scope| -> Result<(), Error> {
+            // Dropped when this closure returns, which stops the workers.
+            let work_tx = work_tx;
+            let (done_tx, done_rx) = mpsc::channel::<Result<ChunkOut, Error>>();
+            for _ in 0..options.workers.max(1) {
+                let (work_rx, done_tx, context) = (&work_rx, done_tx.clone(), &context);
+                scope.spawn(move || {
+                    loop {
+                        let next = work_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok(chunk) = next else { break };
+                        if done_tx
+                            .send(self.verify_chunk(actor, context, chunk))
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(done_tx);
+            let (mut read, mut written, mut eof) = (0u64, 0u64, false);
+            let mut ready: BTreeMap<u64, ChunkOut> = BTreeMap::new();
+            loop {
+                while !eof && read - written < in_flight_max as u64 {
+                    match source.next_chunk(read, options.chunk_rows.max(1))? {
+                        Some(chunk) => {
+                            work_tx.send(chunk).map_err(|_| {
+                                Error::Internal("verification workers stopped".into())
+                            })?;
+                            read += 1;
+                        }
+                        None => eof = true,
+                    }
+                }
+                if written == read {
+                    break;
+                }
+                let out = done_rx
+                    .recv()
+                    .map_err(|_| Error::Internal("verification workers stopped".into()))??;
+                ready.insert(out.seq, out);
+                while let Some(out) = ready.remove(&written) {
+                    writer.write_all(&out.bytes).map_err(output_error)?;
+                    written += 1;
+                    summary.merge(&out.summary);
+                    pending_audit.extend(out.audit);
+                    checkpoint.rows_done += out.rows;
+                    checkpoint.output_offset += out.bytes.len() as u64;
+                    checkpoint.input_offset = out.end.offset;
+                    checkpoint.input_line = out.end.line;
+                    rows_since_checkpoint += out.rows;
+                    if rows_since_checkpoint >= options.checkpoint_rows {
+                        checkpoint.summary = summary.to_json().to_string();
+                        commit(&mut writer, &checkpoint, &mut pending_audit, JOB_RUNNING)?;
+                        rows_since_checkpoint = 0;
+                    }
+                    progress(Progress {
+                        rows: checkpoint.rows_done,
+                        input_offset: out.end.offset,
+                        input_len: inspected.len,
+                    });
+                }
+            }
+            Ok(())
+        })?;
+
+        let summary_path = PathBuf::from(format!("{}.summary.json", output.display()));
+        let mut doc = summary.to_json();
+        doc["job"] = job.id.into();
+        doc["input_encoding"] = inspected.encoding.label().into();
+        let tmp = summary_path.with_extension("json.tmp");
+        std::fs::write(&tmp, format!("{doc:#}\n")).map_err(output_error)?;
+        std::fs::rename(&tmp, &summary_path).map_err(output_error)?;
+        checkpoint.summary = summary.to_json().to_string();
+        pending_audit.push(self.batch_audit(
+            actor,
+            "verify.batch.finish",
+            format!("job {}; {} rows", job.id, checkpoint.rows_done),
+        ));
+        commit(&mut writer, &checkpoint, &mut pending_audit, JOB_DONE)?;
+        Ok(BatchReport {
+            job_id: job.id,
+            resumed_at_row,
+            encoding: inspected.encoding,
+            summary,
+            summary_path,
+        })
+    }
+
+    fn batch_audit(&self, actor: &Actor, action: &str, detail: String) -> AuditEntry {
+        AuditEntry {
+            detail: Some(detail),
+            ..self.audit_entry(actor, action, None, Some("data_cleansing"), "ok")
+        }
+    }
+
+    /// Parses, looks up (one multi-get) and compares one chunk.
+    fn verify_chunk(
+        &self,
+        actor: &Actor,
+        context: &Context,
+        chunk: RawChunk,
+    ) -> Result<ChunkOut, Error> {
+        let requests: Vec<(u64, String, Result<_, Invalid>)> = chunk
+            .rows
+            .into_iter()
+            .map(|(line, raw)| {
+                let (reference, request) = context.request(raw);
+                let keyed = request.and_then(|r| Ok((parse_id(&r)?, r)));
+                (line, reference, keyed)
+            })
+            .collect();
+        let people = People::fetch(
+            &self.store,
+            requests
+                .iter()
+                .filter_map(|(_, _, r)| r.as_ref().ok().map(|(key, _)| key)),
+        )?;
+        let mut sink = context.sink();
+        let mut summary = Summary::default();
+        let mut audit = Vec::new();
+        let rows = requests.len() as u64;
+        for (line, reference, keyed) in requests {
+            let parsed = keyed.and_then(|(key, request)| {
+                let name = people.name_of(&key);
+                parse_fields(key, &request, name)
+            });
+            let v = evaluate(parsed.as_ref(), &people, context.agreement);
+            context.write_row(&mut sink, line, &reference, &v);
+            summary.add(&v);
+            if v.person.is_some() {
+                audit.push(self.verification_audit(
+                    actor,
+                    "verify.batch",
+                    &v,
+                    Some(context.job_detail.clone()),
+                ));
+            }
+        }
+        Ok(ChunkOut {
+            seq: chunk.seq,
+            rows,
+            bytes: sink.into_bytes(),
+            summary,
+            audit,
+            end: chunk.end,
+        })
+    }
+}

@@ -1,0 +1,587 @@
+//! Verification of identity data against the registry: a partner (bank, telco,
+//! ministry) sends what it holds about a person and learns, per field, whether the
+//! registry agrees — never the record itself, unless its data-sharing agreement allows
+//! the registry's canonical value of named fields.
+//!
+//! The contract's semantics, in one place for the single call and the batch:
+//! - names: `match` = equal after canonical normalization (NFC, old/new tone placement,
+//!   case, runs of spaces); `partial` = equal only once diacritics are dropped;
+//! - dates: `match` = identical; `partial` = equal in the part both know ("1975" vs
+//!   "1975-03-02"); anything else, a swapped day and month included, is `mismatch`;
+//! - the verdict is `match` iff every provided field is `match`: a `partial` is
+//!   information for cleansing, never a match (fuzzy yes/no answers invite probing);
+//! - an old 9-digit ID number resolves to the person it is recorded for; a malformed
+//!   ID number (or another unreadable field) makes the request `invalid` with a reason.
+//!
+//! Findings (`full_name.missing_diacritics`, `date_of_birth.swapped_day_month`, …)
+//! explain each partial or mismatching field; batch summaries count them.
+
+mod batch;
+mod summary;
+
+use std::collections::HashMap;
+
+use dancu_domain::date::DateAgreement;
+use dancu_domain::personal_id::OldIdNumber;
+use dancu_domain::text::{NameAgreement, compare_names, fold, validate_name};
+use dancu_domain::{Citizen, Gender, PartialDate, PersonalId};
+use dancu_store::{AuditEntry, Store};
+use serde::{Deserialize, Serialize};
+
+pub use batch::{BatchOptions, BatchReport, Progress};
+pub use summary::Summary;
+
+use crate::citizens::Audited;
+use crate::policy::{Action, Actor};
+use crate::{App, Error};
+
+/// The answer for a whole request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Match,
+    Mismatch,
+    NotFound,
+    Invalid,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 4] = [
+        Verdict::Match,
+        Verdict::Mismatch,
+        Verdict::NotFound,
+        Verdict::Invalid,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Match => "match",
+            Verdict::Mismatch => "mismatch",
+            Verdict::NotFound => "not_found",
+            Verdict::Invalid => "invalid",
+        }
+    }
+}
+
+/// The answer for one field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldResult {
+    Match,
+    Partial,
+    Mismatch,
+    NotProvided,
+}
+
+impl FieldResult {
+    pub const ALL: [FieldResult; 4] = [
+        FieldResult::Match,
+        FieldResult::Partial,
+        FieldResult::Mismatch,
+        FieldResult::NotProvided,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldResult::Match => "match",
+            FieldResult::Partial => "partial",
+            FieldResult::Mismatch => "mismatch",
+            FieldResult::NotProvided => "not_provided",
+        }
+    }
+}
+
+/// The fields a partner can verify (and an agreement can return).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    FullName,
+    DateOfBirth,
+    Gender,
+}
+
+impl Field {
+    pub const ALL: [Field; 3] = [Field::FullName, Field::DateOfBirth, Field::Gender];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::FullName => "full_name",
+            Field::DateOfBirth => "date_of_birth",
+            Field::Gender => "gender",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.name() == s.trim())
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A partner's data-sharing agreement: which of the registry's canonical values it may
+/// receive back. The default returns nothing but the per-field results.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Agreement {
+    returnable: [bool; 3],
+}
+
+impl Agreement {
+    pub fn returning(fields: &[Field]) -> Agreement {
+        let mut returnable = [false; 3];
+        for f in fields {
+            returnable[f.index()] = true;
+        }
+        Agreement { returnable }
+    }
+
+    /// Parses a comma-separated list of field names (`full_name,gender`); empty = none.
+    pub fn parse(list: &str) -> Result<Agreement, String> {
+        let fields = list
+            .split(',')
+            .filter(|f| !f.trim().is_empty())
+            .map(|f| {
+                Field::parse(f).ok_or_else(|| {
+                    format!("unknown field '{f}' (full_name, date_of_birth or gender)")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Agreement::returning(&fields))
+    }
+
+    pub fn allows(self, field: Field) -> bool {
+        self.returnable[field.index()]
+    }
+
+    /// The allowed fields, in [`Field::ALL`] order.
+    pub fn fields(self) -> impl Iterator<Item = Field> {
+        Field::ALL.into_iter().filter(move |f| self.allows(*f))
+    }
+
+    /// What of `c` this agreement lets the partner learn (`None` if nothing).
+    fn values(self, c: &Citizen) -> Option<RegistryValues> {
+        self.returnable.contains(&true).then(|| RegistryValues {
+            full_name: self.allows(Field::FullName).then(|| c.full_name.clone()),
+            date_of_birth: self
+                .allows(Field::DateOfBirth)
+                .then(|| c.date_of_birth.to_string()),
+            gender: self
+                .allows(Field::Gender)
+                .then(|| c.gender.code().to_owned()),
+        })
+    }
+}
+
+/// What a partner sends: the contract's `{"personal_id","full_name","date_of_birth",
+/// "gender"}`, all but `personal_id` optional; an empty value is not provided.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct VerifyRequest {
+    #[serde(default)]
+    pub personal_id: String,
+    pub full_name: Option<String>,
+    pub date_of_birth: Option<String>,
+    pub gender: Option<String>,
+}
+
+/// Per-field results; `None` where nothing was compared (`not_found`, `invalid`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FieldResults {
+    pub full_name: Option<FieldResult>,
+    pub date_of_birth: Option<FieldResult>,
+    pub gender: Option<FieldResult>,
+}
+
+impl FieldResults {
+    pub fn get(&self, field: Field) -> Option<FieldResult> {
+        match field {
+            Field::FullName => self.full_name,
+            Field::DateOfBirth => self.date_of_birth,
+            Field::Gender => self.gender,
+        }
+    }
+}
+
+/// The registry's canonical values an agreement allows to return.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RegistryValues {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gender: Option<String>,
+}
+
+impl RegistryValues {
+    pub fn get(&self, field: Field) -> Option<&str> {
+        match field {
+            Field::FullName => self.full_name.as_deref(),
+            Field::DateOfBirth => self.date_of_birth.as_deref(),
+            Field::Gender => self.gender.as_deref(),
+        }
+    }
+}
+
+/// The result of one verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    pub verdict: Verdict,
+    pub fields: FieldResults,
+    /// What explains the result: `full_name.missing_diacritics`,
+    /// `date_of_birth.swapped_day_month`, `personal_id.old_id_number`, `invalid.gender`…
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<&'static str>,
+    /// Why the request is `invalid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The registry's values, as far as the agreement allows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryValues>,
+    /// The person verified against (for the audit log; never sent).
+    #[serde(skip)]
+    pub person: Option<PersonalId>,
+}
+
+impl Verification {
+    fn unanswered(verdict: Verdict, findings: Vec<&'static str>, reason: Option<String>) -> Self {
+        Verification {
+            verdict,
+            fields: FieldResults::default(),
+            findings,
+            reason,
+            registry: None,
+            person: None,
+        }
+    }
+}
+
+/// How the request names the person.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum IdKey {
+    Current(PersonalId),
+    /// An old 9-digit ID card number (CMND), an alias of the personal ID number.
+    Old(OldIdNumber),
+}
+
+/// A well-formed request, its values normalized.
+#[derive(Debug, Clone)]
+struct Parsed {
+    key: IdKey,
+    /// Canonical form.
+    full_name: Option<String>,
+    date_of_birth: Option<PartialDate>,
+    gender: Option<Gender>,
+}
+
+/// Why a request is `invalid`: a finding kind and a sentence.
+#[derive(Debug, Clone)]
+struct Invalid {
+    kind: &'static str,
+    reason: String,
+}
+
+fn provided(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn invalid(kind: &'static str, field: &str, e: &dyn std::fmt::Display) -> Invalid {
+    Invalid {
+        kind,
+        reason: format!("{field}: {e}"),
+    }
+}
+
+/// The ID number of a request: what the multi-get needs.
+fn parse_id(req: &VerifyRequest) -> Result<IdKey, Invalid> {
+    let id = req.personal_id.trim();
+    if id.len() == 9 && id.bytes().all(|b| b.is_ascii_digit()) {
+        OldIdNumber::parse(id).map(IdKey::Old)
+    } else {
+        PersonalId::parse(id).map(IdKey::Current)
+    }
+    .map_err(|e| invalid("invalid.personal_id", "personal_id", &e))
+}
+
+/// The other fields of a request. `registry_name` is the (canonical) name of the person
+/// the ID resolves to, if any: a name spelled exactly so needs no normalization, which
+/// saves most of the parsing time of a batch.
+fn parse_fields(
+    key: IdKey,
+    req: &VerifyRequest,
+    registry_name: Option<&str>,
+) -> Result<Parsed, Invalid> {
+    let full_name = provided(&req.full_name)
+        .map(|n| match registry_name {
+            Some(r) if r == n => Ok(r.to_owned()),
+            _ => validate_name(n),
+        })
+        .transpose()
+        .map_err(|e| invalid("invalid.full_name", "full_name", &e))?;
+    let date_of_birth = provided(&req.date_of_birth)
+        .map(PartialDate::parse_lenient)
+        .transpose()
+        .map_err(|e| invalid("invalid.date_of_birth", "date_of_birth", &e))?;
+    let gender = provided(&req.gender)
+        .map(|g| {
+            Gender::parse(g).ok_or_else(|| {
+                invalid(
+                    "invalid.gender",
+                    "gender",
+                    &format_args!("'{g}' is not M or F"),
+                )
+            })
+        })
+        .transpose()?;
+    Ok(Parsed {
+        key,
+        full_name,
+        date_of_birth,
+        gender,
+    })
+}
+
+/// The registry records a set of requests refers to, read by one multi-get.
+#[derive(Default)]
+struct People {
+    by_id: HashMap<PersonalId, Citizen>,
+    by_old_id: HashMap<String, Vec<PersonalId>>,
+}
+
+enum Resolved<'a> {
+    Found(&'a Citizen),
+    NotFound,
+    /// An old ID number recorded for several people.
+    Ambiguous,
+}
+
+impl People {
+    fn fetch<'k>(store: &Store, keys: impl Iterator<Item = &'k IdKey>) -> Result<People, Error> {
+        let (mut current, mut old) = (Vec::new(), Vec::new());
+        for key in keys {
+            match key {
+                IdKey::Current(id) => current.push(*id),
+                IdKey::Old(o) => old.push(o.as_str()),
+            }
+        }
+        let mut people = People::default();
+        for c in store.citizens_by_ids(&current)? {
+            people.by_id.insert(c.personal_id, c);
+        }
+        if !old.is_empty() {
+            for c in store.citizens_by_old_ids(&old)? {
+                if let Some(o) = &c.old_id_number {
+                    people
+                        .by_old_id
+                        .entry(o.clone())
+                        .or_default()
+                        .push(c.personal_id);
+                }
+                people.by_id.insert(c.personal_id, c);
+            }
+        }
+        Ok(people)
+    }
+
+    /// The registry's name of the person `key` resolves to.
+    fn name_of(&self, key: &IdKey) -> Option<&str> {
+        match self.resolve(key) {
+            Resolved::Found(c) => Some(&c.full_name),
+            Resolved::NotFound | Resolved::Ambiguous => None,
+        }
+    }
+
+    fn resolve(&self, key: &IdKey) -> Resolved<'_> {
+        let id = match key {
+            IdKey::Current(id) => *id,
+            IdKey::Old(o) => match self.by_old_id.get(o.as_str()).map(Vec::as_slice) {
+                None | Some([]) => return Resolved::NotFound,
+                Some([id]) => *id,
+                Some(_) => return Resolved::Ambiguous,
+            },
+        };
+        self.by_id
+            .get(&id)
+            .map_or(Resolved::NotFound, Resolved::Found)
+    }
+}
+
+fn compare_name(input: &str, registry: &str) -> (FieldResult, Option<&'static str>) {
+    if input == registry {
+        // Both canonical (the registry stores canonical names): the common case.
+        return (FieldResult::Match, None);
+    }
+    match compare_names(input, registry) {
+        NameAgreement::Match => (FieldResult::Match, None),
+        NameAgreement::Partial if input.is_ascii() => {
+            (FieldResult::Partial, Some("full_name.missing_diacritics"))
+        }
+        NameAgreement::Partial => (FieldResult::Partial, Some("full_name.different_diacritics")),
+        NameAgreement::Mismatch => {
+            let words = |s: &str| {
+                let folded = fold(s);
+                let mut w: Vec<String> = folded.split(' ').map(str::to_owned).collect();
+                w.sort_unstable();
+                w
+            };
+            let kind = if words(input) == words(registry) {
+                "full_name.word_order"
+            } else {
+                "full_name.different_name"
+            };
+            (FieldResult::Mismatch, Some(kind))
+        }
+    }
+}
+
+fn precision(d: PartialDate) -> u8 {
+    u8::from(d.month().is_some()) + u8::from(d.day().is_some())
+}
+
+fn compare_date(input: PartialDate, registry: PartialDate) -> (FieldResult, Option<&'static str>) {
+    match input.agreement(registry) {
+        DateAgreement::Match => (FieldResult::Match, None),
+        DateAgreement::Partial if precision(input) < precision(registry) => {
+            (FieldResult::Partial, Some("date_of_birth.less_precise"))
+        }
+        DateAgreement::Partial => (
+            FieldResult::Partial,
+            Some("date_of_birth.registry_less_precise"),
+        ),
+        DateAgreement::Mismatch => {
+            let kind = if input.is_day_month_swap_of(registry) {
+                "date_of_birth.swapped_day_month"
+            } else if input.year() != registry.year()
+                && (input.month(), input.day()) == (registry.month(), registry.day())
+            {
+                "date_of_birth.different_year"
+            } else {
+                "date_of_birth.different_date"
+            };
+            (FieldResult::Mismatch, Some(kind))
+        }
+    }
+}
+
+/// Compares a parsed request with the person it names.
+fn compare(p: &Parsed, c: &Citizen, agreement: Agreement) -> Verification {
+    let mut findings = Vec::new();
+    if matches!(p.key, IdKey::Old(_)) {
+        findings.push("personal_id.old_id_number");
+    }
+    let mut field = |outcome: Option<(FieldResult, Option<&'static str>)>| {
+        let (result, finding) = outcome.unwrap_or((FieldResult::NotProvided, None));
+        findings.extend(finding);
+        result
+    };
+    let full_name = field(
+        p.full_name
+            .as_deref()
+            .map(|n| compare_name(n, &c.full_name)),
+    );
+    let date_of_birth = field(p.date_of_birth.map(|d| compare_date(d, c.date_of_birth)));
+    let gender = field(p.gender.map(|g| {
+        if g == c.gender {
+            (FieldResult::Match, None)
+        } else {
+            (FieldResult::Mismatch, Some("gender.different"))
+        }
+    }));
+    let all_match = [full_name, date_of_birth, gender]
+        .iter()
+        .all(|r| matches!(r, FieldResult::Match | FieldResult::NotProvided));
+    Verification {
+        verdict: if all_match {
+            Verdict::Match
+        } else {
+            Verdict::Mismatch
+        },
+        fields: FieldResults {
+            full_name: Some(full_name),
+            date_of_birth: Some(date_of_birth),
+            gender: Some(gender),
+        },
+        findings,
+        reason: None,
+        registry: agreement.values(c),
+        person: Some(c.personal_id),
+    }
+}
+
+/// The verification of one (parsed) request against the people fetched for it.
+fn evaluate(
+    parsed: Result<&Parsed, &Invalid>,
+    people: &People,
+    agreement: Agreement,
+) -> Verification {
+    let p = match parsed {
+        Ok(p) => p,
+        Err(inv) => {
+            return Verification::unanswered(
+                Verdict::Invalid,
+                vec![inv.kind],
+                Some(inv.reason.clone()),
+            );
+        }
+    };
+    match people.resolve(&p.key) {
+        Resolved::Found(c) => compare(p, c, agreement),
+        Resolved::NotFound => Verification::unanswered(Verdict::NotFound, Vec::new(), None),
+        Resolved::Ambiguous => Verification::unanswered(
+            Verdict::Invalid,
+            vec!["invalid.ambiguous_old_id"],
+            Some(
+                "personal_id: this old ID number is recorded for several people; \
+                 give the 12-digit personal ID number"
+                    .into(),
+            ),
+        ),
+    }
+}
+
+impl App {
+    /// Verifies one request (the contract's `POST /api/v1/verify`). Audited whatever the
+    /// outcome: the result is released once its entry is committed.
+    pub fn verify(
+        &self,
+        actor: &Actor,
+        agreement: Agreement,
+        request: &VerifyRequest,
+    ) -> Result<Audited<Verification>, Error> {
+        self.authorize(actor, Action::VerifyIdentity, None, None)?;
+        let key = parse_id(request);
+        let people = match &key {
+            Ok(key) => People::fetch(&self.store, std::iter::once(key))?,
+            Err(_) => People::default(),
+        };
+        let parsed = key.and_then(|k| {
+            let name = people.name_of(&k).map(str::to_owned);
+            parse_fields(k, request, name.as_deref())
+        });
+        let verification = evaluate(parsed.as_ref(), &people, agreement);
+        let entry = self.verification_audit(actor, "verify", &verification, None);
+        Ok(Audited {
+            tickets: vec![self.audit.record(entry)],
+            value: verification,
+        })
+    }
+
+    /// The audit entry of one verification: the person (if resolved) and the verdict.
+    fn verification_audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        v: &Verification,
+        detail: Option<String>,
+    ) -> AuditEntry {
+        AuditEntry {
+            detail,
+            ..self.audit_entry(
+                actor,
+                action,
+                v.person,
+                Some("verification"),
+                v.verdict.as_str(),
+            )
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Batch verification jobs: where a job stands, so that a killed or crashed run resumes
+//! at its last checkpoint. A checkpoint commits together with the audit entries of the
+//! rows it covers, so a resumed job neither loses nor repeats an entry.
+
+use crate::audit::{AuditEntry, insert_audit};
+use crate::sql::{Row, Tx, Value};
+use crate::{Error, Store, now_millis};
+
+pub const JOB_RUNNING: &str = "running";
+pub const JOB_DONE: &str = "done";
+/// A job whose input or output changed under it: it can never be resumed.
+pub const JOB_ABANDONED: &str = "abandoned";
+
+/// How far a job got: everything before these offsets is verified, written, flushed to
+/// disk and audited.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobCheckpoint {
+    pub rows_done: u64,
+    /// Byte offset in the input of the first row not yet verified.
+    pub input_offset: u64,
+    /// Line number (1-based) in the input at `input_offset`.
+    pub input_line: u64,
+    /// Length of the output file written so far.
+    pub output_offset: u64,
+    /// The job's running summary (JSON, owned by the application).
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyJob {
+    pub id: i64,
+    pub actor: String,
+    pub input: String,
+    pub input_fingerprint: String,
+    pub output: String,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub checkpoint: JobCheckpoint,
+}
+
+const JOB_COLUMNS: &str = "id, actor, input, input_fingerprint, output, status, created_at, \
+     updated_at, rows_done, input_offset, input_line, output_offset, summary";
+
+fn job_from(mut r: Row) -> Result<VerifyJob, Error> {
+    let int = |r: &Row, i: usize| {
+        r[i].as_i64()
+            .ok_or_else(|| Error::Corrupt(format!("verify job column {i}")))
+    };
+    let mut text = |i: usize| std::mem::replace(&mut r[i], Value::Null).into_string();
+    let (actor, input, input_fingerprint, output, status, summary) =
+        (text(1), text(2), text(3), text(4), text(5), text(12));
+    Ok(VerifyJob {
+        id: int(&r, 0)?,
+        actor: actor.unwrap_or_default(),
+        input: input.unwrap_or_default(),
+        input_fingerprint: input_fingerprint.unwrap_or_default(),
+        output: output.unwrap_or_default(),
+        status: status.unwrap_or_default(),
+        created_at: int(&r, 6)?,
+        updated_at: int(&r, 7)?,
+        checkpoint: JobCheckpoint {
+            rows_done: int(&r, 8)? as u64,
+            input_offset: int(&r, 9)? as u64,
+            input_line: int(&r, 10)? as u64,
+            output_offset: int(&r, 11)? as u64,
+            summary: summary.unwrap_or_default(),
+        },
+    })
+}
+
+fn set_status(tx: &mut dyn Tx, id: i64, status: &'static str) -> Result<(), Error> {
+    tx.exec(
+        "UPDATE verify_jobs SET status = $1, updated_at = $2 WHERE id = $3",
+        &[
+            Value::Code(status),
+            Value::Int(now_millis()),
+            Value::Int(id),
+        ],
+    )?;
+    Ok(())
+}
+
+impl Store {
+    /// The running job of `actor` over the same input (same fingerprint) and output, to
+    /// resume; otherwise a new job (a running one over the same files whose input changed
+    /// is abandoned).
+    pub fn open_verify_job(
+        &self,
+        actor: &str,
+        input: &str,
+        input_fingerprint: &str,
+        output: &str,
+    ) -> Result<VerifyJob, Error> {
+        self.write(|tx| {
+            let running = tx.query(
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM verify_jobs \
+                     WHERE input = $1 AND output = $2 AND status = $3 ORDER BY id"
+                ),
+                &[input.into(), output.into(), Value::Code(JOB_RUNNING)],
+            )?;
+            for job in running.into_iter().map(job_from) {
+                let job = job?;
+                if job.actor == actor && job.input_fingerprint == input_fingerprint {
+                    return Ok(job);
+                }
+                set_status(tx, job.id, JOB_ABANDONED)?;
+            }
+            let now = now_millis();
+            tx.exec(
+                "INSERT INTO verify_jobs (actor, input, input_fingerprint, output, status, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                &[
+                    actor.into(),
+                    input.into(),
+                    input_fingerprint.into(),
+                    output.into(),
+                    Value::Code(JOB_RUNNING),
+                    Value::Int(now),
+                ],
+            )?;
+            let row = tx
+                .query_one(
+                    &format!(
+                        "SELECT {JOB_COLUMNS} FROM verify_jobs \
+                         WHERE id = (SELECT MAX(id) FROM verify_jobs)"
+                    ),
+                    &[],
+                )?
+                .ok_or_else(|| Error::Corrupt("verify job not inserted".into()))?;
+            job_from(row)
+        })
+    }
+
+    pub fn verify_job(&self, id: i64) -> Result<Option<VerifyJob>, Error> {
+        self.read(|tx| {
+            tx.query_one(
+                &format!("SELECT {JOB_COLUMNS} FROM verify_jobs WHERE id = $1"),
+                &[Value::Int(id)],
+            )?
+            .map(job_from)
+            .transpose()
+        })
+    }
+
+    /// Records a checkpoint and the audit entries of the rows it covers in one
+    /// transaction; `status` is [`JOB_RUNNING`], or [`JOB_DONE`] for the last one.
+    pub fn checkpoint_verify_job(
+        &self,
+        id: i64,
+        checkpoint: &JobCheckpoint,
+        status: &'static str,
+        audit: &[AuditEntry],
+    ) -> Result<(), Error> {
+        self.write(|tx| {
+            insert_audit(tx, audit)?;
+            let updated = tx.exec(
+                "UPDATE verify_jobs SET rows_done = $1, input_offset = $2, input_line = $3, \
+                 output_offset = $4, summary = $5, status = $6, updated_at = $7 \
+                 WHERE id = $8 AND status = $9",
+                &[
+                    Value::Int(checkpoint.rows_done as i64),
+                    Value::Int(checkpoint.input_offset as i64),
+                    Value::Int(checkpoint.input_line as i64),
+                    Value::Int(checkpoint.output_offset as i64),
+                    checkpoint.summary.as_str().into(),
+                    Value::Code(status),
+                    Value::Int(now_millis()),
+                    Value::Int(id),
+                    Value::Code(JOB_RUNNING),
+                ],
+            )?;
+            if updated == 1 {
+                Ok(())
+            } else {
+                Err(Error::Conflict(format!("verify job {id} is not running")))
+            }
+        })
+    }
+
+    /// Marks a running job abandoned (its output can no longer be resumed).
+    pub fn abandon_verify_job(&self, id: i64) -> Result<(), Error> {
+        self.write(|tx| set_status(tx, id, JOB_ABANDONED))
+    }
+}
