@@ -252,16 +252,55 @@ struct Chain {
     genesis: Option<[u8; 32]>,
     head_file: Option<File>,
     last_checkpoint: Instant,
+    /// The newest head not yet in the head file, and when the file was last written.
+    pending_head: Option<AuditHead>,
+    last_head: Instant,
 }
+
+/// How often at most the head file is signed and rewritten. Signing after every commit
+/// cost a tenth of the server's CPU under read load; the newest 50 ms of entries rely on
+/// the chain alone until the next write.
+const HEAD_EVERY: Duration = Duration::from_millis(50);
 
 impl Chain {
     fn timeout(&self) -> Duration {
-        self.signer
+        let checkpoint = self
+            .signer
             .every
-            .saturating_sub(self.last_checkpoint.elapsed())
+            .saturating_sub(self.last_checkpoint.elapsed());
+        match self.pending_head {
+            Some(_) => checkpoint.min(HEAD_EVERY.saturating_sub(self.last_head.elapsed())),
+            None => checkpoint,
+        }
+    }
+
+    /// Notes a new head; signs it into the head file unless that was done < 50 ms ago.
+    fn note_head(&mut self, head: AuditHead) {
+        self.pending_head = Some(head);
+        if self.last_head.elapsed() >= HEAD_EVERY {
+            self.flush_head();
+        }
+    }
+
+    fn flush_head(&mut self) {
+        if let Some(head) = self.pending_head.take() {
+            self.last_head = Instant::now();
+            self.record_head(head);
+        }
+    }
+
+    /// Writes what is due: the pending head, and a checkpoint when its period is over.
+    fn on_timeout(&mut self) {
+        if self.last_head.elapsed() >= HEAD_EVERY {
+            self.flush_head();
+        }
+        if self.last_checkpoint.elapsed() >= self.signer.every {
+            self.checkpoint();
+        }
     }
 
     fn checkpoint(&mut self) {
+        self.flush_head();
         self.last_checkpoint = Instant::now();
         if let Err(e) = self.store.checkpoint_audit(&self.signer.key) {
             tracing::error!(error = %crate::redact(&e.to_string()), "audit checkpoint failed");
@@ -315,6 +354,8 @@ impl AuditSink {
             genesis: None,
             head_file: None,
             last_checkpoint: Instant::now(),
+            pending_head: None,
+            last_head: Instant::now(),
         });
         std::thread::Builder::new()
             .name("audit-writer".into())
@@ -325,7 +366,7 @@ impl AuditSink {
                             Ok(m) => m,
                             Err(mpsc::RecvTimeoutError::Timeout) => {
                                 if let Some(c) = &mut chain {
-                                    c.checkpoint();
+                                    c.on_timeout();
                                 }
                                 continue;
                             }
@@ -364,9 +405,9 @@ impl AuditSink {
                         if let Ok(Some(head)) = appended
                             && !entries.is_empty()
                         {
-                            c.record_head(head);
+                            c.note_head(head);
                         }
-                        if !asked.is_empty() || c.timeout().is_zero() {
+                        if !asked.is_empty() || c.last_checkpoint.elapsed() >= c.signer.every {
                             c.checkpoint();
                         }
                     }
