@@ -200,21 +200,27 @@ impl App {
 
     /// May `actor` administer accounts of `unit`? National units need a national admin.
     fn authorize_account_admin(&self, actor: &Actor, unit: &str) -> Result<(), Error> {
+        self.authorize_on_accounts_of(actor, Action::ManageAccounts, unit)
+    }
+
+    /// Authorizes `action` on the accounts of `unit`: agency accounts (which hold no
+    /// territory) are administered nationally.
+    fn authorize_on_accounts_of(
+        &self,
+        actor: &Actor,
+        action: Action,
+        unit: &str,
+    ) -> Result<(), Error> {
         let code = if policy::AGENCIES.iter().any(|(c, _)| *c == unit) {
-            // Agency accounts are administered nationally.
             policy::NATIONAL_UNIT
         } else {
             unit
         };
-        self.authorize(
-            actor,
-            Action::ManageAccounts,
-            Some(Target {
-                structure: Structure::Y2025,
-                code,
-            }),
-            None,
-        )
+        let target = Target {
+            structure: Structure::Y2025,
+            code,
+        };
+        self.authorize(actor, action, Some(target), None)
     }
 
     /// Password + second-factor login; returns (token, expiry in Unix ms). Every failure
@@ -504,20 +510,7 @@ impl App {
                 u.unit.as_str()
             }
         });
-        let code = if policy::AGENCIES.iter().any(|(c, _)| *c == unit) {
-            policy::NATIONAL_UNIT
-        } else {
-            unit
-        };
-        self.authorize(
-            actor,
-            action,
-            Some(Target {
-                structure: Structure::Y2025,
-                code,
-            }),
-            None,
-        )?;
+        self.authorize_on_accounts_of(actor, action, unit)?;
         user.ok_or(Error::NotFound)
     }
 

@@ -124,29 +124,25 @@ impl App {
             Some(Scope::Own) => actor.personal_id == Some(id),
             Some(Scope::Any | Scope::OwnUnit) => true,
         };
+        // Refusals and probes for numbers are themselves worth an auditor's attention.
+        let note = |outcome: &str| {
+            self.audit.record_detached(self.audit_entry(
+                actor,
+                &format!("{action:?}"),
+                Some(id),
+                None,
+                outcome,
+            ))
+        };
         if !pre_check {
-            let denied = policy::Denied {
+            note("denied");
+            return Err(Error::Forbidden(policy::Denied {
                 role: actor.role,
                 action,
-            };
-            self.audit.record_detached(self.audit_entry(
-                actor,
-                &format!("{action:?}"),
-                Some(id),
-                None,
-                "denied",
-            ));
-            return Err(Error::Forbidden(denied));
+            }));
         }
         let Some(c) = self.store.citizen(id)? else {
-            // Probing for numbers is itself worth an auditor's attention.
-            self.audit.record_detached(self.audit_entry(
-                actor,
-                &format!("{action:?}"),
-                Some(id),
-                None,
-                "not_found",
-            ));
+            note("not_found");
             return Err(Error::NotFound);
         };
         let subject = policy::Subject {
@@ -155,13 +151,7 @@ impl App {
             dossier: dossier.as_ref(),
         };
         policy::authorize_subject(self.units, actor, action, &subject).map_err(|denied| {
-            self.audit.record_detached(self.audit_entry(
-                actor,
-                &format!("{action:?}"),
-                Some(id),
-                None,
-                "denied",
-            ));
+            note("denied");
             Error::Forbidden(denied)
         })?;
         let purpose = match (&dossier, policy::grant(actor.role, action)) {

@@ -198,6 +198,16 @@ fn view(r: &PartnerRecord) -> PartnerView {
 const KEY_PREFIX: &str = "dcp_";
 
 impl App {
+    /// Partners are national: only a national principal manages them.
+    fn authorize_partner_admin(&self, actor: &Actor) -> Result<(), Error> {
+        self.authorize(
+            actor,
+            Action::ManagePartners,
+            Some(policy::national()),
+            None,
+        )
+    }
+
     /// Creates a partner; returns its API key, which is shown this once.
     pub fn add_partner(
         &self,
@@ -207,12 +217,7 @@ impl App {
         daily_quota: i64,
         allow_ips: &[&str],
     ) -> Result<NewPartnerKey, Error> {
-        self.authorize(
-            actor,
-            Action::ManagePartners,
-            Some(policy::national()),
-            None,
-        )?;
+        self.authorize_partner_admin(actor)?;
         crate::accounts::validate_name("partner name", name)?;
         let scopes = parse_scopes(scopes.iter().copied())?;
         if scopes.is_empty() {
@@ -258,12 +263,7 @@ impl App {
         name: &str,
         disabled: bool,
     ) -> Result<PartnerView, Error> {
-        self.authorize(
-            actor,
-            Action::ManagePartners,
-            Some(policy::national()),
-            None,
-        )?;
+        self.authorize_partner_admin(actor)?;
         if !self.store.set_partner_disabled(name, disabled)? {
             return Err(Error::NotFound);
         }
