@@ -24,10 +24,15 @@ done >"$work/secrets.txt"
 "$bin" --database-url "$db" serve --listen "127.0.0.1:$port" --account-rate 0 >"$work/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do curl -sf "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
-python3 - "$port" "$work/secrets.txt" "$work/all.csv" "$password" "$threads" <<'PY'
-import base64, hmac, json, statistics, struct, sys, threading, time, urllib.request
+python3 - "$port" "$work/secrets.txt" "$work/all.csv" "$password" "$threads" "$server" <<'PY'
+import base64, os, hmac, json, statistics, struct, sys, threading, time, urllib.request
 from concurrent.futures import ThreadPoolExecutor
-port, secrets_file, csv_file, password, threads = sys.argv[1:6]
+port, secrets_file, csv_file, password, threads, server_pid = sys.argv[1:7]
+
+def server_cpu_seconds():
+    # utime + stime of the server process, from /proc (clock ticks).
+    fields = open(f"/proc/{server_pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 base = f"http://127.0.0.1:{port}"
 secrets = open(secrets_file).read().split()
 person = open(csv_file, encoding="utf-8").readlines()[1].split(",", 1)[0]
@@ -61,13 +66,17 @@ def reader():
 r = threading.Thread(target=reader); r.start()
 time.sleep(3)
 phase[0] = "storm"
-start = time.perf_counter()
+start, cpu_start = time.perf_counter(), server_cpu_seconds()
 with ThreadPoolExecutor(int(threads)) as pool:
     tokens = list(pool.map(login, range(1, len(secrets))))
-elapsed = time.perf_counter() - start
+elapsed, server_cpu = time.perf_counter() - start, server_cpu_seconds() - cpu_start
 stop.set(); r.join()
 ok = sum(1 for t in tokens if t)
 print(f"logins: {ok} in {elapsed:.2f} s = {ok / elapsed:.1f}/s ({threads} client threads)")
+# The server's own CPU per login tells its capacity apart from the client's share of the
+# same 2 cores (the Python client and the reader run beside it).
+print(f"server CPU: {server_cpu:.2f} s = {1000 * server_cpu / max(ok, 1):.1f} ms per login "
+      f"(capacity on {os.cpu_count()} cores: {ok * os.cpu_count() / max(server_cpu, 1e-9):.0f}/s)")
 for name, xs in latencies.items():
     xs.sort()
     print(f"reader during {name}: {len(xs)} reads, p50 {1000 * xs[len(xs) // 2]:.1f} ms, "
