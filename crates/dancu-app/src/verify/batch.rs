@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
 
 use dancu_domain::legacy::{SourceEncoding, decode_as, decode_text};
-use dancu_store::{AuditEntry, JOB_DONE, JOB_RUNNING, JobCheckpoint};
+use dancu_store::{AuditEntry, JOB_DONE, JOB_RUNNING, JobCheckpoint, UsageDelta, VerifyJob};
 use sha2::{Digest, Sha256};
 
-use super::{Agreement, Field, People, Summary, Verification, VerifyRequest, evaluate};
+use super::{Agreement, Field, People, Summary, Verdict, Verification, VerifyRequest, evaluate};
 use super::{Invalid, parse_fields, parse_id};
 use crate::policy::{Action, Actor};
 use crate::{App, Error};
@@ -95,6 +95,24 @@ struct Inspected {
 
 fn io_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("{}: {e}", path.display()))
+}
+
+/// What a job records of its input before it runs: the fingerprint (length and first
+/// MiB), whether it is JSON lines, and its rows, counted by the reader the run uses (so
+/// the count is exactly what the run will verify). Fails as the run would on an input
+/// it cannot read at all (unknown encoding, missing columns).
+pub(super) fn survey(path: &Path) -> Result<(String, bool, u64), Error> {
+    let inspected = inspect(path)?;
+    let mut source = Source::open(path, &inspected, None)?;
+    let mut rows = 0u64;
+    while let Some(chunk) = source.next_chunk(0, 4096)? {
+        rows += chunk.rows.len() as u64;
+    }
+    Ok((
+        inspected.fingerprint,
+        inspected.format == Format::Jsonl,
+        rows,
+    ))
 }
 
 fn inspect(path: &Path) -> Result<Inspected, Error> {
@@ -516,7 +534,7 @@ fn output_error(e: impl std::fmt::Display) -> Error {
 }
 
 /// The file's absolute path (its directory resolved), as the job's key.
-fn absolute(path: &Path) -> Result<String, Error> {
+pub(super) fn absolute(path: &Path) -> Result<String, Error> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -546,6 +564,23 @@ impl App {
         output: &Path,
         options: &BatchOptions,
         progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<BatchReport, Error> {
+        self.run_batch(actor, agreement, input, output, options, progress, None)
+    }
+
+    /// [`App::verify_batch`], for a job a partner submitted (`submitted`: its record,
+    /// whose files are `input` and `output`): the verdict counts of the rows each
+    /// checkpoint covers go to the partner's statistics in the checkpoint's transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn run_batch(
+        &self,
+        actor: &Actor,
+        agreement: Agreement,
+        input: &Path,
+        output: &Path,
+        options: &BatchOptions,
+        progress: &(dyn Fn(Progress) + Sync),
+        submitted: Option<&VerifyJob>,
     ) -> Result<BatchReport, Error> {
         self.authorize(actor, Action::VerifyIdentity, None, None)?;
         let inspected = inspect(input)?;
@@ -596,6 +631,13 @@ impl App {
             }
             // The output was cut or replaced since the checkpoint: start over.
             self.store.abandon_verify_job(job.id)?;
+            if submitted.is_some() {
+                // A partner's job is known by its id: it cannot silently become another.
+                return Err(Error::Conflict(format!(
+                    "job {}: its output file was changed; submit the file again",
+                    job.id
+                )));
+            }
             job = self.store.open_verify_job(
                 &actor.username,
                 &input_key,
@@ -639,16 +681,34 @@ impl App {
             writer.write_all(&header).map_err(output_error)?;
             checkpoint.output_offset = header.len() as u64;
         }
+        if let Some(s) = submitted
+            && s.id != job.id
+        {
+            return Err(Error::Internal(format!(
+                "job {} resumed as job {}",
+                s.id, job.id
+            )));
+        }
         let mut rows_since_checkpoint = 0u64;
+        // Verdicts of the rows since the last checkpoint (a partner's statistics).
+        let mut verdicts = [0i64; 4];
         let commit = |writer: &mut BufWriter<File>,
                       checkpoint: &JobCheckpoint,
                       audit: &mut Vec<AuditEntry>,
+                      verdicts: &mut [i64; 4],
                       status: &'static str|
          -> Result<(), Error> {
             writer.flush().map_err(output_error)?;
             writer.get_ref().sync_data().map_err(output_error)?;
+            let usage = submitted.and_then(|s| s.partner_id).map(|partner_id| UsageDelta {
+                partner_id,
+                day: crate::limits::ict_day(dancu_store::now_millis()),
+                // The rows were charged against the quota when the job was submitted.
+                requests: 0,
+                verdicts: std::mem::take(verdicts),
+            });
             self.store
-                .checkpoint_verify_job(job.id, checkpoint, status, audit)?;
+                .checkpoint_verify_job(job.id, checkpoint, status, audit, usage.as_ref())?;
             audit.clear();
             Ok(())
         };
@@ -701,6 +761,9 @@ impl App {
                     writer.write_all(&out.bytes).map_err(output_error)?;
                     written += 1;
                     summary.merge(&out.summary);
+                    for v in Verdict::ALL {
+                        verdicts[v as usize] += out.summary.verdict(v) as i64;
+                    }
                     pending_audit.extend(out.audit);
                     checkpoint.rows_done += out.rows;
                     checkpoint.output_offset += out.bytes.len() as u64;
@@ -709,7 +772,13 @@ impl App {
                     rows_since_checkpoint += out.rows;
                     if rows_since_checkpoint >= options.checkpoint_rows {
                         checkpoint.summary = summary.to_json().to_string();
-                        commit(&mut writer, &checkpoint, &mut pending_audit, JOB_RUNNING)?;
+                        commit(
+                            &mut writer,
+                            &checkpoint,
+                            &mut pending_audit,
+                            &mut verdicts,
+                            JOB_RUNNING,
+                        )?;
                         rows_since_checkpoint = 0;
                     }
                     progress(Progress {
@@ -735,7 +804,13 @@ impl App {
             "verify.batch.finish",
             format!("job {}; {} rows", job.id, checkpoint.rows_done),
         ));
-        commit(&mut writer, &checkpoint, &mut pending_audit, JOB_DONE)?;
+        commit(
+            &mut writer,
+            &checkpoint,
+            &mut pending_audit,
+            &mut verdicts,
+            JOB_DONE,
+        )?;
         Ok(BatchReport {
             job_id: job.id,
             resumed_at_row,
