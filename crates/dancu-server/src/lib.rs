@@ -1003,6 +1003,8 @@ pub async fn serve(
             tracing::warn!("requests still open {DRAIN:?} after shutdown was asked; dropping them");
         }
     }
+    // Partners' batch jobs stop at their next checkpoint and resume at the next start.
+    app.stop_verify_jobs();
     blocking(move || app.flush_usage())
         .await
         .map_err(|p| std::io::Error::other(p.detail))

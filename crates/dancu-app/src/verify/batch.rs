@@ -62,6 +62,9 @@ pub struct BatchReport {
     pub encoding: SourceEncoding,
     pub summary: Summary,
     pub summary_path: PathBuf,
+    /// A partner's job stopped at a checkpoint because the server is stopping; it is
+    /// still running (resumed at the next start) and has no summary file yet.
+    pub stopped: bool,
 }
 
 /// Bytes read to detect the format and the encoding, and to fingerprint the input.
@@ -716,7 +719,7 @@ impl App {
         let in_flight_max = options.workers.max(1) * 4;
         let (work_tx, work_rx) = mpsc::channel::<RawChunk>();
         let work_rx = Mutex::new(work_rx);
-        std::thread::scope(|scope| -> Result<(), Error> {
+        let stopped = std::thread::scope(|scope| -> Result<bool, Error> {
             // Dropped when this closure returns, which stops the workers.
             let work_tx = work_tx;
             let (done_tx, done_rx) = mpsc::channel::<Result<ChunkOut, Error>>();
@@ -780,6 +783,9 @@ impl App {
                             JOB_RUNNING,
                         )?;
                         rows_since_checkpoint = 0;
+                        if submitted.is_some() && self.jobs.stopping() {
+                            return Ok(true);
+                        }
                     }
                     progress(Progress {
                         rows: checkpoint.rows_done,
@@ -788,10 +794,20 @@ impl App {
                     });
                 }
             }
-            Ok(())
+            Ok(false)
         })?;
 
         let summary_path = PathBuf::from(format!("{}.summary.json", output.display()));
+        if stopped {
+            return Ok(BatchReport {
+                job_id: job.id,
+                resumed_at_row,
+                encoding: inspected.encoding,
+                summary,
+                summary_path,
+                stopped,
+            });
+        }
         let mut doc = summary.to_json();
         doc["job"] = job.id.into();
         doc["input_encoding"] = inspected.encoding.label().into();
@@ -817,6 +833,7 @@ impl App {
             encoding: inspected.encoding,
             summary,
             summary_path,
+            stopped,
         })
     }
 

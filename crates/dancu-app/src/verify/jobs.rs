@@ -26,6 +26,8 @@ use crate::{App, Error};
 pub(crate) struct Jobs {
     /// A runner thread is draining the pending jobs.
     running: AtomicBool,
+    /// The process is stopping: running jobs stop at their next checkpoint.
+    stop: AtomicBool,
     /// Rows done of the jobs running now (finer than their checkpoints).
     progress: Mutex<HashMap<i64, u64>>,
 }
@@ -44,6 +46,12 @@ pub struct JobView {
     pub updated_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl Jobs {
+    pub(super) fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
 }
 
 /// The files of a finished job.
@@ -227,10 +235,17 @@ impl App {
             self.jobs.running.store(false, Ordering::Release);
             // A job submitted after the last look, while this runner was still marked
             // running, was left to it: look once more.
-            if self.next_pending_job().is_none() {
+            if self.jobs.stopping() || self.next_pending_job().is_none() {
                 return;
             }
         }
+    }
+
+    /// Stops the partners' jobs at their next checkpoint (a graceful stop of the
+    /// server); they stay running in the store and resume at the next start. A runner
+    /// started afterwards stops each job it takes at its first checkpoint.
+    pub fn stop_verify_jobs(&self) {
+        self.jobs.stop.store(true, Ordering::Release);
     }
 
     fn next_pending_job(&self) -> Option<VerifyJob> {
@@ -243,8 +258,8 @@ impl App {
         }
     }
 
-    /// Runs one job to its end; false if it could not be settled (the runner stops
-    /// rather than retry it in a loop).
+    /// Runs one job to its end; false if it was stopped, or could not be settled (the
+    /// runner stops rather than retry it in a loop).
     fn run_job(&self, job: &VerifyJob) -> bool {
         let outcome = (|| {
             let name = partner_name(job)
@@ -279,6 +294,7 @@ impl App {
                 tracing::error!(job = job.id, error = %crate::redact(&e.to_string()), "marking a verify job failed");
             }
         }
-        !matches!(self.store.verify_job(job.id), Ok(Some(j)) if j.status == JOB_RUNNING)
+        !self.jobs.stopping()
+            && !matches!(self.store.verify_job(job.id), Ok(Some(j)) if j.status == JOB_RUNNING)
     }
 }
