@@ -1037,6 +1037,10 @@ fn unchained_entries_are_sealed_on_upgrade(store: &Store, url: &str) {
     // Back to schema version 2: undo migration 3 and the ones after it.
     sql(store, "DROP INDEX audit_checkpoints_entry");
     sql(store, "DROP TABLE verify_jobs");
+    sql(store, "ALTER TABLE partners DROP COLUMN returns");
+    for column in ["matched", "mismatched", "not_found", "invalid"] {
+        sql(store, &format!("ALTER TABLE partner_usage DROP COLUMN {column}"));
+    }
     sql(store, "DELETE FROM schema_version WHERE version >= 3");
     let upgraded = Store::open(url).unwrap();
     assert!(matches!(
