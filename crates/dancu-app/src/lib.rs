@@ -71,6 +71,11 @@ pub struct AppConfig {
     /// Signs the audit chain's head and checkpoints; `None` leaves them unsigned.
     pub signer: Option<AuditSigner>,
     pub limits: limits::Limits,
+    /// Where files live beside the database (`--data-dir`): partners' batch jobs go to
+    /// `verify-jobs/` in it. `None`: no file-based feature is available.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// How partners' batch jobs run (chunk size, checkpoint interval, threads).
+    pub job_options: verify::BatchOptions,
 }
 
 /// The application: the store, the unit catalog, the audit writer and session cache.
@@ -85,6 +90,10 @@ pub struct App {
     quotas: Arc<limits::Quotas>,
     partners: partners::PartnerCache,
     reads: alerts::ReadWatch,
+    data_dir: Option<std::path::PathBuf>,
+    jobs: verify::Jobs,
+    job_options: verify::BatchOptions,
+    job_upload_bytes: u64,
 }
 
 impl App {
@@ -109,6 +118,10 @@ impl App {
             units: UnitCatalog::embedded(),
             sessions: auth::SessionCache::default(),
             cursor: citizens::CursorKey::random(),
+            data_dir: config.data_dir,
+            jobs: verify::Jobs::default(),
+            job_options: config.job_options,
+            job_upload_bytes: limits.job_upload_bytes,
         }
     }
 
@@ -120,6 +133,11 @@ impl App {
     /// Opens (and migrates) the store at `url`.
     pub fn open_with(url: &str, config: AppConfig) -> Result<App, Error> {
         Ok(App::with_config(Store::open(url)?, config))
+    }
+
+    /// Largest file a partner may upload as one batch job.
+    pub fn job_upload_bytes(&self) -> u64 {
+        self.job_upload_bytes
     }
 
     /// Takes one request of a staff or citizen account from its rate limit.

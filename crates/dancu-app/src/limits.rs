@@ -13,7 +13,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use dancu_store::Store;
+use dancu_store::{Store, UsageDelta, VerdictCounts};
 
 use crate::Error;
 
@@ -38,6 +38,8 @@ pub struct Limits {
     pub alert_distinct_people: usize,
     /// …within this window.
     pub alert_window: Duration,
+    /// Largest file a partner may upload as one batch job.
+    pub job_upload_bytes: u64,
 }
 
 impl Default for Limits {
@@ -57,6 +59,8 @@ impl Default for Limits {
             usage_flush: Duration::from_secs(1),
             alert_distinct_people: 200,
             alert_window: Duration::from_secs(600),
+            // 57 million rows of a credit bureau are about 4 GB of CSV.
+            job_upload_bytes: 8 << 30,
         }
     }
 }
@@ -174,6 +178,8 @@ struct DayUsage {
     day: i64,
     stored: i64,
     pending: i64,
+    /// Verdicts returned since the last flush (match, mismatch, not_found, invalid).
+    verdicts: VerdictCounts,
 }
 
 /// Partners' daily quotas, counted in memory and flushed to the store.
@@ -205,6 +211,33 @@ impl Quotas {
         quotas
     }
 
+    /// The entry of `partner` for `day`; the first use of a day in this process loads
+    /// what was used before a restart (or by other processes).
+    fn day_entry<'a>(
+        &self,
+        usage: &'a mut HashMap<i64, DayUsage>,
+        partner: i64,
+        day: i64,
+    ) -> Result<&'a mut DayUsage, Error> {
+        if usage.get(&partner).is_none_or(|u| u.day != day) {
+            let stored = self
+                .store
+                .partner_usage(partner, day)?
+                .first()
+                .map_or(0, |d| d.requests);
+            usage.insert(
+                partner,
+                DayUsage {
+                    day,
+                    stored,
+                    pending: 0,
+                    verdicts: [0; 4],
+                },
+            );
+        }
+        Ok(usage.get_mut(&partner).expect("just inserted"))
+    }
+
     /// Counts `cost` requests of `partner` against its daily `quota`, or refuses them
     /// (the count is left unchanged) until midnight in Vietnam.
     pub fn charge(
@@ -214,29 +247,8 @@ impl Quotas {
         cost: i64,
         now_millis: i64,
     ) -> Result<(), Error> {
-        let day = ict_day(now_millis);
         let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
-        let u = match usage.get_mut(&partner) {
-            Some(u) if u.day == day => u,
-            _ => {
-                // First request of the day in this process: what was used before a restart
-                // (or by other processes) counts.
-                let stored = self
-                    .store
-                    .partner_usage(partner, day)?
-                    .first()
-                    .map_or(0, |(_, n)| *n);
-                usage.insert(
-                    partner,
-                    DayUsage {
-                        day,
-                        stored,
-                        pending: 0,
-                    },
-                );
-                usage.get_mut(&partner).expect("just inserted")
-            }
-        };
+        let u = self.day_entry(&mut usage, partner, ict_day(now_millis))?;
         if u.stored + u.pending + cost > quota {
             return Err(Error::TooManyRequests {
                 retry_after_secs: seconds_to_ict_midnight(now_millis),
@@ -249,26 +261,46 @@ impl Quotas {
         Ok(())
     }
 
+    /// Counts a verdict returned to `partner` (index in `Verdict::ALL` order), for the
+    /// dashboard's statistics; written with the next flush.
+    pub fn count_verdict(&self, partner: i64, verdict: usize, now_millis: i64) -> Result<(), Error> {
+        let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        self.day_entry(&mut usage, partner, ict_day(now_millis))?
+            .verdicts[verdict] += 1;
+        Ok(())
+    }
+
     /// Requests of `partner` counted today, flushed or not.
     pub fn used_today(&self, partner: i64, now_millis: i64) -> Option<i64> {
+        self.today(partner, now_millis).map(|(requests, _)| requests)
+    }
+
+    /// Requests and verdicts of `partner` counted today, flushed or not, and of these
+    /// the verdicts not flushed yet.
+    pub fn today(&self, partner: i64, now_millis: i64) -> Option<(i64, VerdictCounts)> {
         let usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
         usage
             .get(&partner)
             .filter(|u| u.day == ict_day(now_millis))
-            .map(|u| u.stored + u.pending)
+            .map(|u| (u.stored + u.pending, u.verdicts))
     }
 
     /// Writes the counts of the requests admitted since the last flush.
     pub fn flush(&self) -> Result<(), Error> {
-        let taken: Vec<(i64, i64, i64)> = {
+        let taken: Vec<UsageDelta> = {
             let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
             usage
                 .iter_mut()
-                .filter(|(_, u)| u.pending > 0)
+                .filter(|(_, u)| u.pending > 0 || u.verdicts != [0; 4])
                 .map(|(id, u)| {
                     let n = std::mem::take(&mut u.pending);
                     u.stored += n;
-                    (*id, u.day, n)
+                    UsageDelta {
+                        partner_id: *id,
+                        day: u.day,
+                        requests: n,
+                        verdicts: std::mem::take(&mut u.verdicts),
+                    }
                 })
                 .collect()
         };
@@ -276,8 +308,8 @@ impl Quotas {
         let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
         match written {
             Ok(totals) => {
-                for ((id, day, _), total) in taken.iter().zip(totals) {
-                    if let Some(u) = usage.get_mut(id).filter(|u| u.day == *day) {
+                for (d, total) in taken.iter().zip(totals) {
+                    if let Some(u) = usage.get_mut(&d.partner_id).filter(|u| u.day == d.day) {
                         u.stored = u.stored.max(total);
                     }
                 }
@@ -285,10 +317,13 @@ impl Quotas {
             }
             Err(e) => {
                 // Nothing was written: count it again at the next flush.
-                for (id, day, n) in &taken {
-                    if let Some(u) = usage.get_mut(id).filter(|u| u.day == *day) {
-                        u.stored -= n;
-                        u.pending += n;
+                for d in &taken {
+                    if let Some(u) = usage.get_mut(&d.partner_id).filter(|u| u.day == d.day) {
+                        u.stored -= d.requests;
+                        u.pending += d.requests;
+                        for (mine, theirs) in u.verdicts.iter_mut().zip(d.verdicts) {
+                            *mine += theirs;
+                        }
                     }
                 }
                 Err(e.into())

@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::auth;
 use crate::limits::ict_day;
 use crate::policy::{self, Action, Actor};
+use crate::verify::{Agreement, Verdict};
 use crate::{App, Error};
 
 /// What a partner may call.
@@ -90,9 +91,18 @@ pub struct Partner {
     pub name: String,
     pub scopes: Vec<PartnerScope>,
     pub daily_quota: i64,
+    /// What its data-sharing agreement lets it learn beyond per-field results.
+    pub agreement: Agreement,
     /// The client address of the current request (after trusted proxies).
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
+}
+
+impl Partner {
+    /// The principal the policy sees (audited as `partner:NAME`).
+    pub fn actor(&self) -> Actor {
+        Actor::partner(&self.name, self.ip, self.user_agent.clone())
+    }
 }
 
 /// A partner as administrators see it (no key).
@@ -102,6 +112,8 @@ pub struct PartnerView {
     pub scopes: Vec<String>,
     pub daily_quota: i64,
     pub allow_ips: Vec<String>,
+    /// Fields whose registry value its data-sharing agreement lets it receive.
+    pub returns: Vec<String>,
     pub created_by: String,
     pub disabled: bool,
 }
@@ -114,11 +126,16 @@ pub struct NewPartnerKey {
     pub api_key: String,
 }
 
-/// Requests of one day (Vietnam's calendar).
+/// Requests of one day (Vietnam's calendar), and the verdicts of the verifications
+/// among them (single calls and batch rows).
 #[derive(Debug, Clone, Serialize)]
 pub struct DayUsage {
     pub day: String,
     pub requests: i64,
+    pub matched: i64,
+    pub mismatched: i64,
+    pub not_found: i64,
+    pub invalid: i64,
 }
 
 /// A partner's use of its quota: today and the previous days.
@@ -141,6 +158,7 @@ struct CachedPartner {
     record: PartnerRecord,
     scopes: Vec<PartnerScope>,
     allow: Vec<IpNet>,
+    agreement: Agreement,
     checked: i64,
 }
 
@@ -185,6 +203,12 @@ fn view(r: &PartnerRecord) -> PartnerView {
         daily_quota: r.daily_quota,
         allow_ips: r
             .allow_ips
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        returns: r
+            .returns
             .split(',')
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
@@ -256,6 +280,31 @@ impl App {
         })
     }
 
+    /// Sets what a partner's data-sharing agreement lets it receive back: the registry's
+    /// canonical value of `fields` (comma-separated: full_name, date_of_birth, gender;
+    /// empty: nothing but the per-field results).
+    pub fn set_partner_agreement(
+        &self,
+        actor: &Actor,
+        name: &str,
+        fields: &str,
+    ) -> Result<PartnerView, Error> {
+        self.authorize_partner_admin(actor)?;
+        let agreement = Agreement::parse(fields).map_err(Error::Invalid)?;
+        let returns: Vec<&str> = agreement.fields().map(|f| f.name()).collect();
+        let returns = returns.join(",");
+        if !self.store.set_partner_returns(name, &returns)? {
+            return Err(Error::NotFound);
+        }
+        self.partners.remove_partner(name);
+        let mut entry = self.audit_entry(actor, "partner.change", None, Some(name), "ok");
+        entry.detail = Some(format!("returns={returns}"));
+        self.audit.record(entry).wait()?;
+        Ok(view(
+            &self.store.partner_by_name(name)?.ok_or(Error::NotFound)?,
+        ))
+    }
+
     /// Disables (every key use answers 401) or re-enables a partner.
     pub fn set_partner_disabled(
         &self,
@@ -296,6 +345,7 @@ impl App {
                     .ok_or(Error::Unauthenticated)?;
                 let c = CachedPartner {
                     scopes: parse_scopes(record.scopes.split(' '))?,
+                    agreement: Agreement::parse(&record.returns).map_err(Error::Internal)?,
                     allow: auth::parse_allow_list([record.allow_ips.as_str()])?,
                     record,
                     checked: now,
@@ -309,6 +359,7 @@ impl App {
             name: cached.record.name.clone(),
             scopes: cached.scopes,
             daily_quota: cached.record.daily_quota,
+            agreement: cached.agreement,
             ip,
             user_agent,
         };
@@ -427,28 +478,42 @@ impl App {
         let mut rows = self
             .store
             .partner_usage(record.id, today - i64::from(days.clamp(1, 366)) + 1)?;
-        // Requests counted in memory since the last flush belong to today as well.
-        let used_today = rows
-            .iter()
-            .find(|(d, _)| *d == today)
-            .map_or(0, |(_, n)| *n)
-            .max(self.quotas.used_today(record.id, now).unwrap_or(0));
-        rows.retain(|(d, _)| *d != today);
-        if used_today > 0 {
-            rows.push((today, used_today));
+        // What was counted in memory since the last flush belongs to today as well.
+        if let Some((requests, unflushed)) = self.quotas.today(record.id, now) {
+            if rows.last().is_none_or(|d| d.day != today) {
+                rows.push(dancu_store::UsageDay {
+                    day: today,
+                    ..Default::default()
+                });
+            }
+            let d = rows.last_mut().expect("today's row");
+            d.requests = d.requests.max(requests);
+            for (stored, pending) in d.verdicts.iter_mut().zip(unflushed) {
+                *stored += pending;
+            }
         }
+        let used_today = rows
+            .last()
+            .filter(|d| d.day == today)
+            .map_or(0, |d| d.requests);
+        rows.retain(|d| d.requests > 0 || d.verdicts != [0; 4]);
+        let count = |d: &dancu_store::UsageDay, v: Verdict| d.verdicts[v as usize];
         Ok(UsageReport {
             partner: record.name.clone(),
             daily_quota: record.daily_quota,
             used_today,
             remaining_today: (record.daily_quota - used_today).max(0),
             days: rows
-                .into_iter()
-                .map(|(d, requests)| {
-                    let (y, m, dd) = crate::citizens::civil_from_days(d);
+                .iter()
+                .map(|d| {
+                    let (y, m, dd) = crate::citizens::civil_from_days(d.day);
                     DayUsage {
                         day: format!("{y:04}-{m:02}-{dd:02}"),
-                        requests,
+                        requests: d.requests,
+                        matched: count(d, Verdict::Match),
+                        mismatched: count(d, Verdict::Mismatch),
+                        not_found: count(d, Verdict::NotFound),
+                        invalid: count(d, Verdict::Invalid),
                     }
                 })
                 .collect(),

@@ -32,6 +32,10 @@ pub enum Role {
     /// The operator at the store's own console (`dancu` CLI commands). Not an account
     /// role: it cannot be given to a user and never reaches the HTTP API.
     System,
+    /// A partner (bank, telco, ministry) calling with its API key. Not an account role:
+    /// partners are created by `partner add` and authenticate with `X-Api-Key` only;
+    /// what they may call is further narrowed by their scopes.
+    Partner,
 }
 
 impl Role {
@@ -55,6 +59,7 @@ impl Role {
             Role::Supervisor => "supervisor",
             Role::Citizen => "citizen",
             Role::System => "system",
+            Role::Partner => "partner",
         }
     }
 
@@ -65,7 +70,7 @@ impl Role {
 
     /// Staff roles (everything but citizens): two factors mandatory, bound to a unit.
     pub fn is_staff(self) -> bool {
-        !matches!(self, Role::Citizen | Role::System)
+        !matches!(self, Role::Citizen | Role::System | Role::Partner)
     }
 }
 
@@ -200,6 +205,9 @@ pub const POLICY: &[(Role, Action, Scope)] = &[
     (Role::System, Action::ReadPartnerUsage, Scope::Any),
     (Role::System, Action::ReadAlerts, Scope::Any),
     (Role::System, Action::VerifyIdentity, Scope::Any),
+    // A partner learns per-field agreement about anyone it names (that is the service);
+    // its scopes (`verify`, `verify_batch`) and daily quota narrow this further.
+    (Role::Partner, Action::VerifyIdentity, Scope::Any),
 ];
 
 /// Actions every account may do, whatever its role: reference data and its own account.
@@ -264,6 +272,15 @@ impl Actor {
     pub fn system(command: &str) -> Actor {
         Actor::new(&format!("system:{command}"), Role::System, NATIONAL_UNIT)
     }
+
+    /// A partner calling with its API key; audited as `partner:NAME`.
+    pub fn partner(name: &str, ip: Option<IpAddr>, user_agent: Option<String>) -> Actor {
+        Actor {
+            ip,
+            user_agent,
+            ..Actor::new(&format!("partner:{name}"), Role::Partner, "partner")
+        }
+    }
 }
 
 /// A unit a request touches: a commune (or province) code of one structure.
@@ -282,7 +299,7 @@ pub struct Denied {
 
 /// The grant of `role` for `action`, if any.
 pub fn grant(role: Role, action: Action) -> Option<Scope> {
-    let every = (role != Role::System)
+    let every = (!matches!(role, Role::System | Role::Partner))
         .then(|| EVERY_ACCOUNT.iter().find(|(a, _)| *a == action))
         .flatten()
         .map(|(_, s)| *s);

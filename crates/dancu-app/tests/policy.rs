@@ -14,6 +14,8 @@ fn expected(role: Role, action: Action) -> Option<Scope> {
             | ReadAudit | ManagePartners | ReadPartnerUsage | ReadAlerts | VerifyIdentity,
         ) => Some(Scope::Any),
         (System, _) => None,
+        (Partner, VerifyIdentity) => Some(Scope::Any),
+        (Partner, _) => None,
         (_, ReadUnits) => Some(Scope::Any),
         (_, ManageOwnAccount) => Some(Scope::Own),
         (Officer, ReadCitizen | SearchCitizens | WriteCitizen | ImportCitizens | Readdress) => {
@@ -41,7 +43,7 @@ const PERSONAL_DATA: [Action; 4] = [
 
 #[test]
 fn the_table_is_exactly_the_expected_one() {
-    for role in Role::ALL.into_iter().chain([Role::System]) {
+    for role in Role::ALL.into_iter().chain([Role::System, Role::Partner]) {
         for action in Action::ALL {
             assert_eq!(
                 grant(role, action),

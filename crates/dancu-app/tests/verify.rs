@@ -358,10 +358,32 @@ fn jsonl_file(requests: &[VerifyRequest]) -> String {
         .collect()
 }
 
+/// The name with its tone marks placed by the other convention (old "oà", "uỷ" vs new
+/// "òa", "ủy").
+fn other_tone_placement(name: &str) -> String {
+    const PAIRS: [(&str, &str); 6] = [
+        ("oà", "òa"),
+        ("oá", "óa"),
+        ("oả", "ỏa"),
+        ("uỷ", "ủy"),
+        ("uý", "úy"),
+        ("uỳ", "ùy"),
+    ];
+    let mut out = name.nfc().collect::<String>();
+    for (old, new) in PAIRS {
+        if out.contains(old) {
+            out = out.replace(old, new);
+        } else if out.contains(new) {
+            out = out.replace(new, old);
+        }
+    }
+    out
+}
+
 /// Spellings partners send, built from the registered people.
 fn request_strategy() -> impl Strategy<Value = VerifyRequest> {
     let n = people().len();
-    (0..n, 0..6usize, 0..6usize, 0..3usize, 0..5usize).prop_map(
+    (0..n, 0..8usize, 0..6usize, 0..3usize, 0..5usize).prop_map(
         move |(who, name_kind, date_kind, gender_kind, id_kind)| {
             let (id, name, dob, gender, old) = people()[who];
             let other = people()[(who + 1) % n];
@@ -375,6 +397,11 @@ fn request_strategy() -> impl Strategy<Value = VerifyRequest> {
                     .collect::<String>()
                     .replace('Đ', "D"),
                 4 => other.1.to_owned(),
+                // The other tone-mark convention ("Hoà" ↔ "Hòa", "Thuỷ" ↔ "Thủy"),
+                // lower case with runs of spaces.
+                5 => format!(" {} ", other_tone_placement(name).to_lowercase().replace(' ', "  ")),
+                // The other convention in NFD.
+                6 => other_tone_placement(name).nfd().collect(),
                 _ => String::new(),
             };
             let date = match date_kind {

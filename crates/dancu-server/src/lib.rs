@@ -10,6 +10,7 @@ mod client;
 mod openapi;
 mod problem;
 mod tls;
+mod verify;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -772,6 +773,9 @@ struct NewPartnerBody {
     daily_quota: Option<i64>,
     #[serde(default)]
     allow_ips: Vec<String>,
+    /// The data-sharing agreement: fields whose registry value the partner may receive.
+    #[serde(default)]
+    returns: Vec<String>,
 }
 
 async fn create_partner(
@@ -786,7 +790,11 @@ async fn create_partner(
         let quota = b
             .daily_quota
             .unwrap_or(dancu_app::partners::DEFAULT_DAILY_QUOTA);
-        app.add_partner(&s.actor, &b.name, &scopes, quota, &ips)
+        let mut created = app.add_partner(&s.actor, &b.name, &scopes, quota, &ips)?;
+        if !b.returns.is_empty() {
+            created.partner = app.set_partner_agreement(&s.actor, &b.name, &b.returns.join(","))?;
+        }
+        Ok(created)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
@@ -939,6 +947,7 @@ pub fn router_with(app: Shared, config: &EdgeConfig) -> Router {
         .route("/api/v1/partners/{name}/usage", get(partner_usage))
         .route("/api/v1/partners/{name}/{action}", post(partner_action))
         .route("/api/v1/alerts", get(alerts))
+        .merge(verify::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(move |req, next| edge(hsts, req, next)))
@@ -961,6 +970,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let service = router_with(app.clone(), config).into_make_service_with_connect_info::<Peer>();
+    verify::resume_jobs(&app);
     let asked = Arc::new(tokio::sync::Notify::new());
     let signal = {
         let asked = asked.clone();
@@ -993,6 +1003,8 @@ pub async fn serve(
             tracing::warn!("requests still open {DRAIN:?} after shutdown was asked; dropping them");
         }
     }
+    // Partners' batch jobs stop at their next checkpoint and resume at the next start.
+    app.stop_verify_jobs();
     blocking(move || app.flush_usage())
         .await
         .map_err(|p| std::io::Error::other(p.detail))

@@ -31,11 +31,13 @@ pub use citizens::{ChangeRecord, CitizenField, ResidenceRecord, SearchQuery, Uni
 pub use dossiers::{DOSSIER_CLOSED, DOSSIER_IN_PROGRESS, DossierRecord};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use events::{EventMeta, EventRecord};
-pub use partners::{AlertRecord, NewPartner, PartnerRecord};
+pub use partners::{AlertRecord, NewPartner, PartnerRecord, UsageDay, UsageDelta, VerdictCounts};
 pub use quality::RuleResult;
 pub use readdress::{ReaddressPlan, ReaddressReport};
 pub use sql::{Dialect, Tx, Value};
-pub use verify_jobs::{JOB_ABANDONED, JOB_DONE, JOB_RUNNING, JobCheckpoint, VerifyJob};
+pub use verify_jobs::{
+    JOB_ABANDONED, JOB_DONE, JOB_FAILED, JOB_RUNNING, JobCheckpoint, NewVerifyJob, VerifyJob,
+};
 
 /// Errors of the store layer.
 #[derive(Debug, thiserror::Error)]

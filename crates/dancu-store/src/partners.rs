@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::sql::{Row, Value};
+use crate::sql::{Row, Tx, Value};
 use crate::{Error, Store, now_millis};
 
 #[derive(Debug, Clone, Default)]
@@ -29,6 +29,29 @@ pub struct PartnerRecord {
     pub created_at: i64,
     pub created_by: String,
     pub disabled: bool,
+    /// The data-sharing agreement: comma-separated fields whose registry value the
+    /// partner may receive back (empty: none).
+    pub returns: String,
+}
+
+/// Verdict counts in the order match, mismatch, not_found, invalid.
+pub type VerdictCounts = [i64; 4];
+
+/// Counts to add to one partner's day: requests (quota use) and verdicts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsageDelta {
+    pub partner_id: i64,
+    pub day: i64,
+    pub requests: i64,
+    pub verdicts: VerdictCounts,
+}
+
+/// One partner's day: requests counted against its quota and verdicts returned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct UsageDay {
+    pub day: i64,
+    pub requests: i64,
+    pub verdicts: VerdictCounts,
 }
 
 /// An alert on unusual activity of an account (`kind` e.g. `mass_read`).
@@ -44,7 +67,7 @@ pub struct AlertRecord {
 }
 
 const PARTNER_COLUMNS: &str =
-    "id, name, scopes, daily_quota, allow_ips, created_at, created_by, disabled";
+    "id, name, scopes, daily_quota, allow_ips, created_at, created_by, disabled, returns";
 
 fn partner_from(mut r: Row) -> PartnerRecord {
     let int = |r: &Row, i: usize| r[i].as_i64().unwrap_or_default();
@@ -63,7 +86,33 @@ fn partner_from(mut r: Row) -> PartnerRecord {
         created_at,
         created_by: text(6),
         disabled: disabled != 0,
+        returns: text(8),
     }
+}
+
+/// Adds one delta to `partner_usage`; returns the day's new request total.
+pub(crate) fn add_usage(tx: &mut dyn Tx, d: &UsageDelta) -> Result<i64, Error> {
+    let [matched, mismatched, not_found, invalid] = d.verdicts;
+    tx.query_i64(
+        "INSERT INTO partner_usage (partner_id, day, requests, matched, mismatched, \
+         not_found, invalid) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (partner_id, day) DO UPDATE SET \
+         requests = partner_usage.requests + excluded.requests, \
+         matched = partner_usage.matched + excluded.matched, \
+         mismatched = partner_usage.mismatched + excluded.mismatched, \
+         not_found = partner_usage.not_found + excluded.not_found, \
+         invalid = partner_usage.invalid + excluded.invalid \
+         RETURNING requests",
+        &[
+            Value::Int(d.partner_id),
+            Value::Int(d.day),
+            Value::Int(d.requests),
+            Value::Int(matched),
+            Value::Int(mismatched),
+            Value::Int(not_found),
+            Value::Int(invalid),
+        ],
+    )
 }
 
 impl Store {
@@ -129,45 +178,42 @@ impl Store {
         })
     }
 
-    /// Adds request counts `(partner_id, day, requests)` to the daily usage in one
-    /// transaction; returns each row's new total (which includes what other processes
-    /// sharing the store have added).
-    pub fn add_partner_usage(&self, deltas: &[(i64, i64, i64)]) -> Result<Vec<i64>, Error> {
-        if deltas.is_empty() {
-            return Ok(Vec::new());
-        }
+    /// Sets a partner's data-sharing agreement; false if there is no such partner.
+    pub fn set_partner_returns(&self, name: &str, returns: &str) -> Result<bool, Error> {
         self.write(|tx| {
-            deltas
-                .iter()
-                .map(|&(partner, day, requests)| {
-                    tx.query_i64(
-                        "INSERT INTO partner_usage (partner_id, day, requests) \
-                         VALUES ($1, $2, $3) ON CONFLICT (partner_id, day) \
-                         DO UPDATE SET requests = partner_usage.requests + excluded.requests \
-                         RETURNING requests",
-                        &[Value::Int(partner), Value::Int(day), Value::Int(requests)],
-                    )
-                })
-                .collect()
+            Ok(tx.exec(
+                "UPDATE partners SET returns = $2 WHERE name = $1",
+                &[name.into(), returns.into()],
+            )? == 1)
         })
     }
 
-    /// Daily request counts `(day, requests)` of a partner from `first_day` on, oldest
-    /// first.
-    pub fn partner_usage(&self, partner_id: i64, first_day: i64) -> Result<Vec<(i64, i64)>, Error> {
+    /// Adds usage counts to the partners' days in one transaction; returns each day's new
+    /// request total (which includes what other processes sharing the store have added).
+    pub fn add_partner_usage(&self, deltas: &[UsageDelta]) -> Result<Vec<i64>, Error> {
+        if deltas.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(|tx| deltas.iter().map(|d| add_usage(tx, d)).collect())
+    }
+
+    /// The days of a partner from `first_day` on, oldest first.
+    pub fn partner_usage(&self, partner_id: i64, first_day: i64) -> Result<Vec<UsageDay>, Error> {
         self.read(|tx| {
             Ok(tx
                 .query(
-                    "SELECT day, requests FROM partner_usage WHERE partner_id = $1 \
-                     AND day >= $2 ORDER BY day",
+                    "SELECT day, requests, matched, mismatched, not_found, invalid \
+                     FROM partner_usage WHERE partner_id = $1 AND day >= $2 ORDER BY day",
                     &[Value::Int(partner_id), Value::Int(first_day)],
                 )?
                 .into_iter()
                 .map(|r| {
-                    (
-                        r[0].as_i64().unwrap_or_default(),
-                        r[1].as_i64().unwrap_or_default(),
-                    )
+                    let int = |i: usize| r[i].as_i64().unwrap_or_default();
+                    UsageDay {
+                        day: int(0),
+                        requests: int(1),
+                        verdicts: [int(2), int(3), int(4), int(5)],
+                    }
                 })
                 .collect())
         })

@@ -205,6 +205,20 @@ CREATE TABLE verify_jobs (
 );
 CREATE INDEX verify_jobs_files ON verify_jobs (input, output, status)
 "#,
+    // Verification over the API: partners' data-sharing agreements, verdict counts per
+    // partner per day (the dashboard), and batch jobs submitted by partners.
+    r#"
+ALTER TABLE partners ADD COLUMN returns TEXT NOT NULL DEFAULT '';
+ALTER TABLE partner_usage ADD COLUMN matched BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE partner_usage ADD COLUMN mismatched BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE partner_usage ADD COLUMN not_found BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE partner_usage ADD COLUMN invalid BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE verify_jobs ADD COLUMN partner_id BIGINT;
+ALTER TABLE verify_jobs ADD COLUMN rows_total BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE verify_jobs ADD COLUMN agreement TEXT NOT NULL DEFAULT '';
+ALTER TABLE verify_jobs ADD COLUMN error TEXT;
+CREATE INDEX verify_jobs_partner ON verify_jobs (partner_id, status)
+"#,
 ];
 
 /// The migration after whose SQL the audit entries written so far are hash-chained, in

@@ -3,6 +3,7 @@
 //! rows it covers, so a resumed job neither loses nor repeats an entry.
 
 use crate::audit::{AuditEntry, insert_audit};
+use crate::partners::{UsageDelta, add_usage};
 use crate::sql::{Row, Tx, Value};
 use crate::{Error, Store, now_millis};
 
@@ -10,6 +11,8 @@ pub const JOB_RUNNING: &str = "running";
 pub const JOB_DONE: &str = "done";
 /// A job whose input or output changed under it: it can never be resumed.
 pub const JOB_ABANDONED: &str = "abandoned";
+/// A job that stopped on an error that a retry would repeat (its `error` says which).
+pub const JOB_FAILED: &str = "failed";
 
 /// How far a job got: everything before these offsets is verified, written, flushed to
 /// disk and audited.
@@ -37,10 +40,30 @@ pub struct VerifyJob {
     pub created_at: i64,
     pub updated_at: i64,
     pub checkpoint: JobCheckpoint,
+    /// The partner that submitted the job over the API (None: a `verify-batch` run).
+    pub partner_id: Option<i64>,
+    /// Rows of the input, counted when it was submitted (0 if not counted).
+    pub rows_total: u64,
+    /// The data-sharing agreement the job runs under (comma-separated fields).
+    pub agreement: String,
+    pub error: Option<String>,
+}
+
+/// A job submitted by a partner: its files are in the data dir, its rows counted.
+#[derive(Debug, Clone)]
+pub struct NewVerifyJob<'a> {
+    pub actor: &'a str,
+    pub input: &'a str,
+    pub input_fingerprint: &'a str,
+    pub output: &'a str,
+    pub partner_id: Option<i64>,
+    pub rows_total: u64,
+    pub agreement: &'a str,
 }
 
 const JOB_COLUMNS: &str = "id, actor, input, input_fingerprint, output, status, created_at, \
-     updated_at, rows_done, input_offset, input_line, output_offset, summary";
+     updated_at, rows_done, input_offset, input_line, output_offset, summary, partner_id, \
+     rows_total, agreement, error";
 
 fn job_from(mut r: Row) -> Result<VerifyJob, Error> {
     let int = |r: &Row, i: usize| {
@@ -50,6 +73,7 @@ fn job_from(mut r: Row) -> Result<VerifyJob, Error> {
     let mut text = |i: usize| std::mem::replace(&mut r[i], Value::Null).into_string();
     let (actor, input, input_fingerprint, output, status, summary) =
         (text(1), text(2), text(3), text(4), text(5), text(12));
+    let (agreement, error) = (text(15), text(16));
     Ok(VerifyJob {
         id: int(&r, 0)?,
         actor: actor.unwrap_or_default(),
@@ -66,7 +90,37 @@ fn job_from(mut r: Row) -> Result<VerifyJob, Error> {
             output_offset: int(&r, 11)? as u64,
             summary: summary.unwrap_or_default(),
         },
+        partner_id: r[13].as_i64(),
+        rows_total: int(&r, 14)? as u64,
+        agreement: agreement.unwrap_or_default(),
+        error,
     })
+}
+
+fn insert_job(tx: &mut dyn Tx, job: &NewVerifyJob<'_>) -> Result<VerifyJob, Error> {
+    let now = now_millis();
+    let id = tx.query_i64(
+        "INSERT INTO verify_jobs (actor, input, input_fingerprint, output, status, \
+         created_at, updated_at, partner_id, rows_total, agreement) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9) RETURNING id",
+        &[
+            job.actor.into(),
+            job.input.into(),
+            job.input_fingerprint.into(),
+            job.output.into(),
+            Value::Code(JOB_RUNNING),
+            Value::Int(now),
+            job.partner_id.map_or(Value::Null, Value::Int),
+            Value::Int(job.rows_total as i64),
+            job.agreement.into(),
+        ],
+    )?;
+    tx.query_one(
+        &format!("SELECT {JOB_COLUMNS} FROM verify_jobs WHERE id = $1"),
+        &[Value::Int(id)],
+    )?
+    .ok_or_else(|| Error::Corrupt("verify job not inserted".into()))
+    .and_then(job_from)
 }
 
 fn set_status(tx: &mut dyn Tx, id: i64, status: &'static str) -> Result<(), Error> {
@@ -107,29 +161,57 @@ impl Store {
                 }
                 set_status(tx, job.id, JOB_ABANDONED)?;
             }
-            let now = now_millis();
+            insert_job(
+                tx,
+                &NewVerifyJob {
+                    actor,
+                    input,
+                    input_fingerprint,
+                    output,
+                    partner_id: None,
+                    rows_total: 0,
+                    agreement: "",
+                },
+            )
+        })
+    }
+
+    /// Creates a job submitted over the API (its files are new, so nothing to resume).
+    pub fn create_verify_job(&self, job: &NewVerifyJob<'_>) -> Result<VerifyJob, Error> {
+        self.write(|tx| insert_job(tx, job))
+    }
+
+    /// The running jobs submitted by partners, oldest first: what a server resumes.
+    pub fn pending_partner_verify_jobs(&self) -> Result<Vec<VerifyJob>, Error> {
+        self.read(|tx| {
+            tx.query(
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM verify_jobs \
+                     WHERE partner_id IS NOT NULL AND status = $1 ORDER BY id"
+                ),
+                &[Value::Code(JOB_RUNNING)],
+            )?
+            .into_iter()
+            .map(job_from)
+            .collect()
+        })
+    }
+
+    /// Marks a running job failed, with the reason.
+    pub fn fail_verify_job(&self, id: i64, error: &str) -> Result<(), Error> {
+        self.write(|tx| {
             tx.exec(
-                "INSERT INTO verify_jobs (actor, input, input_fingerprint, output, status, \
-                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                "UPDATE verify_jobs SET status = $1, error = $2, updated_at = $3 \
+                 WHERE id = $4 AND status = $5",
                 &[
-                    actor.into(),
-                    input.into(),
-                    input_fingerprint.into(),
-                    output.into(),
+                    Value::Code(JOB_FAILED),
+                    error.into(),
+                    Value::Int(now_millis()),
+                    Value::Int(id),
                     Value::Code(JOB_RUNNING),
-                    Value::Int(now),
                 ],
             )?;
-            let row = tx
-                .query_one(
-                    &format!(
-                        "SELECT {JOB_COLUMNS} FROM verify_jobs \
-                         WHERE id = (SELECT MAX(id) FROM verify_jobs)"
-                    ),
-                    &[],
-                )?
-                .ok_or_else(|| Error::Corrupt("verify job not inserted".into()))?;
-            job_from(row)
+            Ok(())
         })
     }
 
@@ -144,17 +226,22 @@ impl Store {
         })
     }
 
-    /// Records a checkpoint and the audit entries of the rows it covers in one
-    /// transaction; `status` is [`JOB_RUNNING`], or [`JOB_DONE`] for the last one.
+    /// Records a checkpoint, the audit entries of the rows it covers and their verdict
+    /// counts (a partner's job) in one transaction; `status` is [`JOB_RUNNING`], or
+    /// [`JOB_DONE`] for the last one.
     pub fn checkpoint_verify_job(
         &self,
         id: i64,
         checkpoint: &JobCheckpoint,
         status: &'static str,
         audit: &[AuditEntry],
+        usage: Option<&UsageDelta>,
     ) -> Result<(), Error> {
         self.write(|tx| {
             insert_audit(tx, audit)?;
+            if let Some(u) = usage {
+                add_usage(tx, u)?;
+            }
             let updated = tx.exec(
                 "UPDATE verify_jobs SET rows_done = $1, input_offset = $2, input_line = $3, \
                  output_offset = $4, summary = $5, status = $6, updated_at = $7 \

@@ -9,7 +9,7 @@ use dancu_domain::{
 use dancu_store::testing::sample_communes as communes;
 use dancu_store::{
     AlertRecord, AuditEntry, ChainTrust, ChainVerdict, Checkpoint, CitizenField, EventMeta, Fault,
-    HeadRecord, NewPartner, NewUser, ReaddressPlan, SearchQuery, SigningKey, Store, UnitFilter,
+    HeadRecord, NewPartner, NewUser, ReaddressPlan, SearchQuery, SigningKey, Store, UnitFilter, UsageDay, UsageDelta,
     Value,
 };
 
@@ -729,19 +729,47 @@ fn partners_usage_and_alerts(store: &Store) {
     assert!(!store.partner_by_name("bank.a").unwrap().unwrap().disabled);
     assert!(!store.set_partner_disabled("nobody", true).unwrap());
 
-    // Usage accumulates per day; each flush learns the running total.
+    // Usage accumulates per day; each flush learns the running total; verdict counts
+    // (the dashboard) add up beside the requests.
+    let delta = |day: i64, requests: i64, verdicts: [i64; 4]| UsageDelta {
+        partner_id: id,
+        day,
+        requests,
+        verdicts,
+    };
     assert_eq!(
         store
-            .add_partner_usage(&[(id, 20_000, 5), (id, 20_001, 1)])
+            .add_partner_usage(&[delta(20_000, 5, [3, 1, 1, 0]), delta(20_001, 1, [0; 4])])
             .unwrap(),
         [5, 1]
     );
-    assert_eq!(store.add_partner_usage(&[(id, 20_001, 2)]).unwrap(), [3]);
+    assert_eq!(
+        store
+            .add_partner_usage(&[delta(20_001, 2, [1, 0, 0, 1])])
+            .unwrap(),
+        [3]
+    );
+    let day = |day: i64, requests: i64, verdicts: [i64; 4]| UsageDay {
+        day,
+        requests,
+        verdicts,
+    };
     assert_eq!(
         store.partner_usage(id, 20_000).unwrap(),
-        [(20_000, 5), (20_001, 3)]
+        [day(20_000, 5, [3, 1, 1, 0]), day(20_001, 3, [1, 0, 0, 1])]
     );
-    assert_eq!(store.partner_usage(id, 20_001).unwrap(), [(20_001, 3)]);
+    assert_eq!(
+        store.partner_usage(id, 20_001).unwrap(),
+        [day(20_001, 3, [1, 0, 0, 1])]
+    );
+    // The data-sharing agreement.
+    assert_eq!(store.partner_by_name("bank.a").unwrap().unwrap().returns, "");
+    assert!(store.set_partner_returns("bank.a", "full_name").unwrap());
+    assert_eq!(
+        store.partner_by_name("bank.a").unwrap().unwrap().returns,
+        "full_name"
+    );
+    assert!(!store.set_partner_returns("nobody", "").unwrap());
 
     let alert = |actor: &str| AlertRecord {
         at: 1,
@@ -1009,6 +1037,10 @@ fn unchained_entries_are_sealed_on_upgrade(store: &Store, url: &str) {
     // Back to schema version 2: undo migration 3 and the ones after it.
     sql(store, "DROP INDEX audit_checkpoints_entry");
     sql(store, "DROP TABLE verify_jobs");
+    sql(store, "ALTER TABLE partners DROP COLUMN returns");
+    for column in ["matched", "mismatched", "not_found", "invalid"] {
+        sql(store, &format!("ALTER TABLE partner_usage DROP COLUMN {column}"));
+    }
     sql(store, "DELETE FROM schema_version WHERE version >= 3");
     let upgraded = Store::open(url).unwrap();
     assert!(matches!(

@@ -239,6 +239,10 @@ enum PartnerWhat {
         /// Addresses the key may be used from (CIDR); repeat for several. Default: any.
         #[arg(long = "allow-ip")]
         allow_ip: Vec<String>,
+        /// Its data-sharing agreement: fields whose registry value verification returns
+        /// (comma-separated: full_name, date_of_birth, gender). Default: none.
+        #[arg(long, default_value = "")]
+        return_fields: String,
     },
     /// Disables a partner: its key is refused (401) from now on.
     Disable {
@@ -349,6 +353,8 @@ fn open_app_with(cli: &Cli, limits: dancu_app::limits::Limits) -> Result<App, St
     let config = dancu_app::AppConfig {
         signer: Some(signer),
         limits,
+        data_dir: Some(cli.data_dir.clone()),
+        ..Default::default()
     };
     App::open_with(&database_url(cli), config).map_err(fail)
 }
@@ -539,20 +545,21 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
                     scopes,
                     daily_quota,
                     allow_ip,
+                    return_fields,
                 },
         } => {
             let app = open_app(cli)?;
             let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
             let ips: Vec<&str> = allow_ip.iter().map(String::as_str).collect();
-            let created = app
-                .add_partner(
-                    &Actor::system("partner-add"),
-                    name,
-                    &scopes,
-                    *daily_quota,
-                    &ips,
-                )
+            let system = Actor::system("partner-add");
+            let mut created = app
+                .add_partner(&system, name, &scopes, *daily_quota, &ips)
                 .map_err(fail)?;
+            if !return_fields.is_empty() {
+                created.partner = app
+                    .set_partner_agreement(&system, name, return_fields)
+                    .map_err(fail)?;
+            }
             println!(
                 "partner {name} created (scopes {}, daily quota {daily_quota})",
                 created.partner.scopes.join(" ")

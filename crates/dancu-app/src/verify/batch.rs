@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
 
 use dancu_domain::legacy::{SourceEncoding, decode_as, decode_text};
-use dancu_store::{AuditEntry, JOB_DONE, JOB_RUNNING, JobCheckpoint};
+use dancu_store::{AuditEntry, JOB_DONE, JOB_RUNNING, JobCheckpoint, UsageDelta, VerifyJob};
 use sha2::{Digest, Sha256};
 
-use super::{Agreement, Field, People, Summary, Verification, VerifyRequest, evaluate};
+use super::{Agreement, Field, People, Summary, Verdict, Verification, VerifyRequest, evaluate};
 use super::{Invalid, parse_fields, parse_id};
 use crate::policy::{Action, Actor};
 use crate::{App, Error};
@@ -62,6 +62,9 @@ pub struct BatchReport {
     pub encoding: SourceEncoding,
     pub summary: Summary,
     pub summary_path: PathBuf,
+    /// A partner's job stopped at a checkpoint because the server is stopping; it is
+    /// still running (resumed at the next start) and has no summary file yet.
+    pub stopped: bool,
 }
 
 /// Bytes read to detect the format and the encoding, and to fingerprint the input.
@@ -95,6 +98,24 @@ struct Inspected {
 
 fn io_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("{}: {e}", path.display()))
+}
+
+/// What a job records of its input before it runs: the fingerprint (length and first
+/// MiB), whether it is JSON lines, and its rows, counted by the reader the run uses (so
+/// the count is exactly what the run will verify). Fails as the run would on an input
+/// it cannot read at all (unknown encoding, missing columns).
+pub(super) fn survey(path: &Path) -> Result<(String, bool, u64), Error> {
+    let inspected = inspect(path)?;
+    let mut source = Source::open(path, &inspected, None)?;
+    let mut rows = 0u64;
+    while let Some(chunk) = source.next_chunk(0, 4096)? {
+        rows += chunk.rows.len() as u64;
+    }
+    Ok((
+        inspected.fingerprint,
+        inspected.format == Format::Jsonl,
+        rows,
+    ))
 }
 
 fn inspect(path: &Path) -> Result<Inspected, Error> {
@@ -516,7 +537,7 @@ fn output_error(e: impl std::fmt::Display) -> Error {
 }
 
 /// The file's absolute path (its directory resolved), as the job's key.
-fn absolute(path: &Path) -> Result<String, Error> {
+pub(super) fn absolute(path: &Path) -> Result<String, Error> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -546,6 +567,23 @@ impl App {
         output: &Path,
         options: &BatchOptions,
         progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<BatchReport, Error> {
+        self.run_batch(actor, agreement, input, output, options, progress, None)
+    }
+
+    /// [`App::verify_batch`], for a job a partner submitted (`submitted`: its record,
+    /// whose files are `input` and `output`): the verdict counts of the rows each
+    /// checkpoint covers go to the partner's statistics in the checkpoint's transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn run_batch(
+        &self,
+        actor: &Actor,
+        agreement: Agreement,
+        input: &Path,
+        output: &Path,
+        options: &BatchOptions,
+        progress: &(dyn Fn(Progress) + Sync),
+        submitted: Option<&VerifyJob>,
     ) -> Result<BatchReport, Error> {
         self.authorize(actor, Action::VerifyIdentity, None, None)?;
         let inspected = inspect(input)?;
@@ -596,6 +634,13 @@ impl App {
             }
             // The output was cut or replaced since the checkpoint: start over.
             self.store.abandon_verify_job(job.id)?;
+            if submitted.is_some() {
+                // A partner's job is known by its id: it cannot silently become another.
+                return Err(Error::Conflict(format!(
+                    "job {}: its output file was changed; submit the file again",
+                    job.id
+                )));
+            }
             job = self.store.open_verify_job(
                 &actor.username,
                 &input_key,
@@ -639,16 +684,34 @@ impl App {
             writer.write_all(&header).map_err(output_error)?;
             checkpoint.output_offset = header.len() as u64;
         }
+        if let Some(s) = submitted
+            && s.id != job.id
+        {
+            return Err(Error::Internal(format!(
+                "job {} resumed as job {}",
+                s.id, job.id
+            )));
+        }
         let mut rows_since_checkpoint = 0u64;
+        // Verdicts of the rows since the last checkpoint (a partner's statistics).
+        let mut verdicts = [0i64; 4];
         let commit = |writer: &mut BufWriter<File>,
                       checkpoint: &JobCheckpoint,
                       audit: &mut Vec<AuditEntry>,
+                      verdicts: &mut [i64; 4],
                       status: &'static str|
          -> Result<(), Error> {
             writer.flush().map_err(output_error)?;
             writer.get_ref().sync_data().map_err(output_error)?;
+            let usage = submitted.and_then(|s| s.partner_id).map(|partner_id| UsageDelta {
+                partner_id,
+                day: crate::limits::ict_day(dancu_store::now_millis()),
+                // The rows were charged against the quota when the job was submitted.
+                requests: 0,
+                verdicts: std::mem::take(verdicts),
+            });
             self.store
-                .checkpoint_verify_job(job.id, checkpoint, status, audit)?;
+                .checkpoint_verify_job(job.id, checkpoint, status, audit, usage.as_ref())?;
             audit.clear();
             Ok(())
         };
@@ -656,7 +719,7 @@ impl App {
         let in_flight_max = options.workers.max(1) * 4;
         let (work_tx, work_rx) = mpsc::channel::<RawChunk>();
         let work_rx = Mutex::new(work_rx);
-        std::thread::scope(|scope| -> Result<(), Error> {
+        let stopped = std::thread::scope(|scope| -> Result<bool, Error> {
             // Dropped when this closure returns, which stops the workers.
             let work_tx = work_tx;
             let (done_tx, done_rx) = mpsc::channel::<Result<ChunkOut, Error>>();
@@ -701,6 +764,9 @@ impl App {
                     writer.write_all(&out.bytes).map_err(output_error)?;
                     written += 1;
                     summary.merge(&out.summary);
+                    for v in Verdict::ALL {
+                        verdicts[v as usize] += out.summary.verdict(v) as i64;
+                    }
                     pending_audit.extend(out.audit);
                     checkpoint.rows_done += out.rows;
                     checkpoint.output_offset += out.bytes.len() as u64;
@@ -709,8 +775,17 @@ impl App {
                     rows_since_checkpoint += out.rows;
                     if rows_since_checkpoint >= options.checkpoint_rows {
                         checkpoint.summary = summary.to_json().to_string();
-                        commit(&mut writer, &checkpoint, &mut pending_audit, JOB_RUNNING)?;
+                        commit(
+                            &mut writer,
+                            &checkpoint,
+                            &mut pending_audit,
+                            &mut verdicts,
+                            JOB_RUNNING,
+                        )?;
                         rows_since_checkpoint = 0;
+                        if submitted.is_some() && self.jobs.stopping() {
+                            return Ok(true);
+                        }
                     }
                     progress(Progress {
                         rows: checkpoint.rows_done,
@@ -719,10 +794,20 @@ impl App {
                     });
                 }
             }
-            Ok(())
+            Ok(false)
         })?;
 
         let summary_path = PathBuf::from(format!("{}.summary.json", output.display()));
+        if stopped {
+            return Ok(BatchReport {
+                job_id: job.id,
+                resumed_at_row,
+                encoding: inspected.encoding,
+                summary,
+                summary_path,
+                stopped,
+            });
+        }
         let mut doc = summary.to_json();
         doc["job"] = job.id.into();
         doc["input_encoding"] = inspected.encoding.label().into();
@@ -735,13 +820,20 @@ impl App {
             "verify.batch.finish",
             format!("job {}; {} rows", job.id, checkpoint.rows_done),
         ));
-        commit(&mut writer, &checkpoint, &mut pending_audit, JOB_DONE)?;
+        commit(
+            &mut writer,
+            &checkpoint,
+            &mut pending_audit,
+            &mut verdicts,
+            JOB_DONE,
+        )?;
         Ok(BatchReport {
             job_id: job.id,
             resumed_at_row,
             encoding: inspected.encoding,
             summary,
             summary_path,
+            stopped,
         })
     }
 

@@ -17,6 +17,7 @@
 //! explain each partial or mismatching field; batch summaries count them.
 
 mod batch;
+mod jobs;
 mod summary;
 
 use std::collections::HashMap;
@@ -29,9 +30,12 @@ use dancu_store::{AuditEntry, Store};
 use serde::{Deserialize, Serialize};
 
 pub use batch::{BatchOptions, BatchReport, Progress};
+pub use jobs::{JobFile, JobView};
+pub(crate) use jobs::Jobs;
 pub use summary::Summary;
 
 use crate::citizens::Audited;
+use crate::partners::{Partner, PartnerScope};
 use crate::policy::{Action, Actor};
 use crate::{App, Error};
 
@@ -563,6 +567,24 @@ impl App {
             tickets: vec![self.audit.record(entry)],
             value: verification,
         })
+    }
+
+    /// A partner's `POST /api/v1/verify`: scope `verify`, one request of its daily quota,
+    /// its agreement deciding what registry values come back; audited as `partner:NAME`
+    /// and counted in its statistics.
+    pub fn partner_verify(
+        &self,
+        partner: &Partner,
+        request: &VerifyRequest,
+    ) -> Result<Audited<Verification>, Error> {
+        self.admit_partner(partner, "verify", Some(&PartnerScope::Verify), 1)?;
+        let verified = self.verify(&partner.actor(), partner.agreement, request)?;
+        self.quotas.count_verdict(
+            partner.id,
+            verified.value.verdict as usize,
+            dancu_store::now_millis(),
+        )?;
+        Ok(verified)
     }
 
     /// The audit entry of one verification: the person (if resolved) and the verdict.

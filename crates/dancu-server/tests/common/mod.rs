@@ -20,6 +20,8 @@ pub struct Server {
     pub client: Client,
     pub app: Arc<App>,
     _store: TestStore,
+    /// The data dir (partners' job files), shared by a second instance.
+    pub data_dir: tempfile::TempDir,
     pub communes: (String, String, String),
     /// TOTP secret and recovery codes per account.
     pub secrets: HashMap<String, (String, Vec<String>)>,
@@ -46,7 +48,8 @@ pub fn sqlite_with(limits: &Limits) -> Server {
 }
 
 pub fn start_with(store: TestStore, edge: EdgeConfig, limits: Limits) -> Server {
-    let app = Arc::new(open_app(&store.url, limits));
+    let data_dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(open_app(&store.url, limits, data_dir.path()));
     let (a, b, c) = communes();
     let csv = format!(
         "personal_id,full_name,date_of_birth,gender,commune_code,household_id,relationship,old_id_number\n\
@@ -93,6 +96,7 @@ pub fn start_with(store: TestStore, edge: EdgeConfig, limits: Limits) -> Server 
         client: Client::new(),
         app,
         _store: store,
+        data_dir,
         communes: (a, b, c),
         secrets,
         next_step: RefCell::new(HashMap::new()),
@@ -100,16 +104,24 @@ pub fn start_with(store: TestStore, edge: EdgeConfig, limits: Limits) -> Server 
     }
 }
 
-/// Serves `app` on a random loopback port; returns its base URL.
-fn open_app(url: &str, limits: Limits) -> App {
+/// The test app; partners' batch jobs checkpoint every 128 rows so that small files
+/// cross several checkpoints.
+pub fn open_app(url: &str, limits: Limits, data_dir: &std::path::Path) -> App {
     let config = AppConfig {
         limits,
+        data_dir: Some(data_dir.to_owned()),
+        job_options: dancu_app::verify::BatchOptions {
+            chunk_rows: 64,
+            checkpoint_rows: 128,
+            workers: 2,
+        },
         ..Default::default()
     };
     App::open_with(url, config).unwrap()
 }
 
-fn serve(app: Arc<App>, edge: EdgeConfig) -> String {
+/// Serves `app` on a random loopback port; returns its base URL.
+pub fn serve(app: Arc<App>, edge: EdgeConfig) -> String {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -152,8 +164,13 @@ impl Server {
     /// Another server process on the same store (a restart, or a second node); returns
     /// its base URL.
     pub fn second_instance(&self, limits: &Limits) -> String {
-        let app = open_app(&self._store.url, limits.clone());
-        serve(Arc::new(app), EdgeConfig::default())
+        self.second_app(limits).1
+    }
+
+    /// [`Server::second_instance`] with its app.
+    pub fn second_app(&self, limits: &Limits) -> (Arc<App>, String) {
+        let app = Arc::new(open_app(&self._store.url, limits.clone(), self.data_dir.path()));
+        (app.clone(), serve(app, EdgeConfig::default()))
     }
 
     /// A new partner's API key.

@@ -1,0 +1,300 @@
+//! Batch cleansing as an API job: a partner uploads a file (the HTTP edge streams it
+//! into a fresh directory under `DATA_DIR/verify-jobs/`), the job is created with its
+//! rows counted and charged against the partner's quota, and a background runner verifies
+//! it with the engine of `dancu verify-batch`. The job's record (`verify_jobs`) is the
+//! engine's resume checkpoint, so a server restarted after a crash continues every
+//! running job where its last checkpoint left it: no row lost or written twice.
+//!
+//! A partner sees only its own jobs: another partner's job id is "not found".
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use dancu_store::{JOB_DONE, JOB_RUNNING, NewVerifyJob, VerifyJob};
+use serde::Serialize;
+
+use super::Agreement;
+use super::batch::{absolute, survey};
+use crate::partners::{Partner, PartnerScope};
+use crate::policy::Actor;
+use crate::{App, Error};
+
+/// The background runner's state in one process.
+#[derive(Default)]
+pub(crate) struct Jobs {
+    /// A runner thread is draining the pending jobs.
+    running: AtomicBool,
+    /// The process is stopping: running jobs stop at their next checkpoint.
+    stop: AtomicBool,
+    /// Rows done of the jobs running now (finer than their checkpoints).
+    progress: Mutex<HashMap<i64, u64>>,
+}
+
+/// A job as its partner sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    pub id: i64,
+    /// `running`, `done`, `failed` (see `error`) or `abandoned`.
+    pub state: String,
+    pub rows_done: u64,
+    pub rows_total: u64,
+    /// `csv` or `jsonl`: the format of the result file (that of the input).
+    pub format: &'static str,
+    pub created_at: i64,
+    pub updated_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Jobs {
+    pub(super) fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+}
+
+/// The files of a finished job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobFile {
+    /// One row per input row, in input order (the format of `dancu verify-batch`).
+    Result,
+    /// Counts per verdict and per field, and the most common kinds of mismatch.
+    Summary,
+}
+
+const JOBS_DIR: &str = "verify-jobs";
+const INPUT: &str = "input";
+
+fn output_path(input: &Path, jsonl: bool) -> PathBuf {
+    input.with_file_name(if jsonl { "output.jsonl" } else { "output.csv" })
+}
+
+fn summary_path(output: &str) -> PathBuf {
+    // As the engine names it.
+    PathBuf::from(format!("{output}.summary.json"))
+}
+
+fn partner_name(job: &VerifyJob) -> Option<&str> {
+    job.actor.strip_prefix("partner:")
+}
+
+impl App {
+    /// Checks that `partner` may submit a batch job (scope `verify_batch`, quota left)
+    /// and returns a fresh directory for its upload, whose file goes to
+    /// [`App::upload_path`]. Nothing is charged yet: rows are counted on submission.
+    pub fn begin_verify_job(&self, partner: &Partner) -> Result<PathBuf, Error> {
+        self.admit_partner(
+            partner,
+            "verify.job.submit",
+            Some(&PartnerScope::VerifyBatch),
+            0,
+        )?;
+        let root = self.data_dir.as_ref().ok_or_else(|| {
+            Error::Internal("this server has no data directory for job files".into())
+        })?;
+        let dir = root
+            .join(JOBS_DIR)
+            .join(format!("upload-{}", crate::auth::new_token()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::Internal(format!("creating a job directory: {e}")))?;
+        Ok(dir)
+    }
+
+    /// Where the upload of a directory from [`App::begin_verify_job`] is written.
+    pub fn upload_path(dir: &Path) -> PathBuf {
+        dir.join(INPUT)
+    }
+
+    /// Creates the job of an uploaded file: counts its rows, charges them against the
+    /// partner's daily quota (429 when they do not fit: nothing is run), and queues it for
+    /// [`App::run_verify_jobs`]. An unreadable file (unknown encoding, a CSV without the
+    /// `ref` and `personal_id` columns) is refused here; bad rows are not: they are
+    /// `invalid` in the result. The directory is removed when the job is refused.
+    pub fn submit_verify_job(&self, partner: &Partner, dir: &Path) -> Result<JobView, Error> {
+        let created = self.create_job(partner, dir);
+        if created.is_err() {
+            // Best effort: the upload of a refused job has no use.
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        created
+    }
+
+    fn create_job(&self, partner: &Partner, dir: &Path) -> Result<JobView, Error> {
+        const SUBMIT: &str = "verify.job.submit";
+        let input = App::upload_path(dir);
+        let (fingerprint, jsonl, rows) = survey(&input)?;
+        self.admit_partner(
+            partner,
+            SUBMIT,
+            Some(&PartnerScope::VerifyBatch),
+            rows as i64,
+        )?;
+        let (input_key, output_key) = (
+            absolute(&input)?,
+            absolute(&output_path(&input, jsonl))?,
+        );
+        let agreement: Vec<&str> = partner.agreement.fields().map(|f| f.name()).collect();
+        let actor = partner.actor();
+        let job = self.store.create_verify_job(&NewVerifyJob {
+            actor: &actor.username,
+            input: &input_key,
+            input_fingerprint: &fingerprint,
+            output: &output_key,
+            partner_id: Some(partner.id),
+            rows_total: rows,
+            agreement: &agreement.join(","),
+        })?;
+        let mut entry = self.partner_entry(partner, SUBMIT, "ok");
+        entry.detail = Some(format!("job {}; {rows} rows", job.id));
+        self.audit.record(entry).wait()?;
+        Ok(self.job_view(&job))
+    }
+
+    fn job_view(&self, job: &VerifyJob) -> JobView {
+        let live = self
+            .jobs
+            .progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&job.id)
+            .copied();
+        JobView {
+            id: job.id,
+            state: job.status.clone(),
+            rows_done: live.unwrap_or(0).max(job.checkpoint.rows_done),
+            rows_total: job.rows_total,
+            format: if job.output.ends_with(".jsonl") {
+                "jsonl"
+            } else {
+                "csv"
+            },
+            created_at: job.created_at,
+            updated_at: job.updated_at,
+            error: job.error.clone(),
+        }
+    }
+
+    /// The job `id` if `partner` submitted it (anyone else's: not found).
+    fn own_job(&self, partner: &Partner, id: i64) -> Result<VerifyJob, Error> {
+        self.store
+            .verify_job(id)?
+            .filter(|j| j.partner_id == Some(partner.id))
+            .ok_or(Error::NotFound)
+    }
+
+    /// Where a partner's job stands.
+    pub fn verify_job_status(&self, partner: &Partner, id: i64) -> Result<JobView, Error> {
+        self.admit_partner(partner, "verify.job.status", None, 0)?;
+        Ok(self.job_view(&self.own_job(partner, id)?))
+    }
+
+    /// A file of a partner's finished job (409 while it runs). Fetching the result is
+    /// audited: it is the partner learning about the people of its file.
+    pub fn verify_job_file(
+        &self,
+        partner: &Partner,
+        id: i64,
+        file: JobFile,
+    ) -> Result<PathBuf, Error> {
+        let action = match file {
+            JobFile::Result => "verify.job.result",
+            JobFile::Summary => "verify.job.summary",
+        };
+        self.admit_partner(partner, action, None, 0)?;
+        let job = self.own_job(partner, id)?;
+        if job.status != JOB_DONE {
+            return Err(Error::Conflict(format!(
+                "job {id} is {}: its files are ready once it is done",
+                job.status
+            )));
+        }
+        let mut entry = self.partner_entry(partner, action, "ok");
+        entry.detail = Some(format!("job {id}"));
+        self.audit.record(entry).wait()?;
+        Ok(match file {
+            JobFile::Result => PathBuf::from(&job.output),
+            JobFile::Summary => summary_path(&job.output),
+        })
+    }
+
+    /// Runs the partners' pending jobs, oldest first, until none is left; returns at
+    /// once if another thread of this process is already doing so (it will see the new
+    /// job). Call it on a blocking thread after a submission and once at start-up, which
+    /// resumes the jobs a stop or crash interrupted.
+    pub fn run_verify_jobs(&self) {
+        loop {
+            if self.jobs.running.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            while let Some(job) = self.next_pending_job() {
+                if !self.run_job(&job) {
+                    break;
+                }
+            }
+            self.jobs.running.store(false, Ordering::Release);
+            // A job submitted after the last look, while this runner was still marked
+            // running, was left to it: look once more.
+            if self.jobs.stopping() || self.next_pending_job().is_none() {
+                return;
+            }
+        }
+    }
+
+    /// Stops the partners' jobs at their next checkpoint (a graceful stop of the
+    /// server); they stay running in the store and resume at the next start. A runner
+    /// started afterwards stops each job it takes at its first checkpoint.
+    pub fn stop_verify_jobs(&self) {
+        self.jobs.stop.store(true, Ordering::Release);
+    }
+
+    fn next_pending_job(&self) -> Option<VerifyJob> {
+        match self.store.pending_partner_verify_jobs() {
+            Ok(jobs) => jobs.into_iter().next(),
+            Err(e) => {
+                tracing::error!(error = %crate::redact(&e.to_string()), "listing verify jobs");
+                None
+            }
+        }
+    }
+
+    /// Runs one job to its end; false if it was stopped, or could not be settled (the
+    /// runner stops rather than retry it in a loop).
+    fn run_job(&self, job: &VerifyJob) -> bool {
+        let outcome = (|| {
+            let name = partner_name(job)
+                .ok_or_else(|| Error::Internal(format!("job {}: no partner", job.id)))?;
+            let agreement = Agreement::parse(&job.agreement).map_err(Error::Internal)?;
+            let progress = |p: super::Progress| {
+                self.jobs
+                    .progress
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(job.id, p.rows);
+            };
+            self.run_batch(
+                &Actor::partner(name, None, None),
+                agreement,
+                Path::new(&job.input),
+                Path::new(&job.output),
+                &self.job_options,
+                &progress,
+                Some(job),
+            )
+        })();
+        self.jobs
+            .progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&job.id);
+        if let Err(e) = outcome {
+            let reason = crate::redact(&e.to_string());
+            tracing::error!(job = job.id, error = %reason, "verify job failed");
+            if let Err(e) = self.store.fail_verify_job(job.id, &reason) {
+                tracing::error!(job = job.id, error = %crate::redact(&e.to_string()), "marking a verify job failed");
+            }
+        }
+        !self.jobs.stopping()
+            && !matches!(self.store.verify_job(job.id), Ok(Some(j)) if j.status == JOB_RUNNING)
+    }
+}
