@@ -17,6 +17,9 @@ pub struct NewPartner {
     /// Comma-separated CIDR list; empty = any address.
     pub allow_ips: String,
     pub created_by: String,
+    /// The agency the partner speaks for (`BYT`, `BHXH`…), empty for banks and telcos:
+    /// enrichment records it as the source of what the partner pushes.
+    pub agency: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -29,6 +32,7 @@ pub struct PartnerRecord {
     pub created_at: i64,
     pub created_by: String,
     pub disabled: bool,
+    pub agency: String,
 }
 
 /// An alert on unusual activity of an account (`kind` e.g. `mass_read`).
@@ -44,7 +48,7 @@ pub struct AlertRecord {
 }
 
 const PARTNER_COLUMNS: &str =
-    "id, name, scopes, daily_quota, allow_ips, created_at, created_by, disabled";
+    "id, name, scopes, daily_quota, allow_ips, created_at, created_by, disabled, agency";
 
 fn partner_from(mut r: Row) -> PartnerRecord {
     let int = |r: &Row, i: usize| r[i].as_i64().unwrap_or_default();
@@ -63,6 +67,7 @@ fn partner_from(mut r: Row) -> PartnerRecord {
         created_at,
         created_by: text(6),
         disabled: disabled != 0,
+        agency: text(8),
     }
 }
 
@@ -84,7 +89,8 @@ impl Store {
             }
             tx.query_i64(
                 "INSERT INTO partners (name, api_key_hash, scopes, daily_quota, allow_ips, \
-                 created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                 created_at, created_by, agency) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 RETURNING id",
                 &[
                     p.name.as_str().into(),
                     p.api_key_hash.as_str().into(),
@@ -93,6 +99,7 @@ impl Store {
                     p.allow_ips.as_str().into(),
                     Value::Int(now_millis()),
                     p.created_by.as_str().into(),
+                    p.agency.as_str().into(),
                 ],
             )
         })
