@@ -90,6 +90,8 @@ pub struct Partner {
     pub name: String,
     pub scopes: Vec<PartnerScope>,
     pub daily_quota: i64,
+    /// The agency it speaks for (`BYT`…), empty for banks and telcos.
+    pub agency: String,
     /// The client address of the current request (after trusted proxies).
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
@@ -104,6 +106,8 @@ pub struct PartnerView {
     pub allow_ips: Vec<String>,
     pub created_by: String,
     pub disabled: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub agency: String,
 }
 
 /// A new partner and its key, shown once.
@@ -191,6 +195,7 @@ fn view(r: &PartnerRecord) -> PartnerView {
             .collect(),
         created_by: r.created_by.clone(),
         disabled: r.disabled,
+        agency: r.agency.clone(),
     }
 }
 
@@ -217,12 +222,42 @@ impl App {
         daily_quota: i64,
         allow_ips: &[&str],
     ) -> Result<NewPartnerKey, Error> {
+        self.add_agency_partner(actor, name, "", scopes, daily_quota, allow_ips)
+    }
+
+    /// Creates a partner speaking for `agency` (one of [`policy::AGENCIES`], or empty
+    /// for banks and telcos); an `enrich:FIELD` scope needs an agency, which becomes the
+    /// source of what the partner pushes.
+    pub fn add_agency_partner(
+        &self,
+        actor: &Actor,
+        name: &str,
+        agency: &str,
+        scopes: &[&str],
+        daily_quota: i64,
+        allow_ips: &[&str],
+    ) -> Result<NewPartnerKey, Error> {
         self.authorize_partner_admin(actor)?;
         crate::accounts::validate_name("partner name", name)?;
         let scopes = parse_scopes(scopes.iter().copied())?;
         if scopes.is_empty() {
             return Err(Error::Invalid(
                 "a partner needs at least one scope (verify, verify_batch, enrich:FIELD)".into(),
+            ));
+        }
+        if !agency.is_empty() && !policy::AGENCIES.iter().any(|(code, _)| *code == agency) {
+            return Err(Error::Invalid(format!(
+                "unknown agency '{agency}': use one of {}",
+                policy::AGENCIES
+                    .iter()
+                    .map(|(code, _)| *code)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if agency.is_empty() && scopes.iter().any(|s| matches!(s, PartnerScope::Enrich(_))) {
+            return Err(Error::Invalid(
+                "an enrich:FIELD scope needs the agency the partner speaks for".into(),
             ));
         }
         if daily_quota < 1 {
@@ -241,11 +276,12 @@ impl App {
             daily_quota,
             allow_ips: allow,
             created_by: actor.username.clone(),
+            agency: agency.into(),
         };
         self.store.create_partner(&new)?;
         let mut entry = self.audit_entry(actor, "partner.create", None, Some(name), "ok");
         entry.detail = Some(format!(
-            "scopes={} daily_quota={daily_quota} allow_ips={}",
+            "scopes={} daily_quota={daily_quota} allow_ips={} agency={agency}",
             new.scopes, new.allow_ips
         ));
         self.audit.record(entry).wait()?;
@@ -309,6 +345,7 @@ impl App {
             name: cached.record.name.clone(),
             scopes: cached.scopes,
             daily_quota: cached.record.daily_quota,
+            agency: cached.record.agency.clone(),
             ip,
             user_agent,
         };
