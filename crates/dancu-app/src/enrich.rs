@@ -61,8 +61,8 @@ pub const ATTRIBUTES: &[AttributeSpec] = &[
 /// registration, before any enrichment).
 pub const REGISTRY_AGENCY: &str = "BCA";
 
-/// The most items one call may carry.
-pub const MAX_ITEMS: usize = 1000;
+/// The most items one call may carry (a full call fits the API's 64 KiB body limit).
+pub const MAX_ITEMS: usize = 500;
 
 pub fn spec(name: &str) -> Option<&'static AttributeSpec> {
     ATTRIBUTES.iter().find(|a| a.name == name)

@@ -7,6 +7,7 @@
 #![recursion_limit = "512"]
 
 mod client;
+mod enrich;
 mod openapi;
 mod problem;
 mod tls;
@@ -772,6 +773,9 @@ struct NewPartnerBody {
     daily_quota: Option<i64>,
     #[serde(default)]
     allow_ips: Vec<String>,
+    /// The agency a ministry's key speaks for (needed by `enrich:FIELD` scopes).
+    #[serde(default)]
+    agency: String,
 }
 
 async fn create_partner(
@@ -786,7 +790,7 @@ async fn create_partner(
         let quota = b
             .daily_quota
             .unwrap_or(dancu_app::partners::DEFAULT_DAILY_QUOTA);
-        app.add_partner(&s.actor, &b.name, &scopes, quota, &ips)
+        app.add_agency_partner(&s.actor, &b.name, &b.agency, &scopes, quota, &ips)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
@@ -939,6 +943,7 @@ pub fn router_with(app: Shared, config: &EdgeConfig) -> Router {
         .route("/api/v1/partners/{name}/usage", get(partner_usage))
         .route("/api/v1/partners/{name}/{action}", post(partner_action))
         .route("/api/v1/alerts", get(alerts))
+        .merge(enrich::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(move |req, next| edge(hsts, req, next)))

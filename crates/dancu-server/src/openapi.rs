@@ -137,6 +137,10 @@ const DOCUMENTED: &[(&str, &str)] = &[
     ("/api/v1/partners/{name}/usage", "get"),
     ("/api/v1/partners/{name}/{action}", "post"),
     ("/api/v1/alerts", "get"),
+    ("/api/v1/enrich", "post"),
+    ("/api/v1/enrich/conflicts", "get"),
+    ("/api/v1/citizens/{personal_id}/attributes", "get"),
+    ("/api/v1/citizens/{personal_id}/attributes/history", "get"),
 ];
 
 fn days_param() -> Value {
@@ -156,7 +160,7 @@ pub fn document() -> Value {
         true,
     );
     own_usage["security"] = json!([{ "apiKey": [] }]);
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "dancu API",
@@ -362,7 +366,55 @@ pub fn document() -> Value {
                     "required": ["effective_date"] }
             }
         }
-    })
+    });
+    add_enrichment(&mut doc);
+    doc
+}
+
+/// The enrichment endpoints (`crate::enrich`) and their schemas.
+fn add_enrichment(doc: &mut Value) {
+    let as_partner = |mut o: Value| {
+        o["security"] = json!([{ "apiKey": [] }]);
+        o
+    };
+    doc["paths"]["/api/v1/enrich"] = json!({ "post": as_partner(op(
+        "Pushes attribute values a ministry holds (scope `enrich:FIELD` per field): each item is `applied`, `unchanged`, `conflict` (the owning agency's value, or a value observed later, is never overwritten), `invalid` (with the reason) or `not_found`. Applied items are recorded under one event whose source is the partner; every item counts one request of the daily quota",
+        json!([]), Some("Enrichment"), (200, "EnrichmentReport"), &[400, 401, 403], true)) });
+    doc["paths"]["/api/v1/enrich/conflicts"] = json!({ "get": as_partner(op(
+        "Refused updates of the fields the partner's agency owns, and those the partner pushed, newest first (each listed person is an audited read)",
+        json!([query_param("before", "list conflicts with a smaller id (paging)", "integer"),
+               query_param("limit", "at most this many, 1-1000 (default 100)", "integer")]),
+        None, (200, "Object"), &[400, 401, 403], true)) });
+    doc["paths"]["/api/v1/citizens/{personal_id}/attributes"] = json!({ "get": op(
+        "A person's enriched attributes (blood type, driving licence, health-insurance number) with source agency and observation date; with `as_of` the values observed by that date (officers of the person's unit, the person)",
+        json!([pid_param(), { "name": "as_of", "in": "query", "required": false, "description": "YYYY, YYYY-MM or YYYY-MM-DD", "schema": { "type": "string", "pattern": DATE_PATTERN } }]),
+        None, (200, "Object"), &[400, 401, 403, 404], true) });
+    doc["paths"]["/api/v1/citizens/{personal_id}/attributes/history"] = json!({ "get": op(
+        "Every value pushed for a person's attributes, oldest first per attribute",
+        json!([pid_param()]), None, (200, "Object"), &[400, 401, 403, 404], true) });
+    let schemas = &mut doc["components"]["schemas"];
+    schemas["NewPartner"]["properties"]["agency"] = json!({ "type": "string", "enum": ["BCA", "BTP", "BHXH", "BYT", "BXD"], "description": "the agency a ministry's key speaks for; needed by enrich:FIELD scopes" });
+    schemas["Enrichment"] = json!({ "type": "object", "additionalProperties": false, "properties": {
+        "basis": { "type": "string", "description": "procedure or legal basis (default `enrichment`)" },
+        "items": { "type": "array", "minItems": 1, "maxItems": dancu_app::enrich::MAX_ITEMS, "items": { "type": "object", "properties": {
+            "personal_id": { "type": "string", "pattern": "^[0-9]{12}$" },
+            "field": { "type": "string", "enum": dancu_app::enrich::ATTRIBUTES.iter().map(|a| a.name).collect::<Vec<_>>() },
+            "value": { "description": "blood_type: A, B, AB or O with optional + or -; driving_licence: {number: 12 digits, classes: [B, C1…], issued_on?, expires_on?}; health_insurance_number: the 15-character card code" },
+            "observed_at": { "type": "string", "format": "date", "description": "when the agency observed the value (default today); a value observed before the one held is a conflict" } },
+            "required": ["personal_id", "field", "value"] } } },
+        "required": ["items"] });
+    schemas["EnrichmentReport"] = json!({ "type": "object", "properties": {
+        "event_id": { "type": ["integer", "null"] },
+        "results": { "type": "array", "items": { "type": "object", "properties": {
+            "index": { "type": "integer" }, "field": { "type": "string" },
+            "status": { "type": "string", "enum": ["applied", "unchanged", "conflict", "invalid", "not_found"] },
+            "reason": { "type": "string" },
+            "held_by": { "type": "string", "description": "the agency holding the value a conflict is about" } },
+            "required": ["index", "field", "status"] } },
+        "summary": { "type": "object", "properties": {
+            "applied": { "type": "integer" }, "unchanged": { "type": "integer" }, "conflict": { "type": "integer" },
+            "invalid": { "type": "integer" }, "not_found": { "type": "integer" } } } },
+        "required": ["event_id", "results", "summary"] });
 }
 
 #[cfg(test)]

@@ -239,6 +239,10 @@ enum PartnerWhat {
         /// Addresses the key may be used from (CIDR); repeat for several. Default: any.
         #[arg(long = "allow-ip")]
         allow_ip: Vec<String>,
+        /// The agency a ministry's key speaks for (BCA, BTP, BHXH, BYT, BXD): needed by
+        /// enrich:FIELD scopes, and recorded as the source of what it pushes.
+        #[arg(long, default_value = "")]
+        agency: String,
     },
     /// Disables a partner: its key is refused (401) from now on.
     Disable {
@@ -539,15 +543,17 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
                     scopes,
                     daily_quota,
                     allow_ip,
+                    agency,
                 },
         } => {
             let app = open_app(cli)?;
             let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
             let ips: Vec<&str> = allow_ip.iter().map(String::as_str).collect();
             let created = app
-                .add_partner(
+                .add_agency_partner(
                     &Actor::system("partner-add"),
                     name,
+                    agency,
                     &scopes,
                     *daily_quota,
                     &ips,
