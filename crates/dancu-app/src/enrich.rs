@@ -741,11 +741,13 @@ mod tests {
     #[test]
     fn the_rules_never_overwrite_the_owner_or_a_newer_value() {
         let blood = spec("blood_type").unwrap();
-        let held = |v: Option<&AttributeVersion>, mirror: Option<&'static str>| Held {
-            citizen_exists: true,
-            version: v,
-            mirror_value: mirror,
-        };
+        fn held<'a>(v: Option<&'a AttributeVersion>, mirror: Option<&'a str>) -> Held<'a> {
+            Held {
+                citizen_exists: true,
+                version: v,
+                mirror_value: mirror,
+            }
+        }
         let status = |agency: &str, value: &str, observed: &str, h: Held<'_>| {
             let (s, _, by) = decide(blood, agency, value, day(observed), &h);
             (s, by)
