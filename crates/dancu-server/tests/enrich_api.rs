@@ -61,7 +61,7 @@ fn pushes_are_validated_and_recorded_with_the_partner_as_source() {
             { "personal_id": NOBODY, "field": "blood_type", "value": "A+" },
             { "personal_id": CHILD, "field": "shoe_size", "value": "38" },
             { "personal_id": FAMILY_HEAD, "field": "blood_type", "value": "B+" },
-            { "personal_id": CHILD, "field": "blood_type", "value": "O-", "observed_at": "2999-01-01" },
+            { "personal_id": CHILD, "field": "blood_type", "value": "O-", "observed_at": "2099-01-01" },
         ]),
     );
     assert_eq!(res.status(), StatusCode::OK);
