@@ -326,7 +326,11 @@ fn held_value(held: &Held<'_>) -> Option<HeldValue> {
     match held.mirror_value {
         // The mirrored field was set by the registry itself (before any enrichment, or
         // changed by an officer since): that is what is held.
-        Some(m) if version.as_ref().is_none_or(|v| json_of(v.value.clone()) != m) => {
+        Some(m)
+            if version
+                .as_ref()
+                .is_none_or(|v| json_of(v.value.clone()) != m) =>
+        {
             Some(HeldValue {
                 value: Value::String(m.to_owned()).to_string(),
                 agency: REGISTRY_AGENCY.into(),
@@ -499,10 +503,7 @@ impl App {
         }
         let mut entry = self.partner_entry(partner, ENRICH, "ok");
         entry.actor_unit = partner.agency.clone();
-        entry.detail = Some(
-            json!({ "event": event_id, "summary": &summary })
-                .to_string(),
-        );
+        entry.detail = Some(json!({ "event": event_id, "summary": &summary }).to_string());
         tickets.push(self.audit.record(entry));
         for t in tickets {
             t.wait()?;
@@ -519,8 +520,8 @@ impl App {
         item: &EnrichItem,
         today: PartialDate,
     ) -> Result<(&'static AttributeSpec, AttributeWrite), String> {
-        let personal_id: PersonalId = PersonalId::parse(&item.personal_id)
-            .map_err(|e| format!("personal_id: {e}"))?;
+        let personal_id: PersonalId =
+            PersonalId::parse(&item.personal_id).map_err(|e| format!("personal_id: {e}"))?;
         let spec = spec(&item.field).ok_or_else(|| {
             format!(
                 "field '{}' is not enrichable: use one of {}",
@@ -548,7 +549,9 @@ impl App {
                 mirror: spec.mirror.map(|f| {
                     (
                         f,
-                        value.as_str().map_or_else(|| value.to_string(), str::to_owned),
+                        value
+                            .as_str()
+                            .map_or_else(|| value.to_string(), str::to_owned),
                     )
                 }),
                 value: value.to_string(),
@@ -766,27 +769,55 @@ mod tests {
         );
         // Equal: unchanged, whoever sends it.
         assert_eq!(
-            status("BXD", "\"A+\"", "2026-01-01", held(Some(&owner_value), Some("A+"))).0,
+            status(
+                "BXD",
+                "\"A+\"",
+                "2026-01-01",
+                held(Some(&owner_value), Some("A+"))
+            )
+            .0,
             ItemStatus::Unchanged
         );
         // Another agency never replaces the owner's value, however recent.
         assert_eq!(
-            status("BXD", "\"B+\"", "2026-01-01", held(Some(&owner_value), Some("A+"))),
+            status(
+                "BXD",
+                "\"B+\"",
+                "2026-01-01",
+                held(Some(&owner_value), Some("A+"))
+            ),
             (ItemStatus::Conflict, Some("BYT".into()))
         );
         // The owner replaces another agency's value if not older.
         assert_eq!(
-            status("BYT", "\"B+\"", "2025-05-01", held(Some(&other_value), Some("A+"))).0,
+            status(
+                "BYT",
+                "\"B+\"",
+                "2025-05-01",
+                held(Some(&other_value), Some("A+"))
+            )
+            .0,
             ItemStatus::Applied
         );
         // An older observation never replaces a newer one, even the owner's own.
         assert_eq!(
-            status("BYT", "\"B+\"", "2025-04-30", held(Some(&owner_value), Some("A+"))),
+            status(
+                "BYT",
+                "\"B+\"",
+                "2025-04-30",
+                held(Some(&owner_value), Some("A+"))
+            ),
             (ItemStatus::Conflict, Some("BYT".into()))
         );
         // An officer changed the mirrored field since: the registry's value is held.
         assert_eq!(
-            status("BXD", "\"B+\"", "2025-01-01", held(Some(&owner_value), Some("AB"))).0,
+            status(
+                "BXD",
+                "\"B+\"",
+                "2025-01-01",
+                held(Some(&owner_value), Some("AB"))
+            )
+            .0,
             ItemStatus::Applied
         );
         let gone = Held {

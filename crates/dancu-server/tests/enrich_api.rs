@@ -7,6 +7,7 @@ mod common;
 use common::{CHILD, Server, assert_problem, sqlite, sqlite_with};
 use dancu_app::Actor;
 use dancu_app::limits::Limits;
+use dancu_store::testing::TestStore;
 use reqwest::StatusCode;
 use reqwest::blocking::Response;
 use serde_json::{Value, json};
@@ -181,24 +182,36 @@ fn a_field_outside_the_partners_scopes_is_refused_whole() {
     // A ministry key must name its agency.
     assert!(
         s.app
-            .add_partner(&Actor::system("test"), "nameless", &["enrich:blood_type"], 10, &[])
+            .add_partner(
+                &Actor::system("test"),
+                "nameless",
+                &["enrich:blood_type"],
+                10,
+                &[]
+            )
             .is_err()
     );
 }
 
 #[test]
 fn the_owning_agencys_value_is_never_overwritten_and_conflicts_are_reported() {
-    let s = sqlite();
-    let byt = ministry(&s, "byt", "BYT", &["enrich:blood_type"], 1000);
-    let hospital = ministry(&s, "xd-hospital", "BXD", &["enrich:blood_type"], 1000);
-    let police = ministry(&s, "csgt", "BCA", &["enrich:driving_licence"], 1000);
-    let item = |value: &str, observed: &str| {
-        json!([{ "personal_id": FAMILY_HEAD, "field": "blood_type", "value": value, "observed_at": observed }])
-    };
-    let first: Value = push(&s, &byt, item("A+", "2025-05-01")).json().unwrap();
+    owner_value_is_kept_and_conflicts_reported(&sqlite());
+}
+
+#[test]
+fn conflicts_work_on_postgresql_too() {
+    owner_value_is_kept_and_conflicts_reported(&common::start(TestStore::postgres()));
+}
+
+fn owner_value_is_kept_and_conflicts_reported(s: &Server) {
+    let byt = ministry(s, "byt", "BYT", &["enrich:blood_type"], 1000);
+    let hospital = ministry(s, "xd-hospital", "BXD", &["enrich:blood_type"], 1000);
+    let police = ministry(s, "csgt", "BCA", &["enrich:driving_licence"], 1000);
+    let item = |value: &str, observed: &str| json!([{ "personal_id": FAMILY_HEAD, "field": "blood_type", "value": value, "observed_at": observed }]);
+    let first: Value = push(s, &byt, item("A+", "2025-05-01")).json().unwrap();
     assert_eq!(statuses(&first), ["applied"]);
     // Another agency, even with a later observation: a conflict naming the holder.
-    let other: Value = push(&s, &hospital, item("B+", "2025-06-01"))
+    let other: Value = push(s, &hospital, item("B+", "2025-06-01"))
         .json()
         .unwrap();
     assert_eq!(statuses(&other), ["conflict"]);
@@ -207,10 +220,10 @@ fn the_owning_agencys_value_is_never_overwritten_and_conflicts_are_reported() {
     assert!(other["results"][0].get("held_value").is_none());
     assert_eq!(other["event_id"], Value::Null);
     // An observation older than the value held: a conflict, even for the owner.
-    let stale: Value = push(&s, &byt, item("O+", "2025-01-01")).json().unwrap();
+    let stale: Value = push(s, &byt, item("O+", "2025-01-01")).json().unwrap();
     assert_eq!(statuses(&stale), ["conflict"]);
     assert_eq!(stale["results"][0]["reason"], "newer_value");
-    let a = attributes(&s, &format!("/api/v1/citizens/{FAMILY_HEAD}/attributes"));
+    let a = attributes(s, &format!("/api/v1/citizens/{FAMILY_HEAD}/attributes"));
     assert_eq!(a["attributes"][0]["value"], "A+");
 
     // The owner sees both conflicts on its field, newest first, with both values.
@@ -238,7 +251,11 @@ fn the_owning_agencys_value_is_never_overwritten_and_conflicts_are_reported() {
         .unwrap();
     assert_eq!(none["conflicts"], json!([]));
     // Reading conflicts is a read of those people: audited under the partner.
-    let entries = s.app.store.audit_for_person(FAMILY_HEAD.parse().unwrap(), 100).unwrap();
+    let entries = s
+        .app
+        .store
+        .audit_for_person(FAMILY_HEAD.parse().unwrap(), 100)
+        .unwrap();
     assert!(
         entries
             .iter()
@@ -360,7 +377,11 @@ fn the_citizen_sees_the_enrichment_in_their_data_tracker() {
         StatusCode::FORBIDDEN,
     );
     // The audit chain holds the write with the partner as actor.
-    let entries = s.app.store.audit_for_person(FAMILY_HEAD.parse().unwrap(), 100).unwrap();
+    let entries = s
+        .app
+        .store
+        .audit_for_person(FAMILY_HEAD.parse().unwrap(), 100)
+        .unwrap();
     let entry = entries
         .iter()
         .find(|e| e.action == "citizen.enrich")

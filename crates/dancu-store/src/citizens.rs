@@ -641,7 +641,9 @@ impl Store {
                 citizen_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("citizen {id}")))?;
             let before = c.clone();
             for (field, value) in updates {
-                field.set(&mut c, value.as_deref()).map_err(Error::Conflict)?;
+                field
+                    .set(&mut c, value.as_deref())
+                    .map_err(Error::Conflict)?;
             }
             let changed: Vec<CitizenField> = updates
                 .iter()

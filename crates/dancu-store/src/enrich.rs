@@ -276,8 +276,7 @@ impl Store {
                     r[0].as_i64().unwrap_or_default(),
                     r[1].as_i64().unwrap_or_default(),
                 );
-                let mut text =
-                    |i: usize| std::mem::replace(&mut r[i], Value::Null).into_string();
+                let mut text = |i: usize| std::mem::replace(&mut r[i], Value::Null).into_string();
                 Ok(ConflictRecord {
                     id,
                     at,

@@ -206,11 +206,18 @@ fn conflicts_are_kept_and_nothing_else_written(store: &Store) {
             .len(),
         1
     );
-    assert!(store.enrich_conflicts("BCA", "partner:x", None, 10).unwrap().is_empty());
-    assert!(store
-        .enrich_conflicts("BYT", "", Some(c.id), 10)
-        .unwrap()
-        .is_empty());
+    assert!(
+        store
+            .enrich_conflicts("BCA", "partner:x", None, 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .enrich_conflicts("BYT", "", Some(c.id), 10)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A batch whose mirrored value cannot be set fails whole: no event, no version, no
