@@ -700,6 +700,7 @@ fn partners_usage_and_alerts(store: &Store) {
         daily_quota: 100,
         allow_ips: "10.0.0.0/8".into(),
         created_by: "system:test".into(),
+        agency: "BYT".into(),
     };
     let id = store.create_partner(&partner).unwrap();
     assert!(
@@ -713,6 +714,7 @@ fn partners_usage_and_alerts(store: &Store) {
         "names are unique"
     );
     let found = store.partner_by_key_hash("k1").unwrap().unwrap();
+    assert_eq!(found.agency, "BYT");
     assert_eq!(
         (found.id, found.name.as_str(), found.scopes.as_str()),
         (id, "bank.a", "verify")
