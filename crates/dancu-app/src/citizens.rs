@@ -106,7 +106,7 @@ impl App {
     /// person and the purpose the audit entry records. A person outside the actor's
     /// reach is a 403 (refusal audited); an unknown ID is a 404 — but only to a caller
     /// who could have read that person had it existed, so that refusals reveal nothing.
-    fn person_for(
+    pub(crate) fn person_for(
         &self,
         actor: &Actor,
         action: Action,
@@ -164,7 +164,13 @@ impl App {
         Ok((c, purpose))
     }
 
-    fn read_ticket(&self, actor: &Actor, what: &str, id: PersonalId, purpose: &str) -> AuditTicket {
+    pub(crate) fn read_ticket(
+        &self,
+        actor: &Actor,
+        what: &str,
+        id: PersonalId,
+        purpose: &str,
+    ) -> AuditTicket {
         self.observe_read(actor, id);
         self.audit
             .record(self.audit_entry(actor, what, Some(id), Some(purpose), "ok"))

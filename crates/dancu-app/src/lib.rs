@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod citizens;
 pub mod dossiers;
+pub mod enrich;
 pub mod import;
 pub mod limits;
 pub mod partners;

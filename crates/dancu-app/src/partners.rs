@@ -93,6 +93,8 @@ pub struct Partner {
     pub daily_quota: i64,
     /// What its data-sharing agreement lets it learn beyond per-field results.
     pub agreement: Agreement,
+    /// The agency it speaks for (`BYT`…), empty for banks and telcos.
+    pub agency: String,
     /// The client address of the current request (after trusted proxies).
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
@@ -116,6 +118,8 @@ pub struct PartnerView {
     pub returns: Vec<String>,
     pub created_by: String,
     pub disabled: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub agency: String,
 }
 
 /// A new partner and its key, shown once.
@@ -215,6 +219,7 @@ fn view(r: &PartnerRecord) -> PartnerView {
             .collect(),
         created_by: r.created_by.clone(),
         disabled: r.disabled,
+        agency: r.agency.clone(),
     }
 }
 
@@ -241,12 +246,60 @@ impl App {
         daily_quota: i64,
         allow_ips: &[&str],
     ) -> Result<NewPartnerKey, Error> {
+        self.add_agency_partner(actor, name, "", scopes, daily_quota, allow_ips)
+    }
+
+    /// Creates a partner speaking for `agency` (one of [`policy::AGENCIES`], or empty
+    /// for banks and telcos); an `enrich:FIELD` scope needs an agency, which becomes the
+    /// source of what the partner pushes.
+    pub fn add_agency_partner(
+        &self,
+        actor: &Actor,
+        name: &str,
+        agency: &str,
+        scopes: &[&str],
+        daily_quota: i64,
+        allow_ips: &[&str],
+    ) -> Result<NewPartnerKey, Error> {
+        self.add_partner_with(actor, name, agency, scopes, daily_quota, allow_ips, "")
+    }
+
+    /// Creates a partner with its whole agreement in one step: the agency it speaks for
+    /// and the fields whose registry value verification returns (comma-separated, see
+    /// [`Agreement::parse`]; empty: none).
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_partner_with(
+        &self,
+        actor: &Actor,
+        name: &str,
+        agency: &str,
+        scopes: &[&str],
+        daily_quota: i64,
+        allow_ips: &[&str],
+        returns: &str,
+    ) -> Result<NewPartnerKey, Error> {
         self.authorize_partner_admin(actor)?;
+        let returns = Agreement::parse(returns).map_err(Error::Invalid)?.code();
         crate::accounts::validate_name("partner name", name)?;
         let scopes = parse_scopes(scopes.iter().copied())?;
         if scopes.is_empty() {
             return Err(Error::Invalid(
                 "a partner needs at least one scope (verify, verify_batch, enrich:FIELD)".into(),
+            ));
+        }
+        if !agency.is_empty() && !policy::AGENCIES.iter().any(|(code, _)| *code == agency) {
+            return Err(Error::Invalid(format!(
+                "unknown agency '{agency}': use one of {}",
+                policy::AGENCIES
+                    .iter()
+                    .map(|(code, _)| *code)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if agency.is_empty() && scopes.iter().any(|s| matches!(s, PartnerScope::Enrich(_))) {
+            return Err(Error::Invalid(
+                "an enrich:FIELD scope needs the agency the partner speaks for".into(),
             ));
         }
         if daily_quota < 1 {
@@ -265,12 +318,14 @@ impl App {
             daily_quota,
             allow_ips: allow,
             created_by: actor.username.clone(),
+            agency: agency.into(),
+            returns,
         };
         self.store.create_partner(&new)?;
         let mut entry = self.audit_entry(actor, "partner.create", None, Some(name), "ok");
         entry.detail = Some(format!(
-            "scopes={} daily_quota={daily_quota} allow_ips={}",
-            new.scopes, new.allow_ips
+            "scopes={} daily_quota={daily_quota} allow_ips={} agency={agency} returns={}",
+            new.scopes, new.allow_ips, new.returns
         ));
         self.audit.record(entry).wait()?;
         let record = self.store.partner_by_name(name)?.ok_or(Error::NotFound)?;
@@ -290,9 +345,7 @@ impl App {
         fields: &str,
     ) -> Result<PartnerView, Error> {
         self.authorize_partner_admin(actor)?;
-        let agreement = Agreement::parse(fields).map_err(Error::Invalid)?;
-        let returns: Vec<&str> = agreement.fields().map(|f| f.name()).collect();
-        let returns = returns.join(",");
+        let returns = Agreement::parse(fields).map_err(Error::Invalid)?.code();
         if !self.store.set_partner_returns(name, &returns)? {
             return Err(Error::NotFound);
         }
@@ -360,6 +413,7 @@ impl App {
             scopes: cached.scopes,
             daily_quota: cached.record.daily_quota,
             agreement: cached.agreement,
+            agency: cached.record.agency.clone(),
             ip,
             user_agent,
         };

@@ -114,10 +114,13 @@ pub enum Action {
     /// Verify a person's identity data against the registry (lookup 037 for partners,
     /// batch cleansing): learn per-field agreement, never the record itself.
     VerifyIdentity,
+    /// Read the attributes ministries pushed for a person (blood type, driving licence,
+    /// health-insurance number) with their sources and history.
+    ReadAttributes,
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::ReadCitizen,
         Action::SearchCitizens,
         Action::WriteCitizen,
@@ -135,6 +138,7 @@ impl Action {
         Action::ReadPartnerUsage,
         Action::ReadAlerts,
         Action::VerifyIdentity,
+        Action::ReadAttributes,
     ];
 }
 
@@ -159,6 +163,7 @@ pub const POLICY: &[(Role, Action, Scope)] = &[
     (Role::Officer, Action::WriteCitizen, Scope::OwnUnit),
     (Role::Officer, Action::ImportCitizens, Scope::OwnUnit),
     (Role::Officer, Action::Readdress, Scope::OwnUnit),
+    (Role::Officer, Action::ReadAttributes, Scope::OwnUnit),
     (
         Role::CivilStatusOfficer,
         Action::ReadCitizen,
@@ -195,6 +200,7 @@ pub const POLICY: &[(Role, Action, Scope)] = &[
     (Role::Supervisor, Action::ReadPartnerUsage, Scope::OwnUnit),
     (Role::Citizen, Action::ReadCitizen, Scope::Own),
     (Role::Citizen, Action::ReadAudit, Scope::Own),
+    (Role::Citizen, Action::ReadAttributes, Scope::Own),
     (Role::System, Action::ImportCitizens, Scope::Any),
     (Role::System, Action::ExportCitizens, Scope::Any),
     (Role::System, Action::Readdress, Scope::Any),

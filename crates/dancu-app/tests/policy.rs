@@ -18,9 +18,11 @@ fn expected(role: Role, action: Action) -> Option<Scope> {
         (Partner, _) => None,
         (_, ReadUnits) => Some(Scope::Any),
         (_, ManageOwnAccount) => Some(Scope::Own),
-        (Officer, ReadCitizen | SearchCitizens | WriteCitizen | ImportCitizens | Readdress) => {
-            Some(Scope::OwnUnit)
-        }
+        (
+            Officer,
+            ReadCitizen | SearchCitizens | WriteCitizen | ImportCitizens | Readdress
+            | ReadAttributes,
+        ) => Some(Scope::OwnUnit),
         (CivilStatusOfficer | SocialInsuranceOfficer, ReadCitizen) => Some(Scope::Dossier),
         (CivilStatusOfficer | SocialInsuranceOfficer, HandleDossiers) => Some(Scope::OwnUnit),
         (CivilStatusOfficer, SearchCitizens) => Some(Scope::OwnUnit),
@@ -29,13 +31,14 @@ fn expected(role: Role, action: Action) -> Option<Scope> {
         }
         (Auditor, ReadAudit | ReadLoginHistory | ReadAlerts) => Some(Scope::OwnUnit),
         (Supervisor, ReadAggregates | ReadPartnerUsage) => Some(Scope::OwnUnit),
-        (Citizen, ReadCitizen | ReadAudit) => Some(Scope::Own),
+        (Citizen, ReadCitizen | ReadAudit | ReadAttributes) => Some(Scope::Own),
         _ => None,
     }
 }
 
-const PERSONAL_DATA: [Action; 4] = [
+const PERSONAL_DATA: [Action; 5] = [
     Action::ReadCitizen,
+    Action::ReadAttributes,
     Action::SearchCitizens,
     Action::WriteCitizen,
     Action::ExportCitizens,

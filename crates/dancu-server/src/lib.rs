@@ -7,6 +7,7 @@
 #![recursion_limit = "512"]
 
 mod client;
+mod enrich;
 mod openapi;
 mod problem;
 mod tls;
@@ -776,6 +777,9 @@ struct NewPartnerBody {
     /// The data-sharing agreement: fields whose registry value the partner may receive.
     #[serde(default)]
     returns: Vec<String>,
+    /// The agency a ministry's key speaks for (needed by `enrich:FIELD` scopes).
+    #[serde(default)]
+    agency: String,
 }
 
 async fn create_partner(
@@ -790,11 +794,15 @@ async fn create_partner(
         let quota = b
             .daily_quota
             .unwrap_or(dancu_app::partners::DEFAULT_DAILY_QUOTA);
-        let mut created = app.add_partner(&s.actor, &b.name, &scopes, quota, &ips)?;
-        if !b.returns.is_empty() {
-            created.partner = app.set_partner_agreement(&s.actor, &b.name, &b.returns.join(","))?;
-        }
-        Ok(created)
+        app.add_partner_with(
+            &s.actor,
+            &b.name,
+            &b.agency,
+            &scopes,
+            quota,
+            &ips,
+            &b.returns.join(","),
+        )
     })
     .await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
@@ -948,6 +956,7 @@ pub fn router_with(app: Shared, config: &EdgeConfig) -> Router {
         .route("/api/v1/partners/{name}/{action}", post(partner_action))
         .route("/api/v1/alerts", get(alerts))
         .merge(verify::routes())
+        .merge(enrich::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(move |req, next| edge(hsts, req, next)))

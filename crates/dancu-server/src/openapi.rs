@@ -142,6 +142,10 @@ const DOCUMENTED: &[(&str, &str)] = &[
     ("/api/v1/verify/jobs/{job_id}", "get"),
     ("/api/v1/verify/jobs/{job_id}/result", "get"),
     ("/api/v1/verify/jobs/{job_id}/summary", "get"),
+    ("/api/v1/enrich", "post"),
+    ("/api/v1/enrich/conflicts", "get"),
+    ("/api/v1/citizens/{personal_id}/attributes", "get"),
+    ("/api/v1/citizens/{personal_id}/attributes/history", "get"),
 ];
 
 fn days_param() -> Value {
@@ -370,6 +374,7 @@ pub fn document() -> Value {
         }
     });
     verify_document(&mut doc);
+    add_enrichment(&mut doc);
     doc
 }
 
@@ -379,37 +384,74 @@ fn verify_document(doc: &mut Value) {
     let job_param = json!([path_pattern("job_id", "job number", "^[1-9][0-9]{0,17}$")]);
     let mut verify = op(
         "Verifies a person's identity data against the registry (partner scope `verify`, one request of the daily quota): a result per field and a verdict, plus the registry's canonical values the partner's data-sharing agreement names. `match` only if every provided field matches; `partial` is never a match. Audited.",
-        json!([]), Some("VerifyRequest"), (200, "Verification"), &[400, 401, 403], true);
+        json!([]),
+        Some("VerifyRequest"),
+        (200, "Verification"),
+        &[400, 401, 403],
+        true,
+    );
     verify["security"] = key.clone();
     let mut submit = op(
         "Submits a batch cleansing job (partner scope `verify_batch`): the body is the file itself, CSV `ref,personal_id,full_name,date_of_birth,gender` or JSON lines (UTF-8 with or without BOM, TCVN3 or VNI), streamed to disk. Every row counts one request of the daily quota, charged at submission (429 when the rows do not fit). 202 with the job and its `Location`.",
-        json!([]), None, (202, "VerifyJob"), &[400, 401, 403, 413], true);
+        json!([]),
+        None,
+        (202, "VerifyJob"),
+        &[400, 401, 403, 413],
+        true,
+    );
     submit["requestBody"] = json!({ "required": true, "content": {
         "text/csv": { "schema": { "type": "string" } },
         "application/x-ndjson": { "schema": { "type": "string" } } } });
     submit["security"] = key.clone();
-    let mut status = op("A job's state and progress (the submitting partner only: any other job is 404)",
-        job_param.clone(), None, (200, "VerifyJob"), &[400, 401, 404], true);
+    let mut status = op(
+        "A job's state and progress (the submitting partner only: any other job is 404)",
+        job_param.clone(),
+        None,
+        (200, "VerifyJob"),
+        &[400, 401, 404],
+        true,
+    );
     status["security"] = key.clone();
     let mut result = op(
         "The result file of a finished job, in the input's format: CSV `ref,verdict,full_name,date_of_birth,gender,line,reason,findings` (plus `registry_FIELD` columns the agreement allows), or JSON lines; one row per input row, in input order. 409 while the job runs. Audited.",
-        job_param.clone(), None, (200, ""), &[400, 401, 404, 409], true);
+        job_param.clone(),
+        None,
+        (200, ""),
+        &[400, 401, 404, 409],
+        true,
+    );
     result["responses"]["200"]["content"] = json!({
         "text/csv": { "schema": { "type": "string" } },
         "application/x-ndjson": { "schema": { "type": "string" } } });
     result["security"] = key.clone();
     let mut summary = op(
         "The summary of a finished job: counts per verdict and per field, and the most common kinds of mismatch. 409 while the job runs.",
-        job_param, None, (200, "Object"), &[400, 401, 404, 409], true);
+        job_param,
+        None,
+        (200, "Object"),
+        &[400, 401, 404, 409],
+        true,
+    );
     summary["security"] = key;
     let paths = doc["paths"].as_object_mut().expect("paths");
     paths.insert("/api/v1/verify".into(), json!({ "post": verify }));
     paths.insert("/api/v1/verify/jobs".into(), json!({ "post": submit }));
-    paths.insert("/api/v1/verify/jobs/{job_id}".into(), json!({ "get": status }));
-    paths.insert("/api/v1/verify/jobs/{job_id}/result".into(), json!({ "get": result }));
-    paths.insert("/api/v1/verify/jobs/{job_id}/summary".into(), json!({ "get": summary }));
+    paths.insert(
+        "/api/v1/verify/jobs/{job_id}".into(),
+        json!({ "get": status }),
+    );
+    paths.insert(
+        "/api/v1/verify/jobs/{job_id}/result".into(),
+        json!({ "get": result }),
+    );
+    paths.insert(
+        "/api/v1/verify/jobs/{job_id}/summary".into(),
+        json!({ "get": summary }),
+    );
     let field = json!({ "type": ["string", "null"], "enum": ["match", "partial", "mismatch", "not_provided", null] });
-    let schemas = doc["components"]["schemas"].as_object_mut().expect("schemas");
+    let schemas = doc["components"]["schemas"]
+        .as_object_mut()
+        .expect("schemas");
     schemas.insert("VerifyRequest".into(), json!({ "type": "object", "properties": {
         "personal_id": { "type": "string", "description": "12-digit personal ID number, or the old 9-digit ID card number" },
         "full_name": { "type": "string" },
@@ -424,7 +466,9 @@ fn verify_document(doc: &mut Value) {
         "registry": { "type": "object", "description": "the registry's canonical values of the fields the agreement names",
             "properties": { "full_name": { "type": "string" }, "date_of_birth": { "type": "string" }, "gender": { "type": "string" } } } },
         "required": ["verdict", "fields"] }));
-    schemas.insert("VerifyJob".into(), json!({ "type": "object", "properties": {
+    schemas.insert(
+        "VerifyJob".into(),
+        json!({ "type": "object", "properties": {
         "id": { "type": "integer" },
         "state": { "type": "string", "enum": ["running", "done", "failed", "abandoned"] },
         "rows_done": { "type": "integer" }, "rows_total": { "type": "integer" },
@@ -432,12 +476,59 @@ fn verify_document(doc: &mut Value) {
         "created_at": { "type": "integer", "description": "milliseconds since 1970" },
         "updated_at": { "type": "integer" },
         "error": { "type": "string" } },
-        "required": ["id", "state", "rows_done", "rows_total", "format"] }));
+        "required": ["id", "state", "rows_done", "rows_total", "format"] }),
+    );
     // The statistics of the dashboard are part of the usage report.
     schemas["PartnerUsage"]["properties"]["days"]["items"]["properties"] = json!({
         "day": { "type": "string", "format": "date" }, "requests": { "type": "integer" },
         "matched": { "type": "integer" }, "mismatched": { "type": "integer" },
         "not_found": { "type": "integer" }, "invalid": { "type": "integer" } });
+}
+
+/// The enrichment endpoints (`crate::enrich`) and their schemas.
+fn add_enrichment(doc: &mut Value) {
+    let as_partner = |mut o: Value| {
+        o["security"] = json!([{ "apiKey": [] }]);
+        o
+    };
+    doc["paths"]["/api/v1/enrich"] = json!({ "post": as_partner(op(
+        "Pushes attribute values a ministry holds (scope `enrich:FIELD` per field): each item is `applied`, `unchanged`, `conflict` (the owning agency's value, or a value observed later, is never overwritten), `invalid` (with the reason) or `not_found`. Applied items are recorded under one event whose source is the partner; every item counts one request of the daily quota",
+        json!([]), Some("Enrichment"), (200, "EnrichmentReport"), &[400, 401, 403], true)) });
+    doc["paths"]["/api/v1/enrich/conflicts"] = json!({ "get": as_partner(op(
+        "Refused updates of the fields the partner's agency owns, and those the partner pushed, newest first (each listed person is an audited read)",
+        json!([query_param("before", "list conflicts with a smaller id (paging)", "integer"),
+               query_param("limit", "at most this many, 1-1000 (default 100)", "integer")]),
+        None, (200, "Object"), &[400, 401, 403], true)) });
+    doc["paths"]["/api/v1/citizens/{personal_id}/attributes"] = json!({ "get": op(
+        "A person's enriched attributes (blood type, driving licence, health-insurance number) with source agency and observation date; with `as_of` the values observed by that date (officers of the person's unit, the person)",
+        json!([pid_param(), { "name": "as_of", "in": "query", "required": false, "description": "YYYY, YYYY-MM or YYYY-MM-DD", "schema": { "type": "string", "pattern": DATE_PATTERN } }]),
+        None, (200, "Object"), &[400, 401, 403, 404], true) });
+    doc["paths"]["/api/v1/citizens/{personal_id}/attributes/history"] = json!({ "get": op(
+        "Every value pushed for a person's attributes, oldest first per attribute",
+        json!([pid_param()]), None, (200, "Object"), &[400, 401, 403, 404], true) });
+    let schemas = &mut doc["components"]["schemas"];
+    schemas["NewPartner"]["properties"]["agency"] = json!({ "type": "string", "enum": ["BCA", "BTP", "BHXH", "BYT", "BXD"], "description": "the agency a ministry's key speaks for; needed by enrich:FIELD scopes" });
+    schemas["Enrichment"] = json!({ "type": "object", "additionalProperties": false, "properties": {
+        "basis": { "type": "string", "description": "procedure or legal basis (default `enrichment`)" },
+        "items": { "type": "array", "minItems": 1, "maxItems": dancu_app::enrich::MAX_ITEMS, "items": { "type": "object", "properties": {
+            "personal_id": { "type": "string", "pattern": "^[0-9]{12}$" },
+            "field": { "type": "string", "enum": dancu_app::enrich::ATTRIBUTES.iter().map(|a| a.name).collect::<Vec<_>>() },
+            "value": { "description": "blood_type: A, B, AB or O with optional + or -; driving_licence: {number: 12 digits, classes: [B, C1…], issued_on?, expires_on?}; health_insurance_number: the 15-character card code" },
+            "observed_at": { "type": "string", "format": "date", "description": "when the agency observed the value (default today); a value observed before the one held is a conflict" } },
+            "required": ["personal_id", "field", "value"] } } },
+        "required": ["items"] });
+    schemas["EnrichmentReport"] = json!({ "type": "object", "properties": {
+        "event_id": { "type": ["integer", "null"] },
+        "results": { "type": "array", "items": { "type": "object", "properties": {
+            "index": { "type": "integer" }, "field": { "type": "string" },
+            "status": { "type": "string", "enum": ["applied", "unchanged", "conflict", "invalid", "not_found"] },
+            "reason": { "type": "string" },
+            "held_by": { "type": "string", "description": "the agency holding the value a conflict is about" } },
+            "required": ["index", "field", "status"] } },
+        "summary": { "type": "object", "properties": {
+            "applied": { "type": "integer" }, "unchanged": { "type": "integer" }, "conflict": { "type": "integer" },
+            "invalid": { "type": "integer" }, "not_found": { "type": "integer" } } } },
+        "required": ["event_id", "results", "summary"] });
 }
 
 #[cfg(test)]

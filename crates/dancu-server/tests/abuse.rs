@@ -106,7 +106,7 @@ fn partners_are_managed_by_national_admins_and_their_usage_read_by_supervisors()
         s.post(
             &token,
             "/api/v1/partners",
-            json!({"name": "telco.x", "scopes": ["verify", "enrich:blood_type"], "daily_quota": 50}),
+            json!({"name": "telco.x", "scopes": ["verify", "enrich:blood_type"], "daily_quota": 50, "agency": "BYT"}),
         )
     };
     assert_problem(create("admin"), StatusCode::FORBIDDEN);

@@ -598,12 +598,14 @@ fn every_role_against_every_endpoint_inside_and_outside_its_unit() {
         (Method::GET, "/api/v1/citizens/{p}/data-access"),
         (Method::GET, "/api/v1/citizens?personal_id={p}"),
         (Method::PATCH, "/api/v1/citizens/{p}"),
+        (Method::GET, "/api/v1/citizens/{p}/attributes"),
+        (Method::GET, "/api/v1/citizens/{p}/attributes/history"),
     ];
-    const OFFICER_IN: &str = "22222322";
-    const OFFICER_OUT: &str = "33333323";
-    const SEARCH_ONLY: &str = "33333323";
-    const NOTHING: &str = "33333333";
-    const TRACKER_ONLY: &str = "33333233";
+    const OFFICER_IN: &str = "2222232222";
+    const OFFICER_OUT: &str = "3333332333";
+    const SEARCH_ONLY: &str = "3333332333";
+    const NOTHING: &str = "3333333333";
+    const TRACKER_ONLY: &str = "3333323333";
     let person_table: [(&str, [&str; 3]); 12] = [
         ("officer.province", [OFFICER_IN, OFFICER_IN, OFFICER_OUT]),
         ("officer.commune", [OFFICER_IN, OFFICER_IN, OFFICER_OUT]),
@@ -616,7 +618,7 @@ fn every_role_against_every_endpoint_inside_and_outside_its_unit() {
         ("auditor", [TRACKER_ONLY; 3]),
         ("auditor.other", [NOTHING, NOTHING, TRACKER_ONLY]),
         ("supervisor", [NOTHING; 3]),
-        (FAMILY_HEAD, ["22223233", NOTHING, NOTHING]),
+        (FAMILY_HEAD, ["2222323322", NOTHING, NOTHING]),
     ];
     // quality, accounts, alerts, units, me
     let other_endpoints = [

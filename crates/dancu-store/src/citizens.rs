@@ -235,7 +235,7 @@ pub(crate) fn pid_value(p: PersonalId) -> i64 {
     p.as_u64() as i64
 }
 
-fn pid_from(v: &Value) -> Result<Option<PersonalId>, Error> {
+pub(crate) fn pid_from(v: &Value) -> Result<Option<PersonalId>, Error> {
     match v {
         Value::Null => Ok(None),
         Value::Int(i) => PersonalId::from_u64(*i as u64)
@@ -641,7 +641,9 @@ impl Store {
                 citizen_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("citizen {id}")))?;
             let before = c.clone();
             for (field, value) in updates {
-                field.set(&mut c, value.as_deref()).map_err(Error::Conflict)?;
+                field
+                    .set(&mut c, value.as_deref())
+                    .map_err(Error::Conflict)?;
             }
             let changed: Vec<CitizenField> = updates
                 .iter()
@@ -653,32 +655,7 @@ impl Store {
             }
             let event = events::append(tx, meta)?;
             for field in &changed {
-                let col = field.column();
-                let mut sql = format!("UPDATE citizens SET {col} = $1, updated_event = $2");
-                if *field == CitizenField::FullName {
-                    sql.push_str(", name_folded = $4");
-                }
-                sql.push_str(" WHERE personal_id = $3");
-                let mut params = vec![
-                    field.column_value(&c),
-                    Value::Int(event),
-                    Value::Int(pid_value(id)),
-                ];
-                if *field == CitizenField::FullName {
-                    params.push(Value::Text(dancu_domain::text::fold(&c.full_name)));
-                }
-                tx.exec(&sql, &params)?;
-                tx.exec(
-                    "INSERT INTO citizen_changes (personal_id, event_id, field, old_value, new_value) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                    &[
-                        Value::Int(pid_value(id)),
-                        Value::Int(event),
-                        Value::from(col),
-                        field.get(&before).into(),
-                        field.get(&c).into(),
-                    ],
-                )?;
+                write_change(tx, *field, &before, &c, event)?;
             }
             Ok(changed)
         })
@@ -859,7 +836,46 @@ fn citizens_where_in(tx: &mut dyn Tx, column: &str, keys: &[Value]) -> Result<Ve
     Ok(out)
 }
 
-fn citizen_in(tx: &mut dyn Tx, id: PersonalId) -> Result<Option<Citizen>, Error> {
+/// Writes one changed field of a person (`before` → `after`) under `event`, keeping the
+/// old value in `citizen_changes` for history and as-of reads.
+pub(crate) fn write_change(
+    tx: &mut dyn Tx,
+    field: CitizenField,
+    before: &Citizen,
+    after: &Citizen,
+    event: i64,
+) -> Result<(), Error> {
+    let id = after.personal_id;
+    let col = field.column();
+    let mut sql = format!("UPDATE citizens SET {col} = $1, updated_event = $2");
+    if field == CitizenField::FullName {
+        sql.push_str(", name_folded = $4");
+    }
+    sql.push_str(" WHERE personal_id = $3");
+    let mut params = vec![
+        field.column_value(after),
+        Value::Int(event),
+        Value::Int(pid_value(id)),
+    ];
+    if field == CitizenField::FullName {
+        params.push(Value::Text(dancu_domain::text::fold(&after.full_name)));
+    }
+    tx.exec(&sql, &params)?;
+    tx.exec(
+        "INSERT INTO citizen_changes (personal_id, event_id, field, old_value, new_value) \
+         VALUES ($1, $2, $3, $4, $5)",
+        &[
+            Value::Int(pid_value(id)),
+            Value::Int(event),
+            Value::from(col),
+            field.get(before).into(),
+            field.get(after).into(),
+        ],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn citizen_in(tx: &mut dyn Tx, id: PersonalId) -> Result<Option<Citizen>, Error> {
     tx.query_one(
         &format!("{SELECT_CITIZEN} WHERE personal_id = $1"),
         &[Value::Int(pid_value(id))],

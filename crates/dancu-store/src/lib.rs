@@ -11,6 +11,7 @@ mod accounts;
 pub mod audit;
 mod citizens;
 mod dossiers;
+mod enrich;
 mod events;
 mod partners;
 mod pool;
@@ -30,6 +31,7 @@ pub use audit::{AuditEntry, AuditHead, ChainTrust, ChainVerdict, Checkpoint, Fau
 pub use citizens::{ChangeRecord, CitizenField, ResidenceRecord, SearchQuery, UnitFilter};
 pub use dossiers::{DOSSIER_CLOSED, DOSSIER_IN_PROGRESS, DossierRecord};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
+pub use enrich::{AttributeVersion, AttributeWrite, ConflictRecord, Decision, Held};
 pub use events::{EventMeta, EventRecord};
 pub use partners::{AlertRecord, NewPartner, PartnerRecord, UsageDay, UsageDelta, VerdictCounts};
 pub use quality::RuleResult;

@@ -17,6 +17,11 @@ pub struct NewPartner {
     /// Comma-separated CIDR list; empty = any address.
     pub allow_ips: String,
     pub created_by: String,
+    /// The agency the partner speaks for (`BYT`, `BHXH`…), empty for banks and telcos:
+    /// enrichment records it as the source of what the partner pushes.
+    pub agency: String,
+    /// The data-sharing agreement (see [`PartnerRecord::returns`]).
+    pub returns: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -29,6 +34,8 @@ pub struct PartnerRecord {
     pub created_at: i64,
     pub created_by: String,
     pub disabled: bool,
+    /// The agency the partner speaks for (see [`NewPartner::agency`]).
+    pub agency: String,
     /// The data-sharing agreement: comma-separated fields whose registry value the
     /// partner may receive back (empty: none).
     pub returns: String,
@@ -67,7 +74,7 @@ pub struct AlertRecord {
 }
 
 const PARTNER_COLUMNS: &str =
-    "id, name, scopes, daily_quota, allow_ips, created_at, created_by, disabled, returns";
+    "id, name, scopes, daily_quota, allow_ips, created_at, created_by, disabled, returns, agency";
 
 fn partner_from(mut r: Row) -> PartnerRecord {
     let int = |r: &Row, i: usize| r[i].as_i64().unwrap_or_default();
@@ -87,6 +94,7 @@ fn partner_from(mut r: Row) -> PartnerRecord {
         created_by: text(6),
         disabled: disabled != 0,
         returns: text(8),
+        agency: text(9),
     }
 }
 
@@ -133,7 +141,9 @@ impl Store {
             }
             tx.query_i64(
                 "INSERT INTO partners (name, api_key_hash, scopes, daily_quota, allow_ips, \
-                 created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                 created_at, created_by, agency, returns) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 RETURNING id",
                 &[
                     p.name.as_str().into(),
                     p.api_key_hash.as_str().into(),
@@ -142,6 +152,8 @@ impl Store {
                     p.allow_ips.as_str().into(),
                     Value::Int(now_millis()),
                     p.created_by.as_str().into(),
+                    p.agency.as_str().into(),
+                    p.returns.as_str().into(),
                 ],
             )
         })

@@ -219,6 +219,35 @@ ALTER TABLE verify_jobs ADD COLUMN agreement TEXT NOT NULL DEFAULT '';
 ALTER TABLE verify_jobs ADD COLUMN error TEXT;
 CREATE INDEX verify_jobs_partner ON verify_jobs (partner_id, status)
 "#,
+    // Enrichment by ministries: the agency a partner speaks for, every applied value of
+    // an enrichable attribute (its event says who and when), and the refused updates.
+    r#"
+ALTER TABLE partners ADD COLUMN agency TEXT NOT NULL DEFAULT '';
+CREATE TABLE citizen_attributes (
+    personal_id BIGINT NOT NULL,
+    attribute TEXT NOT NULL,
+    event_id BIGINT NOT NULL,
+    value TEXT NOT NULL,
+    observed_on BIGINT NOT NULL,
+    PRIMARY KEY (personal_id, attribute, event_id)
+) {WITHOUT_ROWID};
+CREATE TABLE enrich_conflicts (
+    id {ID},
+    at BIGINT NOT NULL,
+    personal_id BIGINT NOT NULL,
+    attribute TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    partner TEXT NOT NULL,
+    agency TEXT NOT NULL,
+    value TEXT NOT NULL,
+    observed_on BIGINT NOT NULL,
+    held_value TEXT,
+    held_agency TEXT,
+    reason TEXT NOT NULL
+);
+CREATE INDEX enrich_conflicts_owner ON enrich_conflicts (owner, id);
+CREATE INDEX enrich_conflicts_partner ON enrich_conflicts (partner, id)
+"#,
 ];
 
 /// The migration after whose SQL the audit entries written so far are hash-chained, in

@@ -9,8 +9,8 @@ use dancu_domain::{
 use dancu_store::testing::sample_communes as communes;
 use dancu_store::{
     AlertRecord, AuditEntry, ChainTrust, ChainVerdict, Checkpoint, CitizenField, EventMeta, Fault,
-    HeadRecord, NewPartner, NewUser, ReaddressPlan, SearchQuery, SigningKey, Store, UnitFilter, UsageDay, UsageDelta,
-    Value,
+    HeadRecord, NewPartner, NewUser, ReaddressPlan, SearchQuery, SigningKey, Store, UnitFilter,
+    UsageDay, UsageDelta, Value,
 };
 
 fn date(s: &str) -> PartialDate {
@@ -700,6 +700,8 @@ fn partners_usage_and_alerts(store: &Store) {
         daily_quota: 100,
         allow_ips: "10.0.0.0/8".into(),
         created_by: "system:test".into(),
+        agency: "BYT".into(),
+        returns: String::new(),
     };
     let id = store.create_partner(&partner).unwrap();
     assert!(
@@ -713,6 +715,7 @@ fn partners_usage_and_alerts(store: &Store) {
         "names are unique"
     );
     let found = store.partner_by_key_hash("k1").unwrap().unwrap();
+    assert_eq!(found.agency, "BYT");
     assert_eq!(
         (found.id, found.name.as_str(), found.scopes.as_str()),
         (id, "bank.a", "verify")
@@ -763,7 +766,10 @@ fn partners_usage_and_alerts(store: &Store) {
         [day(20_001, 3, [1, 0, 0, 1])]
     );
     // The data-sharing agreement.
-    assert_eq!(store.partner_by_name("bank.a").unwrap().unwrap().returns, "");
+    assert_eq!(
+        store.partner_by_name("bank.a").unwrap().unwrap().returns,
+        ""
+    );
     assert!(store.set_partner_returns("bank.a", "full_name").unwrap());
     assert_eq!(
         store.partner_by_name("bank.a").unwrap().unwrap().returns,
@@ -1039,8 +1045,14 @@ fn unchained_entries_are_sealed_on_upgrade(store: &Store, url: &str) {
     sql(store, "DROP TABLE verify_jobs");
     sql(store, "ALTER TABLE partners DROP COLUMN returns");
     for column in ["matched", "mismatched", "not_found", "invalid"] {
-        sql(store, &format!("ALTER TABLE partner_usage DROP COLUMN {column}"));
+        sql(
+            store,
+            &format!("ALTER TABLE partner_usage DROP COLUMN {column}"),
+        );
     }
+    sql(store, "DROP TABLE citizen_attributes");
+    sql(store, "DROP TABLE enrich_conflicts");
+    sql(store, "ALTER TABLE partners DROP COLUMN agency");
     sql(store, "DELETE FROM schema_version WHERE version >= 3");
     let upgraded = Store::open(url).unwrap();
     assert!(matches!(

@@ -243,6 +243,10 @@ enum PartnerWhat {
         /// (comma-separated: full_name, date_of_birth, gender). Default: none.
         #[arg(long, default_value = "")]
         return_fields: String,
+        /// The agency a ministry's key speaks for (BCA, BTP, BHXH, BYT, BXD): needed by
+        /// enrich:FIELD scopes, and recorded as the source of what it pushes.
+        #[arg(long, default_value = "")]
+        agency: String,
     },
     /// Disables a partner: its key is refused (401) from now on.
     Disable {
@@ -546,20 +550,24 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
                     daily_quota,
                     allow_ip,
                     return_fields,
+                    agency,
                 },
         } => {
             let app = open_app(cli)?;
             let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
             let ips: Vec<&str> = allow_ip.iter().map(String::as_str).collect();
             let system = Actor::system("partner-add");
-            let mut created = app
-                .add_partner(&system, name, &scopes, *daily_quota, &ips)
+            let created = app
+                .add_partner_with(
+                    &system,
+                    name,
+                    agency,
+                    &scopes,
+                    *daily_quota,
+                    &ips,
+                    return_fields,
+                )
                 .map_err(fail)?;
-            if !return_fields.is_empty() {
-                created.partner = app
-                    .set_partner_agreement(&system, name, return_fields)
-                    .map_err(fail)?;
-            }
             println!(
                 "partner {name} created (scopes {}, daily quota {daily_quota})",
                 created.partner.scopes.join(" ")

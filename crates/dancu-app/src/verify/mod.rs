@@ -30,8 +30,8 @@ use dancu_store::{AuditEntry, Store};
 use serde::{Deserialize, Serialize};
 
 pub use batch::{BatchOptions, BatchReport, Progress};
-pub use jobs::{JobFile, JobView};
 pub(crate) use jobs::Jobs;
+pub use jobs::{JobFile, JobView};
 pub use summary::Summary;
 
 use crate::citizens::Audited;
@@ -155,6 +155,11 @@ impl Agreement {
 
     pub fn allows(self, field: Field) -> bool {
         self.returnable[field.index()]
+    }
+
+    /// The stored form: the allowed fields' names, comma-separated ("" for none).
+    pub fn code(self) -> String {
+        self.fields().map(Field::name).collect::<Vec<_>>().join(",")
     }
 
     /// The allowed fields, in [`Field::ALL`] order.
