@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use crate::compare::{ALIKE, DOB_DISAGREE, Field, MISSING, Pattern, Scratch, compare};
+use crate::compare::{
+    ALIKE, CLOSE, DISAGREE, DOB_DISAGREE, Field, MISSING, Pattern, Scratch, UNSURE, quick, refine,
+};
 use crate::index::{Index, View};
 use crate::model::Model;
 use crate::person::{Record, Registry};
@@ -68,6 +70,14 @@ pub struct Outcome {
     pub explanation: String,
 }
 
+/// A record's weights by field and level (see [`Linker::weights`]).
+type Weights = [[f64; 16]; Field::COUNT];
+
+/// A candidate whose score cannot reach this far below the review threshold is not
+/// compared letter by letter: it cannot change the decision, and its bound still
+/// counts against the best candidate's posterior (by at most 2^-10 each).
+const PRUNE_BELOW: f64 = 10.0;
+
 /// Buffers of one linking thread.
 #[derive(Debug, Default)]
 pub struct Context {
@@ -98,43 +108,67 @@ impl Linker {
         }
     }
 
-    /// Weight of each field (term-frequency adjusted; family-shared fields capped at 0
-    /// when the given name or birth date disagrees), in [`Field::ALL`] order.
-    fn field_weights(&self, rec: &Record, pat: Pattern, cap: bool) -> [f64; Field::COUNT] {
+    /// The record's weight of every field and level: term-frequency adjusted for its
+    /// own given and family names, 0 for a missing field, and for [`UNSURE`] the
+    /// highest of the levels it may turn out to be (so a quick pattern bounds the score).
+    fn weights(&self, rec: &Record) -> Weights {
         let reg = &self.registry;
+        let count = |w: Option<&crate::names::Word>, counts: &[u32]| {
+            w.and_then(|w| counts.get(w.fold as usize))
+                .copied()
+                .unwrap_or(0)
+        };
+        let mut t = [[0.0; 16]; Field::COUNT];
+        for f in Field::ALL {
+            let row = &mut t[f as usize];
+            for level in 0..f.levels().len() as u8 {
+                row[level as usize] = match f {
+                    Field::Given => self.model.tf_weight(
+                        f,
+                        level,
+                        count(rec.name.given(), &reg.given_fold_count),
+                    ),
+                    Field::Family => self.model.tf_weight(
+                        f,
+                        level,
+                        count(rec.name.family(), &reg.family_fold_count),
+                    ),
+                    _ => self.model.weight(f, level),
+                };
+            }
+            if !matches!(f, Field::Dob | Field::Gender | Field::Commune) {
+                let alike = if f == Field::Given {
+                    row[ALIKE as usize]
+                } else {
+                    f64::NEG_INFINITY
+                };
+                row[UNSURE as usize] = row[CLOSE as usize].max(row[DISAGREE as usize]).max(alike);
+            }
+        }
+        t
+    }
+
+    /// Weight of each field in [`Field::ALL`] order; family-shared fields capped at 0
+    /// when `cap` (the given name or birth date disagrees).
+    fn field_weights(w: &Weights, pat: Pattern, cap: bool) -> [f64; Field::COUNT] {
         let mut out = [0.0; Field::COUNT];
         for f in Field::ALL {
-            let level = pat.level(f);
-            let count = |w: Option<&crate::names::Word>, counts: &[u32]| {
-                w.and_then(|w| counts.get(w.fold as usize))
-                    .copied()
-                    .unwrap_or(0)
+            let x = w[f as usize][pat.level(f) as usize];
+            out[f as usize] = if cap && f.family_shared() {
+                x.min(0.0)
+            } else {
+                x
             };
-            let mut w = match f {
-                Field::Given => {
-                    self.model
-                        .tf_weight(f, level, count(rec.name.given(), &reg.given_fold_count))
-                }
-                Field::Family => {
-                    self.model
-                        .tf_weight(f, level, count(rec.name.family(), &reg.family_fold_count))
-                }
-                _ => self.model.weight(f, level),
-            };
-            if cap && f.family_shared() {
-                w = w.min(0.0);
-            }
-            out[f as usize] = w;
         }
         out
     }
 
-    fn score(&self, rec: &Record, pat: Pattern, cap: bool) -> f64 {
-        self.model.prior + self.field_weights(rec, pat, cap).iter().sum::<f64>()
+    fn score(&self, w: &Weights, pat: Pattern, cap: bool) -> f64 {
+        self.model.prior + Self::field_weights(w, pat, cap).iter().sum::<f64>()
     }
 
-    fn explain(&self, rec: &Record, pat: Pattern) -> String {
-        let weights = self.field_weights(rec, pat, pat.own_fields_disagree());
+    fn explain(&self, w: &Weights, pat: Pattern) -> String {
+        let weights = Self::field_weights(w, pat, pat.own_fields_disagree());
         let mut out = String::new();
         for f in Field::ALL {
             let level = pat.level(f);
@@ -158,20 +192,38 @@ impl Linker {
     }
 
     /// Links one record.
+    ///
+    /// The record links to one registry person at most, so the best candidate's
+    /// posterior is weighed against every other hypothesis together: "no one in the
+    /// registry" and each other candidate (persons outside the blocks add nothing
+    /// measurable). The reported score is that posterior's log2 odds.
     pub fn link(&self, rec: &Record, cx: &mut Context) -> Outcome {
         let reg = &self.registry;
         self.index
             .candidates(&View::of_record(rec), &mut cx.candidates);
         let mut best: Option<(f64, u32, Pattern)> = None;
         let mut second = f64::NEG_INFINITY;
+        // Σ 2^score over every candidate, best included (scores carry the prior).
+        let mut odds_sum = 0.0;
         // The strongest candidate whose given name is another name spelt alike, scored
         // without the sibling rule: a typo that made a real name, or a twin.
         let mut alike: Option<(f64, u32, Pattern)> = None;
+        let w = self.weights(rec);
+        let t = &self.thresholds;
+        let prune = t.review.min(t.link) - PRUNE_BELOW;
         for &c in &cx.candidates {
-            let pat = compare(reg, rec, &reg.people[c as usize], &mut cx.scratch);
-            let s = self.score(rec, pat, pat.own_fields_disagree());
+            let person = &reg.people[c as usize];
+            let q = quick(reg, rec, person);
+            let bound = self.score(&w, q, false);
+            if bound < prune && best.is_some_and(|(b, _, _)| bound <= b) {
+                odds_sum += bound.exp2();
+                continue;
+            }
+            let pat = refine(reg, rec, person, q, &mut cx.scratch);
+            let s = self.score(&w, pat, pat.own_fields_disagree());
+            odds_sum += s.exp2();
             if pat.level(Field::Given) == ALIKE && pat.level(Field::Dob) != DOB_DISAGREE {
-                let uncapped = self.score(rec, pat, false);
+                let uncapped = self.score(&w, pat, false);
                 if alike.is_none_or(|(a, _, _)| uncapped > a) {
                     alike = Some((uncapped, c, pat));
                 }
@@ -186,12 +238,13 @@ impl Linker {
                 }
             }
         }
-        let t = &self.thresholds;
+        // log2 posterior odds of a candidate scored `s` against every other hypothesis.
+        let posterior = |s: f64| s - (1.0 + (odds_sum - s.exp2()).max(0.0)).log2();
         if let Some((uncapped, person, pat)) = alike
             && uncapped >= t.link
-            && best.is_none_or(|(b, _, _)| b < t.review)
+            && best.is_none_or(|(b, _, _)| posterior(b) < t.review)
         {
-            let mut explanation = self.explain(rec, pat);
+            let mut explanation = self.explain(&w, pat);
             let _ = write!(
                 explanation,
                 " review: given name is another name spelt alike (typo or sibling); {uncapped:.1} without the sibling rule"
@@ -199,11 +252,11 @@ impl Linker {
             return Outcome {
                 decision: Decision::Review,
                 person: Some(person),
-                score: self.score(rec, pat, true),
+                score: posterior(self.score(&w, pat, true)),
                 explanation,
             };
         }
-        let Some((score, person, pat)) = best else {
+        let Some((weight, person, pat)) = best else {
             return Outcome {
                 decision: Decision::New,
                 person: None,
@@ -211,8 +264,12 @@ impl Linker {
                 explanation: "no candidate".into(),
             };
         };
-        let mut explanation = self.explain(rec, pat);
-        let decision = if score >= t.link && second >= t.link && score - second < t.margin {
+        let score = posterior(weight);
+        let mut explanation = self.explain(&w, pat);
+        if score < weight - 1.0 {
+            let _ = write!(explanation, " competing: runner-up {second:.1}");
+        }
+        let decision = if score >= t.link && second >= t.link && weight - second < t.margin {
             let _ = write!(explanation, " ambiguous: runner-up {second:.1}");
             Decision::Review
         } else if score >= t.link {

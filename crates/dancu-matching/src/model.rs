@@ -17,7 +17,10 @@ type Table = [[f64; LEVELS]; Field::COUNT];
 pub struct Model {
     pub m: Table,
     pub u: Table,
-    /// log2 odds that a record and one registry person taken at random match.
+    /// log2 of the odds that a record matches one given registry person rather than
+    /// no one in the registry: `share / ((1 - share) × registry size)`. A record has
+    /// one match at most, so a candidate competes with "no one" (and the other
+    /// candidates, in [`crate::engine`]), not with every other person of the registry.
     pub prior: f64,
     /// Estimated share of records with a match in the registry.
     pub matched_share: f64,
@@ -178,12 +181,13 @@ impl Model {
         let patterns = blocked_patterns(reg, index, training, threads);
         let (m, _, lambda, em_iterations) = Self::em(&patterns, &u);
         let pairs: f64 = patterns.values().sum();
-        let per_record = (lambda * pairs / training.len().max(1) as f64).clamp(0.01, 1.0);
+        // Bounded away from 1: "no one in the registry" always stays possible.
+        let per_record = (lambda * pairs / training.len().max(1) as f64).clamp(0.01, 0.99);
         let n = reg.len().max(2) as f64;
         Model {
             m,
             u,
-            prior: (per_record / (n - per_record)).log2(),
+            prior: (per_record / ((1.0 - per_record) * n)).log2(),
             matched_share: per_record,
             em_iterations,
             registry_len: n,
