@@ -177,12 +177,24 @@ impl Model {
 
     /// Fits the model on `training` records (a sample of the records to link).
     pub fn fit(reg: &Registry, index: &Index, training: &[Record], threads: usize) -> Model {
-        let u = Self::estimate_u(reg, training, 400_000, 0x5EED);
+        Self::fit_with(reg, index, training, threads, 400_000)
+    }
+
+    /// [`Model::fit`] with `u` from `u_pairs` random pairs.
+    pub(crate) fn fit_with(
+        reg: &Registry,
+        index: &Index,
+        training: &[Record],
+        threads: usize,
+        u_pairs: usize,
+    ) -> Model {
+        let u = Self::estimate_u(reg, training, u_pairs, 0x5EED);
         let patterns = blocked_patterns(reg, index, training, threads);
         let (m, _, lambda, em_iterations) = Self::em(&patterns, &u);
         let pairs: f64 = patterns.values().sum();
-        // Bounded away from 1: "no one in the registry" always stays possible.
-        let per_record = (lambda * pairs / training.len().max(1) as f64).clamp(0.01, 0.99);
+        // Bounded away from 1: "no one in the registry" always stays possible, and
+        // EM's share may include siblings and namesakes it took for matches.
+        let per_record = (lambda * pairs / training.len().max(1) as f64).clamp(0.01, 0.95);
         let n = reg.len().max(2) as f64;
         Model {
             m,
