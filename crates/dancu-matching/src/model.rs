@@ -81,6 +81,43 @@ pub fn blocked_patterns(
     records: &[Record],
     threads: usize,
 ) -> HashMap<Pattern, f64> {
+    patterns_of(reg, index, records, threads, None)
+}
+
+/// Candidates per training record that EM sees (see [`Model::fit`]).
+const TRAINING_CANDIDATES: usize = 4;
+
+/// Log2 `m / u` of every level with the starting `m`: ranks a record's candidates
+/// before anything is fitted.
+fn starting_weights(u: &Table) -> Table {
+    let m = initial_m();
+    let mut w = [[0.0; LEVELS]; Field::COUNT];
+    for f in Field::ALL {
+        for l in 0..f.levels().len() {
+            w[f as usize][l] = (m[f as usize][l] / u[f as usize][l]).log2();
+        }
+    }
+    w
+}
+
+/// [`blocked_patterns`], or with `best` = `(weights, k)` only each record's `k`
+/// candidates ranked highest by `weights`.
+fn patterns_of(
+    reg: &Registry,
+    index: &Index,
+    records: &[Record],
+    threads: usize,
+    best: Option<(&Table, usize)>,
+) -> HashMap<Pattern, f64> {
+    let rank = |w: &Table, pat: &Pattern| -> f64 {
+        Field::ALL
+            .iter()
+            .map(|&f| match pat.level(f) {
+                MISSING => 0.0,
+                l => w[f as usize][l as usize],
+            })
+            .sum()
+    };
     let chunk = records.len().div_ceil(threads.max(1)).max(1);
     std::thread::scope(|s| {
         let handles: Vec<_> = records
@@ -90,11 +127,23 @@ pub fn blocked_patterns(
                     let mut counts: HashMap<Pattern, f64> = HashMap::new();
                     let mut scratch = Scratch::default();
                     let mut cands = Vec::new();
+                    let mut pats: Vec<(f64, Pattern)> = Vec::new();
                     for rec in part {
                         index.candidates(&View::of_record(rec), &mut cands);
+                        pats.clear();
                         for &c in &cands {
                             let pat = compare(reg, rec, &reg.people[c as usize], &mut scratch);
-                            *counts.entry(pat).or_default() += 1.0;
+                            let r = best.map_or(0.0, |(w, _)| rank(w, &pat));
+                            pats.push((r, pat));
+                        }
+                        if let Some((_, k)) = best
+                            && pats.len() > k
+                        {
+                            pats.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
+                            pats.truncate(k);
+                        }
+                        for (_, pat) in &pats {
+                            *counts.entry(*pat).or_default() += 1.0;
                         }
                     }
                     counts
@@ -189,7 +238,19 @@ impl Model {
         u_pairs: usize,
     ) -> Model {
         let u = Self::estimate_u(reg, training, u_pairs, 0x5EED);
-        let patterns = blocked_patterns(reg, index, training, threads);
+        // EM sees each record's few best candidates by the starting weights, not all
+        // of them: the blocked pairs grow with the registry (namesakes sharing a name
+        // and birth year), and at 10M persons they outnumbered the matches so far that
+        // EM's "match" class became "same name" (parents' disagreement weighed
+        // nothing). A fixed number per record keeps the mix registry-size-free.
+        let start = starting_weights(&u);
+        let patterns = patterns_of(
+            reg,
+            index,
+            training,
+            threads,
+            Some((&start, TRAINING_CANDIDATES)),
+        );
         let (m, _, lambda, em_iterations) = Self::em(&patterns, &u);
         let pairs: f64 = patterns.values().sum();
         // Bounded away from 1: "no one in the registry" always stays possible, and
