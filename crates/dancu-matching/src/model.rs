@@ -368,6 +368,48 @@ mod tests {
     }
 
     #[test]
+    fn em_sees_a_few_best_candidates_per_record_not_every_namesake() {
+        use crate::person::Fields;
+        fn person(father: &str) -> Fields<'_> {
+            Fields {
+                full_name: "Nguyễn Văn Hùng",
+                date_of_birth: "1990-03-05",
+                gender: "M",
+                commune_code: "00004",
+                father_name: father,
+                mother_name: "",
+            }
+        }
+        // 60 namesakes born the same day, other fathers; one match.
+        let mut reg = Registry::default();
+        for i in 0..60 {
+            let father = format!("Trần Văn {}{}", "Ba".repeat(1 + i % 3), "n".repeat(i / 3));
+            reg.push(&format!("N{i}"), &person(&father)).unwrap();
+        }
+        reg.push("M", &person("Nguyễn Văn Minh")).unwrap();
+        reg.count_words();
+        let index = Index::build(&reg, 1);
+        let rec = reg.record(&person("Nguyễn Văn Minh")).unwrap();
+        let records = [rec];
+        let all = blocked_patterns(&reg, &index, &records, 1);
+        assert_eq!(all.values().sum::<f64>(), 61.0, "every namesake is blocked");
+        let u = Model::estimate_u(&reg, &records, 2_000, 1);
+        let start = starting_weights(&u);
+        let best = patterns_of(
+            &reg,
+            &index,
+            &records,
+            1,
+            Some((&start, TRAINING_CANDIDATES)),
+        );
+        assert_eq!(best.values().sum::<f64>(), TRAINING_CANDIDATES as f64);
+        let exact_father = best
+            .keys()
+            .any(|p| p.level(Field::Father) == EXACT && p.level(Field::Given) == EXACT);
+        assert!(exact_father, "the match is among the best: {best:?}");
+    }
+
+    #[test]
     fn common_names_weigh_less() {
         let model = Model {
             m: initial_m(),
