@@ -338,6 +338,37 @@ def score(truth, decisions):
             "bad_rows_invalid": invalid_ok}
 
 
+def error_report(truth, out_path, limit=12):
+    """The misses and false links of `dancu link` by kind, with the field levels of the
+    best candidate as the explanation gives them (what to fix in the model)."""
+    kinds = {}
+    with open(out_path, encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            true = truth.get(r["record_id"])
+            if true is None:
+                continue
+            dec, pid = r["decision"], r["personal_id"]
+            if dec == "link" and pid == true:
+                continue
+            if dec == "link":
+                kind = "false link" + (" (not in registry)" if not true else " (other person)")
+            elif not true:
+                if dec == "new":
+                    continue
+                kind = "review, not in registry"
+            elif dec == "review":
+                kind = "review, " + ("right person" if pid == true else "wrong person")
+            else:
+                kind = "new, in registry"
+            levels = " ".join(x for x in r["explanation"].split() if "=" in x and not x.startswith("prior"))
+            levels = re.sub(r"[+-][0-9.]+", "", levels)
+            kinds.setdefault(kind, {}).setdefault(levels, []).append(r["score"])
+    for kind, pats in sorted(kinds.items(), key=lambda kv: -sum(map(len, kv[1].values()))):
+        print("%-28s %6d" % (kind, sum(map(len, pats.values()))))
+        for levels, scores in sorted(pats.items(), key=lambda kv: -len(kv[1]))[:limit]:
+            print("    %5d  %s  (score e.g. %s)" % (len(scores), levels, scores[0]))
+
+
 def run_dancu(binary, out_dir, extra):
     out = os.path.join(out_dir, "dancu_out.csv")
     cmd = [binary, "link", "--registry", os.path.join(out_dir, "registry.csv"),
@@ -481,6 +512,7 @@ def main():
     ap.add_argument("--scale-from", help="build the files from a generated run in this directory (see scale())")
     ap.add_argument("--records-factor", type=int, default=1, help="with --scale-from: entries repeated N times")
     ap.add_argument("--dancu-arg", action="append", default=[], help="extra argument to dancu link")
+    ap.add_argument("--errors", action="store_true", help="print dancu's misses and false links by kind")
     a = ap.parse_args()
     out_dir = a.dir or os.path.join(ROOT, "target/bench-linking/%dx%d" % (a.registry, a.records))
     t = time.time()
@@ -497,6 +529,8 @@ def main():
     print(summary)
     print("dancu link : P %.4f R %.4f F1 %.4f review %.2f%%  bad rows invalid %d/4  wall %.2f s  CPU %.2f s  peak RSS %.0f MB"
           % (s["precision"], s["recall"], s["f1"], 100 * s["review_rate"], s["bad_rows_invalid"], wall, cpu, peak))
+    if a.errors:
+        error_report(truth, os.path.join(out_dir, "dancu_out.csv"))
     if not a.skip_splink:
         ss, st, swall, scpu, unc = run_splink(out_dir, truth, a.threads)
         print("splink     : P %.4f R %.4f F1 %.4f review 0.00%% (best-F1 threshold %.1f; %.2f%% with |weight| < 3.17)  wall %.2f s  CPU %.2f s"

@@ -80,6 +80,9 @@ pub const DOB_CLOSE: u8 = 3;
 pub const DOB_DISAGREE: u8 = 4;
 /// Either side lacks the field.
 pub const MISSING: u8 = 15;
+/// Only in a [`quick`] pattern: the words differ, their spellings are not compared yet
+/// (close, disagree or, for a given name, another name spelt alike).
+pub const UNSURE: u8 = 14;
 
 /// One level per field, 4 bits each, in [`Field::ALL`] order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,6 +94,9 @@ impl Pattern {
     }
     fn with(self, f: Field, level: u8) -> Pattern {
         Pattern(self.0 | (u32::from(level) << (4 * f as u32)))
+    }
+    fn set(self, f: Field, level: u8) -> Pattern {
+        Pattern(self.0 & !(0xF << (4 * f as u32))).with(f, level)
     }
     /// The given name or the birth date disagrees: a different person of the family.
     pub fn own_fields_disagree(self) -> bool {
@@ -115,19 +121,40 @@ fn close_limit(len: usize) -> usize {
 /// [`DISAGREE`]. Except in a name written without any diacritic (`plain`), where
 /// "Dung" may be "Dũng" as well as "Dung".
 pub fn given_level(reg: &Registry, rec: &Word, plain: bool, canon: u32) -> u8 {
-    if rec.canon == canon {
-        return EXACT;
+    match given_quick(reg, rec, plain, canon) {
+        UNSURE => given_spelt(reg, rec, canon),
+        level => level,
     }
-    let level = word_level(&reg.ix, rec, canon);
-    let other_name = rec.canon != UNKNOWN && reg.given_canon_count[rec.canon as usize] >= 2;
-    match level {
-        FOLDED if plain => FOLDED,
-        _ if !other_name => level,
-        FOLDED => ALIKE,
-        CLOSE if edit_distance(rec.folded.as_bytes(), reg.ix.folded(canon).as_bytes(), 1) <= 1 => {
-            ALIKE
-        }
-        _ => DISAGREE,
+}
+
+fn other_name(reg: &Registry, rec: &Word) -> bool {
+    rec.canon != UNKNOWN && reg.given_canon_count[rec.canon as usize] >= 2
+}
+
+/// [`given_level`] by word ids alone: [`UNSURE`] when the folded spellings differ.
+fn given_quick(reg: &Registry, rec: &Word, plain: bool, canon: u32) -> u8 {
+    if rec.canon == canon {
+        EXACT
+    } else if rec.fold != reg.ix.fold_of[canon as usize] {
+        UNSURE
+    } else if plain || !other_name(reg, rec) {
+        FOLDED
+    } else {
+        ALIKE
+    }
+}
+
+/// [`given_level`] of two different folded spellings.
+fn given_spelt(reg: &Registry, rec: &Word, canon: u32) -> u8 {
+    let registry = reg.ix.folded(canon);
+    if !close(&rec.folded, registry) {
+        DISAGREE
+    } else if !other_name(reg, rec) {
+        CLOSE
+    } else if edit_distance(rec.folded.as_bytes(), registry.as_bytes(), 1) <= 1 {
+        ALIKE
+    } else {
+        DISAGREE
     }
 }
 
@@ -147,19 +174,26 @@ fn close(a: &str, b: &str) -> bool {
 /// One word: exact canonical, equal folded, close by edit distance of the folded
 /// spellings, or disagree.
 pub fn word_level(ix: &Interner, rec: &Word, canon: u32) -> u8 {
+    match word_quick(ix, rec, canon) {
+        UNSURE if close(&rec.folded, ix.folded(canon)) => CLOSE,
+        UNSURE => DISAGREE,
+        level => level,
+    }
+}
+
+/// [`word_level`] by word ids alone.
+fn word_quick(ix: &Interner, rec: &Word, canon: u32) -> u8 {
     if rec.canon == canon {
         EXACT
     } else if rec.fold == ix.fold_of[canon as usize] {
         FOLDED
-    } else if close(&rec.folded, ix.folded(canon)) {
-        CLOSE
     } else {
-        DISAGREE
+        UNSURE
     }
 }
 
-/// Several words (a parent's full name, middle names): the same levels over the whole.
-pub fn words_level(ix: &Interner, rec: &[Word], reg: &[u32], s: &mut Scratch) -> u8 {
+/// [`words_level`] by word ids alone.
+fn words_quick(ix: &Interner, rec: &[Word], reg: &[u32]) -> u8 {
     if rec.is_empty() || reg.is_empty() {
         return MISSING;
     }
@@ -175,6 +209,19 @@ pub fn words_level(ix: &Interner, rec: &[Word], reg: &[u32], s: &mut Scratch) ->
             return FOLDED;
         }
     }
+    UNSURE
+}
+
+/// Several words (a parent's full name, middle names): the same levels over the whole.
+pub fn words_level(ix: &Interner, rec: &[Word], reg: &[u32], s: &mut Scratch) -> u8 {
+    match words_quick(ix, rec, reg) {
+        UNSURE => words_spelt(ix, rec, reg, s),
+        level => level,
+    }
+}
+
+/// [`words_level`] of names whose words differ.
+fn words_spelt(ix: &Interner, rec: &[Word], reg: &[u32], s: &mut Scratch) -> u8 {
     s.a.clear();
     for w in rec {
         if !s.a.is_empty() {
@@ -188,6 +235,19 @@ pub fn words_level(ix: &Interner, rec: &[Word], reg: &[u32], s: &mut Scratch) ->
 
 fn split_date(k: i32) -> (i32, i32, i32) {
     (k / 10_000, k / 100 % 100, k % 100)
+}
+
+/// Decimal digits of a non-negative year, without allocating.
+fn digits(mut n: i32, buf: &mut [u8; 10]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 || i == 0 {
+            return &buf[i..];
+        }
+    }
 }
 
 /// Birth dates given as [`dancu_domain::PartialDate::sort_key`] values (0: unknown).
@@ -206,8 +266,8 @@ pub fn dob_level(a: i32, b: i32) -> u8 {
             return DOB_SWAPPED;
         }
         let one_digit_year = {
-            let (sa, sb) = (ya.to_string(), yb.to_string());
-            edit_distance(sa.as_bytes(), sb.as_bytes(), 1) <= 1
+            let (mut ba, mut bb) = ([0; 10], [0; 10]);
+            edit_distance(digits(ya, &mut ba), digits(yb, &mut bb), 1) <= 1
         };
         if (ya == yb && (ma == mb || da == db)) || (ma == mb && da == db && one_digit_year) {
             return DOB_CLOSE;
@@ -223,28 +283,39 @@ pub fn dob_level(a: i32, b: i32) -> u8 {
 
 /// Compares a record with a registry person.
 pub fn compare(reg: &Registry, rec: &Record, p: &Person, s: &mut Scratch) -> Pattern {
+    refine(reg, rec, p, quick(reg, rec, p), s)
+}
+
+/// The record's middle words and the registry name's (empty for a name of two words).
+fn middles<'a>(rec: &'a Record, name: &'a [u32]) -> Option<(&'a [Word], &'a [u32])> {
+    (rec.name.words.len() >= 2 && name.len() >= 2)
+        .then(|| (rec.name.middle(), &name[1..name.len() - 1]))
+}
+
+/// The comparison by word ids and numbers alone: name fields whose spellings must be
+/// compared are [`UNSURE`] (see [`refine`]). Cheap enough to bound a candidate's
+/// score before paying for edit distances.
+pub fn quick(reg: &Registry, rec: &Record, p: &Person) -> Pattern {
     let ix = &reg.ix;
     let name = reg.name(p.name);
     let mut pat = Pattern(0);
     let given = match (rec.name.given(), name.last()) {
-        (Some(w), Some(&c)) => given_level(reg, w, rec.name.plain, c),
+        (Some(w), Some(&c)) => given_quick(reg, w, rec.name.plain, c),
         _ => MISSING,
     };
     pat = pat.with(Field::Given, given);
     let family = match (rec.name.family(), name.len() >= 2) {
-        (Some(w), true) => word_level(ix, w, name[0]),
+        (Some(w), true) => word_quick(ix, w, name[0]),
         _ => MISSING,
     };
     pat = pat.with(Field::Family, family);
-    let middle = if rec.name.words.len() >= 2 && name.len() >= 2 {
-        let reg_middle = &name[1..name.len() - 1];
-        match (rec.name.middle().is_empty(), reg_middle.is_empty()) {
+    let middle = match middles(rec, name) {
+        Some((a, b)) => match (a.is_empty(), b.is_empty()) {
             (true, true) => MISSING,
-            (false, false) => words_level(ix, rec.name.middle(), reg_middle, s),
+            (false, false) => words_quick(ix, a, b),
             _ => DISAGREE,
-        }
-    } else {
-        MISSING
+        },
+        None => MISSING,
     };
     pat = pat.with(Field::Middle, middle);
     pat = pat.with(Field::Dob, dob_level(rec.dob, p.dob));
@@ -265,12 +336,48 @@ pub fn compare(reg: &Registry, rec: &Record, p: &Person, s: &mut Scratch) -> Pat
     pat = pat.with(Field::Commune, commune);
     pat = pat.with(
         Field::Father,
-        words_level(ix, &rec.father.words, reg.name(p.father), s),
+        words_quick(ix, &rec.father.words, reg.name(p.father)),
     );
     pat.with(
         Field::Mother,
-        words_level(ix, &rec.mother.words, reg.name(p.mother), s),
+        words_quick(ix, &rec.mother.words, reg.name(p.mother)),
     )
+}
+
+/// Completes a [`quick`] pattern: every [`UNSURE`] level by the spellings.
+pub fn refine(
+    reg: &Registry,
+    rec: &Record,
+    p: &Person,
+    mut pat: Pattern,
+    s: &mut Scratch,
+) -> Pattern {
+    let ix = &reg.ix;
+    let name = reg.name(p.name);
+    for f in Field::ALL {
+        if pat.level(f) != UNSURE {
+            continue;
+        }
+        let level = match f {
+            Field::Given => match (rec.name.given(), name.last()) {
+                (Some(w), Some(&c)) => given_spelt(reg, w, c),
+                _ => MISSING,
+            },
+            Field::Family => match rec.name.family() {
+                Some(w) => word_level(ix, w, name[0]),
+                None => MISSING,
+            },
+            Field::Middle => match middles(rec, name) {
+                Some((a, b)) => words_spelt(ix, a, b, s),
+                None => MISSING,
+            },
+            Field::Father => words_spelt(ix, &rec.father.words, reg.name(p.father), s),
+            Field::Mother => words_spelt(ix, &rec.mother.words, reg.name(p.mother), s),
+            Field::Dob | Field::Gender | Field::Commune => continue,
+        };
+        pat = pat.set(f, level);
+    }
+    pat
 }
 
 #[cfg(test)]
@@ -307,6 +414,12 @@ mod tests {
         assert_eq!(dob_level(19900000, 19900000), DOB_PARTIAL);
         assert_eq!(dob_level(19900305, 19900306), DOB_CLOSE);
         assert_eq!(dob_level(19900305, 19800305), DOB_CLOSE);
+        assert_eq!(
+            dob_level(19900305, 19090305),
+            DOB_CLOSE,
+            "two digits swapped"
+        );
+        assert_eq!(dob_level(19900305, 18910305), DOB_DISAGREE);
         assert_eq!(dob_level(19900305, 19910712), DOB_DISAGREE);
         assert_eq!(dob_level(19910000, 19900305), DOB_DISAGREE);
         assert_eq!(dob_level(0, 19900305), MISSING);

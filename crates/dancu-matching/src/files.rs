@@ -123,7 +123,12 @@ fn csv_error(path: &Path) -> impl Fn(csv::Error) -> LinkError + '_ {
     }
 }
 
-/// Reads the registry file; bad rows are refused and reported, never fatal.
+/// Rows a registry chunk carries from the CSV thread to the interning one.
+const REGISTRY_CHUNK: usize = 16_384;
+
+/// Reads the registry file; bad rows are refused and reported, never fatal. CSV
+/// parsing runs on its own thread, streaming chunks of rows to the thread that interns
+/// them (the two halves cost about the same; a 10M-person file is ~1 GB).
 pub fn read_registry(path: &Path, summary: &mut LinkSummary) -> Result<Registry, LinkError> {
     let mut rd = reader(path)?;
     let cols = Columns::find(
@@ -132,17 +137,48 @@ pub fn read_registry(path: &Path, summary: &mut LinkSummary) -> Result<Registry,
         &path.display().to_string(),
     )?;
     let mut reg = Registry::default();
-    let mut row = csv::ByteRecord::new();
-    while rd.read_byte_record(&mut row).map_err(csv_error(path))? {
-        let result = cols.texts(&row).and_then(|t| reg.push(t[0], &fields(&t)));
-        if let Err(reason) = result {
-            summary.registry_refused_count += 1;
-            if summary.registry_refused.len() < REPORTED_REFUSALS {
-                let line = row.position().map_or(0, |p| p.line());
-                summary.registry_refused.push((line, reason));
+    // Full chunks go one way, emptied ones come back to be refilled: no per-row
+    // allocation once the first few chunks exist.
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<csv::ByteRecord>, usize)>(4);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<csv::ByteRecord>>();
+    std::thread::scope(|s| {
+        let parser = s.spawn(move || -> Result<(), LinkError> {
+            loop {
+                let mut chunk = empty_rx.try_recv().unwrap_or_default();
+                chunk.resize_with(REGISTRY_CHUNK, csv::ByteRecord::new);
+                let mut n = 0;
+                while n < REGISTRY_CHUNK
+                    && rd
+                        .read_byte_record(&mut chunk[n])
+                        .map_err(csv_error(path))?
+                {
+                    n += 1;
+                }
+                let last = n < REGISTRY_CHUNK;
+                if n > 0 && full_tx.send((chunk, n)).is_err() {
+                    return Ok(());
+                }
+                if last {
+                    return Ok(());
+                }
             }
+        });
+        for (chunk, n) in full_rx {
+            for row in &chunk[..n] {
+                let result = cols.texts(row).and_then(|t| reg.push(t[0], &fields(&t)));
+                if let Err(reason) = result {
+                    summary.registry_refused_count += 1;
+                    if summary.registry_refused.len() < REPORTED_REFUSALS {
+                        let line = row.position().map_or(0, |p| p.line());
+                        summary.registry_refused.push((line, reason));
+                    }
+                }
+            }
+            // The parser may have finished: then the chunk is simply dropped.
+            let _ = empty_tx.send(chunk);
         }
-    }
+        parser.join().expect("registry parser thread panicked")
+    })?;
     summary.registry_persons = reg.len();
     Ok(reg)
 }

@@ -19,7 +19,8 @@
 //!    from random record × registry pairs, `m` fitted by EM on the blocked pairs
 //!    (no labels), term-frequency adjusted for exact agreement on the given and family
 //!    names (agreeing on "Nguyễn" is worth less than on "Ksor"). The prior is the
-//!    estimated number of matches per record over the registry size.
+//!    odds that a record is one given registry person rather than no one: the
+//!    estimated share of records with a match over (1 − share) × registry size.
 //! 5. **Siblings and twins** share parents, commune and family name: when the given
 //!    name or the birth date disagrees, those family-shared fields may not add
 //!    positive weight, so they can never outvote the person's own name and birth date.
@@ -27,9 +28,12 @@
 //!    given name) is a disagreement, not a typo, unless the whole name was typed
 //!    without diacritics; when it is spelt alike ("Hùng"/"Dũng") and everything else
 //!    agrees, the record goes to review: a typo or a twin, a person decides.
-//! 6. **Decision** ([`engine`]): `link`, `review` or `new` by thresholds on the best
-//!    candidate's match weight (posterior 0.99 and 0.5 by default); two strong
-//!    candidates close together go to review.
+//! 6. **Decision** ([`engine`]): a record is one person at most, so the best
+//!    candidate's posterior is weighed against "no one" and every other candidate
+//!    together: `link` from 0.99; else `review` when the record is one of its
+//!    candidates (whichever) with probability 0.5 or more; else `new`. Candidates are
+//!    first compared by ids alone ([`compare::quick`]); one that cannot come near the
+//!    review threshold skips the edit distances.
 //!    Each decision carries its explanation (every field's level and weight).
 
 pub mod compare;

@@ -17,7 +17,10 @@ type Table = [[f64; LEVELS]; Field::COUNT];
 pub struct Model {
     pub m: Table,
     pub u: Table,
-    /// log2 odds that a record and one registry person taken at random match.
+    /// log2 of the odds that a record matches one given registry person rather than
+    /// no one in the registry: `share / ((1 - share) × registry size)`. A record has
+    /// one match at most, so a candidate competes with "no one" (and the other
+    /// candidates, in [`crate::engine`]), not with every other person of the registry.
     pub prior: f64,
     /// Estimated share of records with a match in the registry.
     pub matched_share: f64,
@@ -78,6 +81,43 @@ pub fn blocked_patterns(
     records: &[Record],
     threads: usize,
 ) -> HashMap<Pattern, f64> {
+    patterns_of(reg, index, records, threads, None)
+}
+
+/// Candidates per training record that EM sees (see [`Model::fit`]).
+const TRAINING_CANDIDATES: usize = 4;
+
+/// Log2 `m / u` of every level with the starting `m`: ranks a record's candidates
+/// before anything is fitted.
+fn starting_weights(u: &Table) -> Table {
+    let m = initial_m();
+    let mut w = [[0.0; LEVELS]; Field::COUNT];
+    for f in Field::ALL {
+        for l in 0..f.levels().len() {
+            w[f as usize][l] = (m[f as usize][l] / u[f as usize][l]).log2();
+        }
+    }
+    w
+}
+
+/// [`blocked_patterns`], or with `best` = `(weights, k)` only each record's `k`
+/// candidates ranked highest by `weights`.
+fn patterns_of(
+    reg: &Registry,
+    index: &Index,
+    records: &[Record],
+    threads: usize,
+    best: Option<(&Table, usize)>,
+) -> HashMap<Pattern, f64> {
+    let rank = |w: &Table, pat: &Pattern| -> f64 {
+        Field::ALL
+            .iter()
+            .map(|&f| match pat.level(f) {
+                MISSING => 0.0,
+                l => w[f as usize][l as usize],
+            })
+            .sum()
+    };
     let chunk = records.len().div_ceil(threads.max(1)).max(1);
     std::thread::scope(|s| {
         let handles: Vec<_> = records
@@ -87,11 +127,23 @@ pub fn blocked_patterns(
                     let mut counts: HashMap<Pattern, f64> = HashMap::new();
                     let mut scratch = Scratch::default();
                     let mut cands = Vec::new();
+                    let mut pats: Vec<(f64, Pattern)> = Vec::new();
                     for rec in part {
                         index.candidates(&View::of_record(rec), &mut cands);
+                        pats.clear();
                         for &c in &cands {
                             let pat = compare(reg, rec, &reg.people[c as usize], &mut scratch);
-                            *counts.entry(pat).or_default() += 1.0;
+                            let r = best.map_or(0.0, |(w, _)| rank(w, &pat));
+                            pats.push((r, pat));
+                        }
+                        if let Some((_, k)) = best
+                            && pats.len() > k
+                        {
+                            pats.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
+                            pats.truncate(k);
+                        }
+                        for (_, pat) in &pats {
+                            *counts.entry(*pat).or_default() += 1.0;
                         }
                     }
                     counts
@@ -174,16 +226,41 @@ impl Model {
 
     /// Fits the model on `training` records (a sample of the records to link).
     pub fn fit(reg: &Registry, index: &Index, training: &[Record], threads: usize) -> Model {
-        let u = Self::estimate_u(reg, training, 400_000, 0x5EED);
-        let patterns = blocked_patterns(reg, index, training, threads);
+        Self::fit_with(reg, index, training, threads, 400_000)
+    }
+
+    /// [`Model::fit`] with `u` from `u_pairs` random pairs.
+    pub(crate) fn fit_with(
+        reg: &Registry,
+        index: &Index,
+        training: &[Record],
+        threads: usize,
+        u_pairs: usize,
+    ) -> Model {
+        let u = Self::estimate_u(reg, training, u_pairs, 0x5EED);
+        // EM sees each record's few best candidates by the starting weights, not all
+        // of them: the blocked pairs grow with the registry (namesakes sharing a name
+        // and birth year), and at 10M persons they outnumbered the matches so far that
+        // EM's "match" class became "same name" (parents' disagreement weighed
+        // nothing). A fixed number per record keeps the mix registry-size-free.
+        let start = starting_weights(&u);
+        let patterns = patterns_of(
+            reg,
+            index,
+            training,
+            threads,
+            Some((&start, TRAINING_CANDIDATES)),
+        );
         let (m, _, lambda, em_iterations) = Self::em(&patterns, &u);
         let pairs: f64 = patterns.values().sum();
-        let per_record = (lambda * pairs / training.len().max(1) as f64).clamp(0.01, 1.0);
+        // Bounded away from 1: "no one in the registry" always stays possible, and
+        // EM's share may include siblings and namesakes it took for matches.
+        let per_record = (lambda * pairs / training.len().max(1) as f64).clamp(0.01, 0.95);
         let n = reg.len().max(2) as f64;
         Model {
             m,
             u,
-            prior: (per_record / (n - per_record)).log2(),
+            prior: (per_record / ((1.0 - per_record) * n)).log2(),
             matched_share: per_record,
             em_iterations,
             registry_len: n,
@@ -288,6 +365,48 @@ mod tests {
         assert!((g[2] - 0.1).abs() < 0.02, "m given close {}", g[2]);
         let d = m[Field::Dob as usize];
         assert!((d[0] - 0.95).abs() < 0.02, "m dob exact {}", d[0]);
+    }
+
+    #[test]
+    fn em_sees_a_few_best_candidates_per_record_not_every_namesake() {
+        use crate::person::Fields;
+        fn person(father: &str) -> Fields<'_> {
+            Fields {
+                full_name: "Nguyễn Văn Hùng",
+                date_of_birth: "1990-03-05",
+                gender: "M",
+                commune_code: "00004",
+                father_name: father,
+                mother_name: "",
+            }
+        }
+        // 60 namesakes born the same day, other fathers; one match.
+        let mut reg = Registry::default();
+        for i in 0..60 {
+            let father = format!("Trần Văn {}{}", "Ba".repeat(1 + i % 3), "n".repeat(i / 3));
+            reg.push(&format!("N{i}"), &person(&father)).unwrap();
+        }
+        reg.push("M", &person("Nguyễn Văn Minh")).unwrap();
+        reg.count_words();
+        let index = Index::build(&reg, 1);
+        let rec = reg.record(&person("Nguyễn Văn Minh")).unwrap();
+        let records = [rec];
+        let all = blocked_patterns(&reg, &index, &records, 1);
+        assert_eq!(all.values().sum::<f64>(), 61.0, "every namesake is blocked");
+        let u = Model::estimate_u(&reg, &records, 2_000, 1);
+        let start = starting_weights(&u);
+        let best = patterns_of(
+            &reg,
+            &index,
+            &records,
+            1,
+            Some((&start, TRAINING_CANDIDATES)),
+        );
+        assert_eq!(best.values().sum::<f64>(), TRAINING_CANDIDATES as f64);
+        let exact_father = best
+            .keys()
+            .any(|p| p.level(Field::Father) == EXACT && p.level(Field::Given) == EXACT);
+        assert!(exact_father, "the match is among the best: {best:?}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Name words as small integers: each distinct word is canonicalised and folded once.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use dancu_domain::text::{canonical_name, fold};
 
@@ -54,13 +55,51 @@ impl Name {
     }
 }
 
+/// A multiply–rotate hash (as rustc's FxHash) for the interner's short word keys:
+/// reading a 10M-person registry looks up ~150M words, and SipHash's DoS resistance
+/// buys nothing against the registry's own file.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(buf));
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.add(u64::from(b));
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl WordHasher {
+    fn add(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7C_C1_B7_27_22_0A_95);
+    }
+}
+
+type WordMap = HashMap<Box<str>, u32, BuildHasherDefault<WordHasher>>;
+
 /// Canonical and folded words of the registry. `fold_of[canon]` is a canonical word's
 /// folded id; `raw` caches the spellings met so far (any case, tone placement, NFD).
 #[derive(Debug, Default)]
 pub struct Interner {
-    raw: HashMap<Box<str>, u32>,
-    canon_ids: HashMap<Box<str>, u32>,
-    fold_ids: HashMap<Box<str>, u32>,
+    raw: WordMap,
+    canon_ids: WordMap,
+    fold_ids: WordMap,
     pub canon: Vec<Box<str>>,
     pub fold_of: Vec<u32>,
     pub folds: Vec<Box<str>>,
@@ -187,10 +226,39 @@ pub fn edit_distance(a: &[u8], b: &[u8], limit: usize) -> usize {
     if a.len().abs_diff(b.len()) > limit {
         return limit + 1;
     }
+    // Three rows on the stack for names (every comparison of every candidate comes
+    // here); a longer string falls back to the heap.
+    const STACK: usize = 64;
     let width = b.len() + 1;
-    let mut before: Vec<usize> = vec![0; width];
-    let mut prev: Vec<usize> = (0..width).collect();
-    let mut cur = vec![0; width];
+    if width <= STACK {
+        let mut rows = [[0usize; STACK]; 3];
+        let [before, prev, cur] = &mut rows;
+        osa(
+            a,
+            b,
+            limit,
+            &mut before[..width],
+            &mut prev[..width],
+            &mut cur[..width],
+        )
+    } else {
+        let (mut before, mut prev, mut cur) = (vec![0; width], vec![0; width], vec![0; width]);
+        osa(a, b, limit, &mut before, &mut prev, &mut cur)
+    }
+}
+
+/// Optimal string alignment over three caller-provided rows of `b.len() + 1`.
+fn osa<'r>(
+    a: &[u8],
+    b: &[u8],
+    limit: usize,
+    mut before: &'r mut [usize],
+    mut prev: &'r mut [usize],
+    mut cur: &'r mut [usize],
+) -> usize {
+    for (j, x) in prev.iter_mut().enumerate() {
+        *x = j;
+    }
     for (i, &ca) in a.iter().enumerate() {
         cur[0] = i + 1;
         let mut row_min = cur[0];
@@ -251,5 +319,12 @@ mod tests {
         assert_eq!(edit_distance(b"hieu", b"hiue", 1), 1);
         assert_eq!(edit_distance(b"abc", b"ca", 3), 3);
         assert_eq!(edit_distance(b"an", b"nguyet", 2), 3);
+        let long_a = "nguyen thi ngoc anh ".repeat(4);
+        let long_b = "nguyen thi ngoc anh ".repeat(4).replacen("ngoc", "ngco", 1);
+        assert_eq!(
+            edit_distance(long_a.as_bytes(), long_b.as_bytes(), 2),
+            1,
+            "past the stack rows"
+        );
     }
 }

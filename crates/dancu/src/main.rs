@@ -155,10 +155,12 @@ struct LinkArgs {
     /// CSV `record_id,personal_id,score,decision,explanation`, one row per record.
     #[arg(long)]
     output: PathBuf,
-    /// Match weight (log2 odds) from which a record is linked.
+    /// Posterior log2 odds of the best candidate (against no one and every other
+    /// candidate) from which a record is linked.
     #[arg(long, default_value_t = dancu_matching::Thresholds::default().link)]
     link_threshold: f64,
-    /// Match weight from which the best candidate goes to review rather than `new`.
+    /// Posterior log2 odds that the record is one of its candidates (whichever) from
+    /// which the best one goes to review rather than `new`.
     #[arg(long, default_value_t = dancu_matching::Thresholds::default().review)]
     review_threshold: f64,
     /// Worker threads (default: the available cores).
