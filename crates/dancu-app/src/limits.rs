@@ -263,7 +263,12 @@ impl Quotas {
 
     /// Counts a verdict returned to `partner` (index in `Verdict::ALL` order), for the
     /// dashboard's statistics; written with the next flush.
-    pub fn count_verdict(&self, partner: i64, verdict: usize, now_millis: i64) -> Result<(), Error> {
+    pub fn count_verdict(
+        &self,
+        partner: i64,
+        verdict: usize,
+        now_millis: i64,
+    ) -> Result<(), Error> {
         let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
         self.day_entry(&mut usage, partner, ict_day(now_millis))?
             .verdicts[verdict] += 1;
@@ -272,7 +277,8 @@ impl Quotas {
 
     /// Requests of `partner` counted today, flushed or not.
     pub fn used_today(&self, partner: i64, now_millis: i64) -> Option<i64> {
-        self.today(partner, now_millis).map(|(requests, _)| requests)
+        self.today(partner, now_millis)
+            .map(|(requests, _)| requests)
     }
 
     /// Requests and verdicts of `partner` counted today, flushed or not, and of these

@@ -399,7 +399,10 @@ fn request_strategy() -> impl Strategy<Value = VerifyRequest> {
                 4 => other.1.to_owned(),
                 // The other tone-mark convention ("Hoà" ↔ "Hòa", "Thuỷ" ↔ "Thủy"),
                 // lower case with runs of spaces.
-                5 => format!(" {} ", other_tone_placement(name).to_lowercase().replace(' ', "  ")),
+                5 => format!(
+                    " {} ",
+                    other_tone_placement(name).to_lowercase().replace(' ', "  ")
+                ),
                 // The other convention in NFD.
                 6 => other_tone_placement(name).nfd().collect(),
                 _ => String::new(),

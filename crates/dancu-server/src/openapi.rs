@@ -379,37 +379,74 @@ fn verify_document(doc: &mut Value) {
     let job_param = json!([path_pattern("job_id", "job number", "^[1-9][0-9]{0,17}$")]);
     let mut verify = op(
         "Verifies a person's identity data against the registry (partner scope `verify`, one request of the daily quota): a result per field and a verdict, plus the registry's canonical values the partner's data-sharing agreement names. `match` only if every provided field matches; `partial` is never a match. Audited.",
-        json!([]), Some("VerifyRequest"), (200, "Verification"), &[400, 401, 403], true);
+        json!([]),
+        Some("VerifyRequest"),
+        (200, "Verification"),
+        &[400, 401, 403],
+        true,
+    );
     verify["security"] = key.clone();
     let mut submit = op(
         "Submits a batch cleansing job (partner scope `verify_batch`): the body is the file itself, CSV `ref,personal_id,full_name,date_of_birth,gender` or JSON lines (UTF-8 with or without BOM, TCVN3 or VNI), streamed to disk. Every row counts one request of the daily quota, charged at submission (429 when the rows do not fit). 202 with the job and its `Location`.",
-        json!([]), None, (202, "VerifyJob"), &[400, 401, 403, 413], true);
+        json!([]),
+        None,
+        (202, "VerifyJob"),
+        &[400, 401, 403, 413],
+        true,
+    );
     submit["requestBody"] = json!({ "required": true, "content": {
         "text/csv": { "schema": { "type": "string" } },
         "application/x-ndjson": { "schema": { "type": "string" } } } });
     submit["security"] = key.clone();
-    let mut status = op("A job's state and progress (the submitting partner only: any other job is 404)",
-        job_param.clone(), None, (200, "VerifyJob"), &[400, 401, 404], true);
+    let mut status = op(
+        "A job's state and progress (the submitting partner only: any other job is 404)",
+        job_param.clone(),
+        None,
+        (200, "VerifyJob"),
+        &[400, 401, 404],
+        true,
+    );
     status["security"] = key.clone();
     let mut result = op(
         "The result file of a finished job, in the input's format: CSV `ref,verdict,full_name,date_of_birth,gender,line,reason,findings` (plus `registry_FIELD` columns the agreement allows), or JSON lines; one row per input row, in input order. 409 while the job runs. Audited.",
-        job_param.clone(), None, (200, ""), &[400, 401, 404, 409], true);
+        job_param.clone(),
+        None,
+        (200, ""),
+        &[400, 401, 404, 409],
+        true,
+    );
     result["responses"]["200"]["content"] = json!({
         "text/csv": { "schema": { "type": "string" } },
         "application/x-ndjson": { "schema": { "type": "string" } } });
     result["security"] = key.clone();
     let mut summary = op(
         "The summary of a finished job: counts per verdict and per field, and the most common kinds of mismatch. 409 while the job runs.",
-        job_param, None, (200, "Object"), &[400, 401, 404, 409], true);
+        job_param,
+        None,
+        (200, "Object"),
+        &[400, 401, 404, 409],
+        true,
+    );
     summary["security"] = key;
     let paths = doc["paths"].as_object_mut().expect("paths");
     paths.insert("/api/v1/verify".into(), json!({ "post": verify }));
     paths.insert("/api/v1/verify/jobs".into(), json!({ "post": submit }));
-    paths.insert("/api/v1/verify/jobs/{job_id}".into(), json!({ "get": status }));
-    paths.insert("/api/v1/verify/jobs/{job_id}/result".into(), json!({ "get": result }));
-    paths.insert("/api/v1/verify/jobs/{job_id}/summary".into(), json!({ "get": summary }));
+    paths.insert(
+        "/api/v1/verify/jobs/{job_id}".into(),
+        json!({ "get": status }),
+    );
+    paths.insert(
+        "/api/v1/verify/jobs/{job_id}/result".into(),
+        json!({ "get": result }),
+    );
+    paths.insert(
+        "/api/v1/verify/jobs/{job_id}/summary".into(),
+        json!({ "get": summary }),
+    );
     let field = json!({ "type": ["string", "null"], "enum": ["match", "partial", "mismatch", "not_provided", null] });
-    let schemas = doc["components"]["schemas"].as_object_mut().expect("schemas");
+    let schemas = doc["components"]["schemas"]
+        .as_object_mut()
+        .expect("schemas");
     schemas.insert("VerifyRequest".into(), json!({ "type": "object", "properties": {
         "personal_id": { "type": "string", "description": "12-digit personal ID number, or the old 9-digit ID card number" },
         "full_name": { "type": "string" },
@@ -424,7 +461,9 @@ fn verify_document(doc: &mut Value) {
         "registry": { "type": "object", "description": "the registry's canonical values of the fields the agreement names",
             "properties": { "full_name": { "type": "string" }, "date_of_birth": { "type": "string" }, "gender": { "type": "string" } } } },
         "required": ["verdict", "fields"] }));
-    schemas.insert("VerifyJob".into(), json!({ "type": "object", "properties": {
+    schemas.insert(
+        "VerifyJob".into(),
+        json!({ "type": "object", "properties": {
         "id": { "type": "integer" },
         "state": { "type": "string", "enum": ["running", "done", "failed", "abandoned"] },
         "rows_done": { "type": "integer" }, "rows_total": { "type": "integer" },
@@ -432,7 +471,8 @@ fn verify_document(doc: &mut Value) {
         "created_at": { "type": "integer", "description": "milliseconds since 1970" },
         "updated_at": { "type": "integer" },
         "error": { "type": "string" } },
-        "required": ["id", "state", "rows_done", "rows_total", "format"] }));
+        "required": ["id", "state", "rows_done", "rows_total", "format"] }),
+    );
     // The statistics of the dashboard are part of the usage report.
     schemas["PartnerUsage"]["properties"]["days"]["items"]["properties"] = json!({
         "day": { "type": "string", "format": "date" }, "requests": { "type": "integer" },

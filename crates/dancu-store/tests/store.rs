@@ -9,8 +9,8 @@ use dancu_domain::{
 use dancu_store::testing::sample_communes as communes;
 use dancu_store::{
     AlertRecord, AuditEntry, ChainTrust, ChainVerdict, Checkpoint, CitizenField, EventMeta, Fault,
-    HeadRecord, NewPartner, NewUser, ReaddressPlan, SearchQuery, SigningKey, Store, UnitFilter, UsageDay, UsageDelta,
-    Value,
+    HeadRecord, NewPartner, NewUser, ReaddressPlan, SearchQuery, SigningKey, Store, UnitFilter,
+    UsageDay, UsageDelta, Value,
 };
 
 fn date(s: &str) -> PartialDate {
@@ -763,7 +763,10 @@ fn partners_usage_and_alerts(store: &Store) {
         [day(20_001, 3, [1, 0, 0, 1])]
     );
     // The data-sharing agreement.
-    assert_eq!(store.partner_by_name("bank.a").unwrap().unwrap().returns, "");
+    assert_eq!(
+        store.partner_by_name("bank.a").unwrap().unwrap().returns,
+        ""
+    );
     assert!(store.set_partner_returns("bank.a", "full_name").unwrap());
     assert_eq!(
         store.partner_by_name("bank.a").unwrap().unwrap().returns,
@@ -1039,7 +1042,10 @@ fn unchained_entries_are_sealed_on_upgrade(store: &Store, url: &str) {
     sql(store, "DROP TABLE verify_jobs");
     sql(store, "ALTER TABLE partners DROP COLUMN returns");
     for column in ["matched", "mismatched", "not_found", "invalid"] {
-        sql(store, &format!("ALTER TABLE partner_usage DROP COLUMN {column}"));
+        sql(
+            store,
+            &format!("ALTER TABLE partner_usage DROP COLUMN {column}"),
+        );
     }
     sql(store, "DELETE FROM schema_version WHERE version >= 3");
     let upgraded = Store::open(url).unwrap();

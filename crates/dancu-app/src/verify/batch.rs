@@ -703,13 +703,15 @@ impl App {
          -> Result<(), Error> {
             writer.flush().map_err(output_error)?;
             writer.get_ref().sync_data().map_err(output_error)?;
-            let usage = submitted.and_then(|s| s.partner_id).map(|partner_id| UsageDelta {
-                partner_id,
-                day: crate::limits::ict_day(dancu_store::now_millis()),
-                // The rows were charged against the quota when the job was submitted.
-                requests: 0,
-                verdicts: std::mem::take(verdicts),
-            });
+            let usage = submitted
+                .and_then(|s| s.partner_id)
+                .map(|partner_id| UsageDelta {
+                    partner_id,
+                    day: crate::limits::ict_day(dancu_store::now_millis()),
+                    // The rows were charged against the quota when the job was submitted.
+                    requests: 0,
+                    verdicts: std::mem::take(verdicts),
+                });
             self.store
                 .checkpoint_verify_job(job.id, checkpoint, status, audit, usage.as_ref())?;
             audit.clear();

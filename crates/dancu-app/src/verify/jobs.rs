@@ -130,10 +130,7 @@ impl App {
             Some(&PartnerScope::VerifyBatch),
             rows as i64,
         )?;
-        let (input_key, output_key) = (
-            absolute(&input)?,
-            absolute(&output_path(&input, jsonl))?,
-        );
+        let (input_key, output_key) = (absolute(&input)?, absolute(&output_path(&input, jsonl))?);
         let agreement: Vec<&str> = partner.agreement.fields().map(|f| f.name()).collect();
         let actor = partner.actor();
         let job = self.store.create_verify_job(&NewVerifyJob {

@@ -30,8 +30,8 @@ use dancu_store::{AuditEntry, Store};
 use serde::{Deserialize, Serialize};
 
 pub use batch::{BatchOptions, BatchReport, Progress};
-pub use jobs::{JobFile, JobView};
 pub(crate) use jobs::Jobs;
+pub use jobs::{JobFile, JobView};
 pub use summary::Summary;
 
 use crate::citizens::Audited;

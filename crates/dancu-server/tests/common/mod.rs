@@ -169,7 +169,11 @@ impl Server {
 
     /// [`Server::second_instance`] with its app.
     pub fn second_app(&self, limits: &Limits) -> (Arc<App>, String) {
-        let app = Arc::new(open_app(&self._store.url, limits.clone(), self.data_dir.path()));
+        let app = Arc::new(open_app(
+            &self._store.url,
+            limits.clone(),
+            self.data_dir.path(),
+        ));
         (app.clone(), serve(app, EdgeConfig::default()))
     }
 
