@@ -252,7 +252,7 @@ fn keys_scopes_quotas_and_bad_bodies() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(retry >= 1 && retry <= 86_400);
+    assert!((1..=86_400).contains(&retry));
     assert_problem(res, StatusCode::TOO_MANY_REQUESTS);
 }
 
