@@ -211,9 +211,7 @@ fn owner_value_is_kept_and_conflicts_reported(s: &Server) {
     let first: Value = push(s, &byt, item("A+", "2025-05-01")).json().unwrap();
     assert_eq!(statuses(&first), ["applied"]);
     // Another agency, even with a later observation: a conflict naming the holder.
-    let other: Value = push(s, &hospital, item("B+", "2025-06-01"))
-        .json()
-        .unwrap();
+    let other: Value = push(s, &hospital, item("B+", "2025-06-01")).json().unwrap();
     assert_eq!(statuses(&other), ["conflict"]);
     assert_eq!(other["results"][0]["reason"], "owned_by_other_agency");
     assert_eq!(other["results"][0]["held_by"], "BYT");
