@@ -429,7 +429,7 @@ impl App {
                 held_by: None,
             })
             .collect();
-        // Valid items: (index, spec, write).
+        // Valid items: their index in the request and their spec, in step with `writes`.
         let mut valid: Vec<(usize, &AttributeSpec)> = Vec::new();
         let mut writes: Vec<AttributeWrite> = Vec::new();
         let mut seen = HashSet::new();
