@@ -375,9 +375,8 @@ fn move_audit_tables(store: &crate::Store, target: i64) -> Result<(), Error> {
 /// append-only, so their row count and newest row tell; the jobs' rows are updated in
 /// place, so they are compared whole.
 fn copy_is_current(tx: &mut dyn Tx) -> Result<bool, Error> {
-    let same = |tx: &mut dyn Tx, sql: &str| -> Result<bool, Error> {
-        Ok(tx.query_i64(sql, &[])? == 1)
-    };
+    let same =
+        |tx: &mut dyn Tx, sql: &str| -> Result<bool, Error> { Ok(tx.query_i64(sql, &[])? == 1) };
     Ok(same(
         tx,
         "SELECT (SELECT COUNT(*) FROM main.audit_log) = (SELECT COUNT(*) FROM audit.audit_log) \
@@ -418,12 +417,14 @@ pub(crate) fn copy_audit_tables(tx: &mut dyn Tx) -> Result<(), Error> {
             );
             let head = match kind {
                 "table" => format!("CREATE TABLE {name}"),
-                _ if sql.starts_with("CREATE UNIQUE INDEX") => format!("CREATE UNIQUE INDEX {name}"),
+                _ if sql.starts_with("CREATE UNIQUE INDEX") => {
+                    format!("CREATE UNIQUE INDEX {name}")
+                }
                 _ => format!("CREATE INDEX {name}"),
             };
-            let rest = sql.strip_prefix(&head).ok_or_else(|| {
-                Error::Corrupt(format!("unexpected definition of {name}: {sql}"))
-            })?;
+            let rest = sql
+                .strip_prefix(&head)
+                .ok_or_else(|| Error::Corrupt(format!("unexpected definition of {name}: {sql}")))?;
             let qualified = head.replacen(name, &format!("IF NOT EXISTS audit.{name}"), 1);
             tx.exec(&format!("{qualified}{rest}"), &[])?;
         }

@@ -303,7 +303,9 @@ impl Tx for SqliteTx<'_> {
         let mut flush = |pending: &mut Vec<Row>, group: usize| -> Result<(), Error> {
             let full = pending.len() / group * group;
             if full > 0 {
-                let mut stmt = self.conn.prepare_cached(&insert_sql(table, columns, group))?;
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(&insert_sql(table, columns, group))?;
                 for chunk in pending[..full].chunks(group) {
                     stmt.execute(rusqlite::params_from_iter(chunk.iter().flatten()))?;
                 }

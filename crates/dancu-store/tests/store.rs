@@ -1108,7 +1108,9 @@ fn store_of_the_earlier_layout(dir: &std::path::Path) -> i64 {
     .unwrap();
     audit_log(&old, 10);
     old.checkpoint_audit(&audit_key()).unwrap();
-    let job = old.open_verify_job("officer.1", "in.csv", "f1", "out.csv").unwrap();
+    let job = old
+        .open_verify_job("officer.1", "in.csv", "f1", "out.csv")
+        .unwrap();
     let checkpoint = dancu_store::JobCheckpoint {
         rows_done: 3,
         input_offset: 30,
@@ -1148,7 +1150,10 @@ fn sqlite_audit_tables_move_to_their_own_file_with_the_chain_intact() {
         store.audit_file(),
         Some(dir.path().join("dancu.audit.db").as_path())
     );
-    assert!(tables_in(&store, "main").is_empty(), "moved out of the main file");
+    assert!(
+        tables_in(&store, "main").is_empty(),
+        "moved out of the main file"
+    );
     assert_eq!(
         tables_in(&store, "audit"),
         ["audit_checkpoints", "audit_log", "verify_jobs"]
@@ -1231,7 +1236,9 @@ fn sqlite_store_refuses_to_open_without_one_of_its_two_files() {
     std::fs::copy(&saved, &audit).unwrap();
     assert_eq!(Store::open(&url).unwrap().audit_count().unwrap(), 3);
     remove_sqlite_file(&dir.path().join("dancu.db"));
-    let err = Store::open(&url).err().expect("no new registry beside an old log");
+    let err = Store::open(&url)
+        .err()
+        .expect("no new registry beside an old log");
     assert!(err.to_string().contains("dancu.db"), "{err}");
 }
 

@@ -412,7 +412,8 @@ fn audit_verify_passes_after_the_log_moves_to_its_own_file() {
             limits: Default::default(),
         },
     );
-    app.seed(&Actor::system("test"), 20, 1, &mut |_| {}).unwrap();
+    app.seed(&Actor::system("test"), 20, 1, &mut |_| {})
+        .unwrap();
     let officer = Actor::new("officer.a", Role::Officer, NATIONAL_UNIT);
     let ids = app
         .store
@@ -420,7 +421,10 @@ fn audit_verify_passes_after_the_log_moves_to_its_own_file() {
         .unwrap();
     for row in ids {
         let id = dancu_domain::PersonalId::from_u64(row[0].as_i64().unwrap() as u64).unwrap();
-        app.citizen(&officer, id).unwrap().release_blocking().unwrap();
+        app.citizen(&officer, id)
+            .unwrap()
+            .release_blocking()
+            .unwrap();
     }
     let in_main = app
         .store
