@@ -292,8 +292,8 @@ impl Tx for SqliteTx<'_> {
         rows: &mut dyn Iterator<Item = Row>,
     ) -> Result<u64, Error> {
         // Rows go in groups of 64 per statement (then 16, 4, 1 for the rest: few distinct
-        // statements to cache): executing a statement once per row cost about as much as
-        // the row's insert itself (binding, stepping and resetting it).
+        // statements to cache), so that a batch of audit entries or a bulk load steps and
+        // resets one statement per group instead of one per row.
         let sizes: Vec<usize> = [64, 16, 4, 1]
             .into_iter()
             .filter(|&g| g == 1 || g * columns.len() <= MAX_PARAMS)
