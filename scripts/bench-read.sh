@@ -36,9 +36,16 @@ request = function()
 end
 LUA
 audit_before=$(python3 - "$url" <<'PY' 2>/dev/null || echo "?"
-import sys, sqlite3
+import os, sys, sqlite3
 u = sys.argv[1]
-print(sqlite3.connect(u[len("sqlite://"):]).execute("select count(*) from audit_log").fetchone()[0] if u.startswith("sqlite://") else "?")
+if not u.startswith("sqlite://"):
+    print("?"); sys.exit()
+db = sqlite3.connect(u[len("sqlite://"):])
+# The audit log's own file beside the database (X.db -> X.audit.db); earlier stores have none.
+root, ext = os.path.splitext(u[len("sqlite://"):])
+if os.path.exists(root + ".audit" + ext):
+    db.execute("attach database ? as audit", (root + ".audit" + ext,))
+print(db.execute("select count(*) from audit_log").fetchone()[0])
 PY
 )
 [ -n "${PERF_OUT:-}" ] && (sleep 5; perf record -g -p "$server" -o "$PERF_OUT" -- sleep 8 >/dev/null 2>&1) &

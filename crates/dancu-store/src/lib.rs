@@ -73,6 +73,11 @@ pub struct Store {
 impl Store {
     /// Opens `sqlite://PATH` or `postgres://…` and applies pending migrations.
     pub fn open(url: &str) -> Result<Store, Error> {
+        Self::open_migrated(url, None)
+    }
+
+    /// Opens and applies the migrations up to schema version `upto` (all when `None`).
+    pub(crate) fn open_migrated(url: &str, upto: Option<i64>) -> Result<Store, Error> {
         let backend = if let Some(path) = url.strip_prefix("sqlite://") {
             Backend::Sqlite(sqlite::SqliteBackend::open(Path::new(path))?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -83,8 +88,17 @@ impl Store {
             )));
         };
         let store = Store { backend };
-        schema::migrate(&store)?;
+        schema::migrate_until(&store, upto)?;
         Ok(store)
+    }
+
+    /// The file that holds the audit log beside a SQLite store's database (backups must
+    /// copy both); `None` on PostgreSQL, where the audit tables are in the database.
+    pub fn audit_file(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Sqlite(b) => Some(b.audit_path()),
+            Backend::Postgres(_) => None,
+        }
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -1,5 +1,14 @@
-//! The embedded default: one SQLite file in WAL mode. One writer connection (SQLite
-//! serializes writers anyway) and a pool of readers that see committed snapshots.
+//! The embedded default: one SQLite file in WAL mode, plus the audit tables in a second
+//! file beside it ([`audit_file`]), attached to every connection as `audit`. One writer
+//! connection (SQLite serializes writers anyway) and a pool of readers that see committed
+//! snapshots.
+//!
+//! Why two files: in WAL mode every commit changes the file's WAL index, and each reader
+//! connection then drops its whole page cache at its next read transaction. With the
+//! audit log in the registry's file, every audited read's commit emptied the caches of
+//! all the citizen readers. An audit commit now writes the audit file only (a write
+//! transaction that changes no page of `main` leaves its WAL untouched), so the
+//! registry's readers keep their caches.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -13,6 +22,7 @@ use crate::sql::{Dialect, Row, Tx, Value};
 
 pub(crate) struct SqliteBackend {
     path: PathBuf,
+    audit_path: PathBuf,
     writer: Mutex<Connection>,
     readers: Pool<Connection>,
     /// Keeps the checkpointer thread alive; it stops when the backend is dropped.
@@ -24,13 +34,14 @@ pub(crate) struct SqliteBackend {
 /// every waiting audit commit stalls behind it.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
-fn start_checkpointer(path: &Path, alive: std::sync::Weak<()>) -> Result<(), Error> {
-    let conn = open_connection(path, false)?;
+fn start_checkpointer(path: &Path, audit: &Path, alive: std::sync::Weak<()>) -> Result<(), Error> {
+    let conn = open_connection(path, audit, false)?;
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
             while alive.upgrade().is_some() {
                 std::thread::sleep(CHECKPOINT_EVERY);
+                // Without a schema name: both files.
                 if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
                     eprintln!("dancu: WAL checkpoint failed: {e}");
                 }
@@ -46,16 +57,23 @@ impl SqliteBackend {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::Config(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let writer = open_connection(path, false)?;
+        let audit_path = audit_file(path);
+        check_audit_file(path, &audit_path)?;
+        let writer = open_connection(path, &audit_path, false)?;
         writer.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
         let token = std::sync::Arc::new(());
-        start_checkpointer(path, std::sync::Arc::downgrade(&token))?;
+        start_checkpointer(path, &audit_path, std::sync::Arc::downgrade(&token))?;
         Ok(SqliteBackend {
             path: path.to_owned(),
+            audit_path,
             writer: Mutex::new(writer),
             readers: Pool::new(16),
             _checkpointer: token,
         })
+    }
+
+    pub(crate) fn audit_path(&self) -> &Path {
+        &self.audit_path
     }
 
     pub(crate) fn write<T>(
@@ -77,7 +95,7 @@ impl SqliteBackend {
         f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
     ) -> Result<T, Error> {
         self.readers.with(
-            || open_connection(&self.path, true),
+            || open_connection(&self.path, &self.audit_path, true),
             |conn| {
                 // A deferred transaction gives multi-statement reads one snapshot.
                 let tx = conn.unchecked_transaction()?;
@@ -108,7 +126,62 @@ impl SqliteBackend {
     }
 }
 
-fn open_connection(path: &Path, read_only: bool) -> Result<Connection, Error> {
+/// The file of the audit-owned tables (`schema::AUDIT_TABLES`) of the store at `path`:
+/// `dancu.db` → `dancu.audit.db`, in the same directory.
+pub(crate) fn audit_file(path: &Path) -> PathBuf {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    match path.extension() {
+        Some(ext) => path.with_file_name(format!("{stem}.audit.{}", ext.to_string_lossy())),
+        None => path.with_file_name(format!("{stem}.audit")),
+    }
+}
+
+/// Refuses to open a store with one of its two files missing: attaching would create an
+/// empty audit file (an audit log silently restarted) or put a new registry beside an old
+/// log.
+fn check_audit_file(path: &Path, audit: &Path) -> Result<(), Error> {
+    // A file's pages may all still be in its WAL.
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let has_data = |p: &Path| {
+        let mut wal = p.as_os_str().to_owned();
+        wal.push("-wal");
+        size(p) > 0 || size(Path::new(&wal)) > 0
+    };
+    match (has_data(path), has_data(audit)) {
+        (false, true) => Err(Error::Config(format!(
+            "{} holds an audit log but its database {} is missing: restore both files \
+             from the same backup, or move the audit file away to start a new store",
+            audit.display(),
+            path.display()
+        ))),
+        (true, false) => {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            // Stores of earlier versions keep the audit tables in the main file; they
+            // move at the next migration (`schema::MOVE_AUDIT`).
+            let moved: bool = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'schema_version') \
+                 AND NOT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'audit_log')",
+                [],
+                |r| r.get(0),
+            )?;
+            if moved {
+                return Err(Error::Config(format!(
+                    "the audit log of {} is kept in {}, which is missing: restore it from \
+                     the backup made together with the database",
+                    path.display(),
+                    audit.display()
+                )));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn open_connection(path: &Path, audit: &Path, read_only: bool) -> Result<Connection, Error> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
@@ -125,6 +198,15 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, Error> {
         "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; \
          PRAGMA temp_store=MEMORY;",
     )?;
+    // The attached file inherits the connection's flags (read-only for readers).
+    let audit = audit.to_str().ok_or_else(|| {
+        Error::Config(format!("audit file path is not UTF-8: {}", audit.display()))
+    })?;
+    conn.execute("ATTACH DATABASE ?1 AS audit", [audit])?;
+    if !read_only {
+        conn.execute_batch("PRAGMA audit.journal_mode=WAL;")?;
+    }
+    conn.execute_batch("PRAGMA audit.synchronous=NORMAL; PRAGMA audit.cache_size=-8192;")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -209,20 +291,59 @@ impl Tx for SqliteTx<'_> {
         columns: &[&str],
         rows: &mut dyn Iterator<Item = Row>,
     ) -> Result<u64, Error> {
-        let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!(
-            "INSERT INTO {table} ({}) VALUES ({})",
-            columns.join(","),
-            placeholders.join(",")
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        // Rows go in groups of 64 per statement (then 16, 4, 1 for the rest: few distinct
+        // statements to cache), so that a batch of audit entries or a bulk load steps and
+        // resets one statement per group instead of one per row.
+        let sizes: Vec<usize> = [64, 16, 4, 1]
+            .into_iter()
+            .filter(|&g| g == 1 || g * columns.len() <= MAX_PARAMS)
+            .collect();
+        let mut pending: Vec<Row> = Vec::with_capacity(sizes[0]);
         let mut n = 0;
+        let mut flush = |pending: &mut Vec<Row>, group: usize| -> Result<(), Error> {
+            let full = pending.len() / group * group;
+            if full > 0 {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(&insert_sql(table, columns, group))?;
+                for chunk in pending[..full].chunks(group) {
+                    stmt.execute(rusqlite::params_from_iter(chunk.iter().flatten()))?;
+                }
+                pending.drain(..full);
+                n += full as u64;
+            }
+            Ok(())
+        };
         for row in rows {
-            stmt.execute(rusqlite::params_from_iter(&row))?;
-            n += 1;
+            pending.push(row);
+            if pending.len() == sizes[0] {
+                flush(&mut pending, sizes[0])?;
+            }
+        }
+        for &group in &sizes {
+            flush(&mut pending, group)?;
         }
         Ok(n)
     }
+}
+
+/// SQLite's default limit on bound parameters per statement (since 3.32).
+const MAX_PARAMS: usize = 32_766;
+
+/// `INSERT INTO table (columns) VALUES (?1, …), (…)` for `rows` rows.
+fn insert_sql(table: &str, columns: &[&str], rows: usize) -> String {
+    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(","));
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ",(" });
+        for c in 0..columns.len() {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push('?');
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 #[cfg(test)]

@@ -46,6 +46,24 @@ pub fn unsplit_old_commune() -> (String, String) {
         .expect("an unsplit old commune")
 }
 
+/// The schema version right before the audit tables moved to their own file on SQLite:
+/// a store opened at it has the layout of the earlier versions.
+pub fn version_before_audit_file() -> i64 {
+    crate::schema::version_of(crate::schema::MOVE_AUDIT) - 1
+}
+
+/// Opens a store (either backend) with the migrations up to `version` only, as an earlier
+/// release left it; [`Store::open`] on the same URL then upgrades it.
+pub fn open_at_version(url: &str, version: i64) -> Result<Store, crate::Error> {
+    Store::open_migrated(url, Some(version))
+}
+
+/// The first half of the audit move (the copy into the audit file) on a store of the
+/// earlier layout, as a crash between its two transactions leaves it.
+pub fn copy_audit_tables_only(store: &Store) -> Result<(), crate::Error> {
+    store.write(crate::schema::copy_audit_tables)
+}
+
 /// A store that cleans up after itself.
 pub struct TestStore {
     pub store: Store,
@@ -81,11 +99,20 @@ fn unique(prefix: &str) -> String {
 
 impl TestStore {
     pub fn sqlite() -> TestStore {
+        Self::sqlite_at(None)
+    }
+
+    /// A store with the migrations up to `version` only, as an earlier release left it.
+    pub fn sqlite_at_version(version: i64) -> TestStore {
+        Self::sqlite_at(Some(version))
+    }
+
+    fn sqlite_at(version: Option<i64>) -> TestStore {
         let dir = std::env::temp_dir().join(unique("dancu_test"));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let url = format!("sqlite://{}", dir.join("dancu.db").display());
         TestStore {
-            store: Store::open(&url).expect("open SQLite store"),
+            store: Store::open_migrated(&url, version).expect("open SQLite store"),
             url,
             cleanup: None,
             _dir: Some(tempdir::TempDir(dir)),
@@ -95,6 +122,15 @@ impl TestStore {
     /// Panics with instructions when no PostgreSQL server is reachable: the store tests
     /// must run against a real server.
     pub fn postgres() -> TestStore {
+        Self::postgres_at(None)
+    }
+
+    /// A store with the migrations up to `version` only, as an earlier release left it.
+    pub fn postgres_at_version(version: i64) -> TestStore {
+        Self::postgres_at(Some(version))
+    }
+
+    fn postgres_at(version: Option<i64>) -> TestStore {
         let base = pg_base_url();
         let schema = unique("t");
         let mut client = postgres::Client::connect(&base, postgres::NoTls).unwrap_or_else(|e| {
@@ -110,7 +146,7 @@ impl TestStore {
         let sep = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
         TestStore {
-            store: Store::open(&url).expect("open PostgreSQL store"),
+            store: Store::open_migrated(&url, version).expect("open PostgreSQL store"),
             url,
             cleanup: Some((base, schema)),
             _dir: None,

@@ -1036,24 +1036,10 @@ fn audit_chain_rejects_a_forged_checkpoint(store: &Store) {
 }
 
 /// A log written before the chain existed (schema version 2, no hashes) is chained, in
-/// id order, by the migration that introduced the chain.
+/// id order, by the migration that introduced the chain. `store` is at version 2.
 fn unchained_entries_are_sealed_on_upgrade(store: &Store, url: &str) {
     audit_log(store, 4);
     sql(store, "UPDATE audit_log SET hash = NULL");
-    // Back to schema version 2: undo migration 3 and the ones after it.
-    sql(store, "DROP INDEX audit_checkpoints_entry");
-    sql(store, "DROP TABLE verify_jobs");
-    sql(store, "ALTER TABLE partners DROP COLUMN returns");
-    for column in ["matched", "mismatched", "not_found", "invalid"] {
-        sql(
-            store,
-            &format!("ALTER TABLE partner_usage DROP COLUMN {column}"),
-        );
-    }
-    sql(store, "DROP TABLE citizen_attributes");
-    sql(store, "DROP TABLE enrich_conflicts");
-    sql(store, "ALTER TABLE partners DROP COLUMN agency");
-    sql(store, "DELETE FROM schema_version WHERE version >= 3");
     let upgraded = Store::open(url).unwrap();
     assert!(matches!(
         verify(&upgraded),
@@ -1075,7 +1061,7 @@ macro_rules! on_both_backends {
                 super::reopening_keeps_data_and_schema(&t.store, &t.url)
             }
             #[test] fn unchained_entries_are_sealed_on_upgrade() {
-                let t = dancu_store::testing::TestStore::sqlite();
+                let t = dancu_store::testing::TestStore::sqlite_at_version(2);
                 super::unchained_entries_are_sealed_on_upgrade(&t.store, &t.url)
             }
         }
@@ -1086,7 +1072,7 @@ macro_rules! on_both_backends {
                 super::reopening_keeps_data_and_schema(&t.store, &t.url)
             }
             #[test] fn unchained_entries_are_sealed_on_upgrade() {
-                let t = dancu_store::testing::TestStore::postgres();
+                let t = dancu_store::testing::TestStore::postgres_at_version(2);
                 super::unchained_entries_are_sealed_on_upgrade(&t.store, &t.url)
             }
         }
@@ -1111,3 +1097,220 @@ on_both_backends!(
     audit_chain_rejects_a_forged_checkpoint,
     partners_usage_and_alerts,
 );
+
+// ---- the audit file (SQLite) ----
+
+fn sqlite_url(dir: &std::path::Path) -> String {
+    format!("sqlite://{}", dir.join("dancu.db").display())
+}
+
+/// Removes a SQLite file with its WAL and shared-memory files.
+fn remove_sqlite_file(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+fn tables_in(store: &Store, schema: &str) -> Vec<String> {
+    store
+        .read(|tx| {
+            tx.query(
+                &format!(
+                    "SELECT name FROM {schema}.sqlite_master WHERE type = 'table' \
+                     AND name IN ('audit_log', 'audit_checkpoints', 'verify_jobs') ORDER BY name"
+                ),
+                &[],
+            )
+        })
+        .unwrap()
+        .into_iter()
+        .map(|r| r[0].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A store as the versions before the audit file left it: audit tables in the main file,
+/// a chained log with a signed checkpoint and a verify job whose checkpoint carries its
+/// rows' entries. Returns the job's id.
+fn store_of_the_earlier_layout(dir: &std::path::Path) -> i64 {
+    let url = sqlite_url(dir);
+    let old = dancu_store::testing::open_at_version(
+        &url,
+        dancu_store::testing::version_before_audit_file(),
+    )
+    .unwrap();
+    audit_log(&old, 10);
+    old.checkpoint_audit(&audit_key()).unwrap();
+    let job = old
+        .open_verify_job("officer.1", "in.csv", "f1", "out.csv")
+        .unwrap();
+    let checkpoint = dancu_store::JobCheckpoint {
+        rows_done: 3,
+        input_offset: 30,
+        input_line: 4,
+        output_offset: 40,
+        summary: "{}".into(),
+    };
+    let entries: Vec<AuditEntry> = (1..=3)
+        .map(|i| AuditEntry {
+            at_millis: 2_000,
+            actor: "officer.1".into(),
+            actor_role: "officer".into(),
+            actor_unit: "01".into(),
+            action: "verify.batch".into(),
+            personal_id: Some(pid(1, Gender::Male, 1980, i)),
+            outcome: "match".into(),
+            detail: Some(format!("job {}", job.id)),
+            ..Default::default()
+        })
+        .collect();
+    old.checkpoint_verify_job(job.id, &checkpoint, dancu_store::JOB_RUNNING, &entries)
+        .unwrap();
+    audit_log(&old, 2);
+    assert_eq!(tables_in(&old, "main").len(), 3, "the earlier layout");
+    drop(old);
+    // That layout had no audit file (opening it at that version attached an empty one).
+    remove_sqlite_file(&dir.join("dancu.audit.db"));
+    job.id
+}
+
+#[test]
+fn sqlite_audit_tables_move_to_their_own_file_with_the_chain_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = store_of_the_earlier_layout(dir.path());
+    let store = Store::open(&sqlite_url(dir.path())).unwrap();
+    assert_eq!(
+        store.audit_file(),
+        Some(dir.path().join("dancu.audit.db").as_path())
+    );
+    assert!(
+        tables_in(&store, "main").is_empty(),
+        "moved out of the main file"
+    );
+    assert_eq!(
+        tables_in(&store, "audit"),
+        ["audit_checkpoints", "audit_log", "verify_jobs"]
+    );
+    assert_eq!(
+        verify(&store),
+        ChainVerdict::Intact {
+            entries: 15,
+            checkpoints: 1,
+            head_checked: false
+        }
+    );
+    let job = store.verify_job(job).unwrap().unwrap();
+    assert_eq!(job.checkpoint.rows_done, 3);
+    // The chain goes on from its head in the new file.
+    audit_log(&store, 4);
+    store.checkpoint_audit(&audit_key()).unwrap();
+    assert_eq!(
+        verify(&store),
+        ChainVerdict::Intact {
+            entries: 19,
+            checkpoints: 2,
+            head_checked: false
+        }
+    );
+    drop(store);
+    // Tampering is still seen through the attached file.
+    let store = Store::open(&sqlite_url(dir.path())).unwrap();
+    sql(&store, "UPDATE audit_log SET actor = 'x' WHERE id = 12");
+    assert_eq!(broken_at(verify(&store)), (12, Fault::Edited));
+}
+
+#[test]
+fn sqlite_audit_move_interrupted_after_its_copy_completes_on_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    store_of_the_earlier_layout(dir.path());
+    let url = sqlite_url(dir.path());
+    let old = dancu_store::testing::open_at_version(
+        &url,
+        dancu_store::testing::version_before_audit_file(),
+    )
+    .unwrap();
+    // The crash: the copy committed, the originals were not dropped. Entries written to
+    // them afterwards (by an earlier version) must not be lost nor doubled.
+    dancu_store::testing::copy_audit_tables_only(&old).unwrap();
+    audit_log(&old, 3);
+    drop(old);
+    let store = Store::open(&url).unwrap();
+    assert!(tables_in(&store, "main").is_empty());
+    assert_eq!(store.audit_count().unwrap(), 18);
+    assert!(matches!(
+        verify(&store),
+        ChainVerdict::Intact { entries: 18, .. }
+    ));
+}
+
+#[test]
+fn sqlite_store_refuses_to_open_without_one_of_its_two_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(dir.path());
+    let store = Store::open(&url).unwrap();
+    audit_log(&store, 3);
+    drop(store);
+    let audit = dir.path().join("dancu.audit.db");
+    // The last connection to close (the checkpointer's, within 500 ms) folds the WAL in.
+    let wal = dir.path().join("dancu.audit.db-wal");
+    for _ in 0..100 {
+        if !wal.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let saved = dir.path().join("saved.audit.db");
+    std::fs::copy(&audit, &saved).unwrap();
+    remove_sqlite_file(&audit);
+    let err = Store::open(&url).err().expect("no silent new audit log");
+    assert!(err.to_string().contains("dancu.audit.db"), "{err}");
+    assert!(!audit.exists(), "the refusal creates nothing");
+
+    std::fs::copy(&saved, &audit).unwrap();
+    assert_eq!(Store::open(&url).unwrap().audit_count().unwrap(), 3);
+    remove_sqlite_file(&dir.path().join("dancu.db"));
+    let err = Store::open(&url)
+        .err()
+        .expect("no new registry beside an old log");
+    assert!(err.to_string().contains("dancu.db"), "{err}");
+}
+
+/// The point of the audit file: an audit commit (the audit writer's, or a verify job's
+/// checkpoint with its entries) does not change the registry's file, so the readers'
+/// page caches of it stay valid.
+#[test]
+fn sqlite_audit_commits_leave_the_registry_file_unchanged() {
+    let t = dancu_store::testing::TestStore::sqlite();
+    let store = &t.store;
+    let data_versions = || {
+        store
+            .read(|tx| {
+                let main = tx.query_i64("PRAGMA main.data_version", &[])?;
+                let audit = tx.query_i64("PRAGMA audit.data_version", &[])?;
+                Ok((main, audit))
+            })
+            .unwrap()
+    };
+    let (main, audit) = data_versions();
+    audit_log(store, 5);
+    store.checkpoint_audit(&audit_key()).unwrap();
+    let job = store.open_verify_job("a", "in", "f", "out").unwrap();
+    let (main_after_job, audit_after) = data_versions();
+    assert_ne!(audit, audit_after, "the reader sees the audit file change");
+    assert_eq!(main, main_after_job, "the registry file did not change");
+    store
+        .checkpoint_verify_job(
+            job.id,
+            &Default::default(),
+            dancu_store::JOB_RUNNING,
+            &[AuditEntry::default()],
+        )
+        .unwrap();
+    assert_eq!(data_versions().0, main);
+    sql(
+        store,
+        "INSERT INTO alerts (at, kind, actor, actor_unit, detail) VALUES (1, 'k', 'a', 'u', '')",
+    );
+    assert_ne!(data_versions().0, main, "a registry write does change it");
+}

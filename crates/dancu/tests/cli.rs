@@ -386,6 +386,77 @@ fn audit_verify_names_the_first_tampered_entry() {
     );
 }
 
+/// A store of the versions that kept the audit log in the registry's file, written by the
+/// application with its signed head: the next command moves the log to `dancu.audit.db`
+/// and `dancu audit verify` still finds the chain, its checkpoint and head file intact.
+#[test]
+fn audit_verify_passes_after_the_log_moves_to_its_own_file() {
+    use dancu_app::policy::{Actor, NATIONAL_UNIT, Role};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("dancu.db");
+    let url = format!("sqlite://{}", db.display());
+    let store = dancu_store::testing::open_at_version(
+        &url,
+        dancu_store::testing::version_before_audit_file(),
+    )
+    .unwrap();
+    let signer = dancu_app::audit::AuditSigner::load_or_create(
+        &dir.path().join("audit-signing.key"),
+        Some(dir.path().join("audit-head")),
+    )
+    .unwrap();
+    let app = dancu_app::App::with_config(
+        store,
+        dancu_app::AppConfig {
+            signer: Some(signer),
+            limits: Default::default(),
+        },
+    );
+    app.seed(&Actor::system("test"), 20, 1, &mut |_| {})
+        .unwrap();
+    let officer = Actor::new("officer.a", Role::Officer, NATIONAL_UNIT);
+    let ids = app
+        .store
+        .read(|tx| tx.query("SELECT personal_id FROM citizens LIMIT 3", &[]))
+        .unwrap();
+    for row in ids {
+        let id = dancu_domain::PersonalId::from_u64(row[0].as_i64().unwrap() as u64).unwrap();
+        app.citizen(&officer, id)
+            .unwrap()
+            .release_blocking()
+            .unwrap();
+    }
+    let in_main = app
+        .store
+        .read(|tx| {
+            tx.query_i64(
+                "SELECT COUNT(*) FROM main.sqlite_master WHERE name = 'audit_log'",
+                &[],
+            )
+        })
+        .unwrap();
+    assert_eq!(in_main, 1, "the earlier layout");
+    // Closing signs the head; wait for the writer thread to let the store go.
+    let store = std::sync::Arc::downgrade(&app.store);
+    drop(app);
+    while store.upgrade().is_some() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // That layout had no audit file (opening it at that version attached an empty one).
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(format!("dancu.audit.db{suffix}")));
+    }
+
+    let out = dancu(dir.path(), &["audit", "verify"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("chain intact") && stdout.contains("head file matches"),
+        "{stdout}"
+    );
+    assert!(dir.path().join("dancu.audit.db").exists());
+}
+
 #[test]
 fn partner_add_prints_the_key_once_and_disable_enable_work() {
     let dir = tempfile::tempdir().unwrap();
