@@ -1165,8 +1165,14 @@ fn store_of_the_earlier_layout(dir: &std::path::Path) -> i64 {
             ..Default::default()
         })
         .collect();
-    old.checkpoint_verify_job(job.id, &checkpoint, dancu_store::JOB_RUNNING, &entries)
-        .unwrap();
+    old.checkpoint_verify_job(
+        job.id,
+        &checkpoint,
+        dancu_store::JOB_RUNNING,
+        &entries,
+        None,
+    )
+    .unwrap();
     audit_log(&old, 2);
     assert_eq!(tables_in(&old, "main").len(), 3, "the earlier layout");
     drop(old);
@@ -1305,6 +1311,7 @@ fn sqlite_audit_commits_leave_the_registry_file_unchanged() {
             &Default::default(),
             dancu_store::JOB_RUNNING,
             &[AuditEntry::default()],
+            None,
         )
         .unwrap();
     assert_eq!(data_versions().0, main);

@@ -409,7 +409,7 @@ fn audit_verify_passes_after_the_log_moves_to_its_own_file() {
         store,
         dancu_app::AppConfig {
             signer: Some(signer),
-            limits: Default::default(),
+            ..Default::default()
         },
     );
     app.seed(&Actor::system("test"), 20, 1, &mut |_| {})
