@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod citizens;
+pub mod civil;
 pub mod dossiers;
 pub mod import;
 pub mod limits;
@@ -71,6 +72,8 @@ pub struct AppConfig {
     /// Signs the audit chain's head and checkpoints; `None` leaves them unsigned.
     pub signer: Option<AuditSigner>,
     pub limits: limits::Limits,
+    /// Where page scans are stored; `None` with a SQLite store: `blobs/` beside its file.
+    pub blobs: Option<Arc<dyn civil::blobs::BlobStore>>,
 }
 
 /// The application: the store, the unit catalog, the audit writer and session cache.
@@ -85,6 +88,7 @@ pub struct App {
     quotas: Arc<limits::Quotas>,
     partners: partners::PartnerCache,
     reads: alerts::ReadWatch,
+    blobs: Option<Arc<dyn civil::blobs::BlobStore>>,
 }
 
 impl App {
@@ -105,6 +109,7 @@ impl App {
             quotas: limits::Quotas::start(store.clone(), limits.usage_flush),
             partners: partners::PartnerCache::default(),
             reads: alerts::ReadWatch::new(limits.alert_distinct_people, limits.alert_window),
+            blobs: config.blobs,
             store,
             units: UnitCatalog::embedded(),
             sessions: auth::SessionCache::default(),
@@ -118,7 +123,14 @@ impl App {
     }
 
     /// Opens (and migrates) the store at `url`.
-    pub fn open_with(url: &str, config: AppConfig) -> Result<App, Error> {
+    pub fn open_with(url: &str, mut config: AppConfig) -> Result<App, Error> {
+        if config.blobs.is_none()
+            && let Some(dir) = url
+                .strip_prefix("sqlite://")
+                .and_then(|p| std::path::Path::new(p).parent())
+        {
+            config.blobs = Some(Arc::new(civil::blobs::LocalDir::new(dir.join("blobs"))));
+        }
         Ok(App::with_config(Store::open(url)?, config))
     }
 

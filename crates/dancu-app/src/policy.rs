@@ -109,10 +109,19 @@ pub enum Action {
     /// Verify a person's identity data against the registry (lookup 037 for partners,
     /// batch cleansing): learn per-field agreement, never the record itself.
     VerifyIdentity,
+    /// Civil-status digitization: create register books, upload page scans, type,
+    /// import and check entries, run the linking of a book.
+    ManageCivilBooks,
+    /// Read a book's entries and page scans, and the review queue.
+    ReadCivilEntries,
+    /// Confirm or reject a proposed link of an entry to a registry person.
+    ReviewCivilLinks,
+    /// Read digitization progress (counts per book, commune, province: no person).
+    ReadCivilProgress,
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 21] = [
         Action::ReadCitizen,
         Action::SearchCitizens,
         Action::WriteCitizen,
@@ -130,6 +139,10 @@ impl Action {
         Action::ReadPartnerUsage,
         Action::ReadAlerts,
         Action::VerifyIdentity,
+        Action::ManageCivilBooks,
+        Action::ReadCivilEntries,
+        Action::ReviewCivilLinks,
+        Action::ReadCivilProgress,
     ];
 }
 
@@ -179,6 +192,26 @@ pub const POLICY: &[(Role, Action, Scope)] = &[
         Action::HandleDossiers,
         Scope::OwnUnit,
     ),
+    (
+        Role::CivilStatusOfficer,
+        Action::ManageCivilBooks,
+        Scope::OwnUnit,
+    ),
+    (
+        Role::CivilStatusOfficer,
+        Action::ReadCivilEntries,
+        Scope::OwnUnit,
+    ),
+    (
+        Role::CivilStatusOfficer,
+        Action::ReviewCivilLinks,
+        Scope::OwnUnit,
+    ),
+    (
+        Role::CivilStatusOfficer,
+        Action::ReadCivilProgress,
+        Scope::OwnUnit,
+    ),
     (Role::Admin, Action::ManageAccounts, Scope::OwnUnit),
     (Role::Admin, Action::ReadLoginHistory, Scope::OwnUnit),
     (Role::Admin, Action::ManagePartners, Scope::OwnUnit),
@@ -188,6 +221,7 @@ pub const POLICY: &[(Role, Action, Scope)] = &[
     (Role::Auditor, Action::ReadAlerts, Scope::OwnUnit),
     (Role::Supervisor, Action::ReadAggregates, Scope::OwnUnit),
     (Role::Supervisor, Action::ReadPartnerUsage, Scope::OwnUnit),
+    (Role::Supervisor, Action::ReadCivilProgress, Scope::OwnUnit),
     (Role::Citizen, Action::ReadCitizen, Scope::Own),
     (Role::Citizen, Action::ReadAudit, Scope::Own),
     (Role::System, Action::ImportCitizens, Scope::Any),
@@ -200,6 +234,10 @@ pub const POLICY: &[(Role, Action, Scope)] = &[
     (Role::System, Action::ReadPartnerUsage, Scope::Any),
     (Role::System, Action::ReadAlerts, Scope::Any),
     (Role::System, Action::VerifyIdentity, Scope::Any),
+    (Role::System, Action::ManageCivilBooks, Scope::Any),
+    (Role::System, Action::ReadCivilEntries, Scope::Any),
+    (Role::System, Action::ReviewCivilLinks, Scope::Any),
+    (Role::System, Action::ReadCivilProgress, Scope::Any),
 ];
 
 /// Actions every account may do, whatever its role: reference data and its own account.

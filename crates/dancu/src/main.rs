@@ -349,6 +349,10 @@ fn open_app_with(cli: &Cli, limits: dancu_app::limits::Limits) -> Result<App, St
     let config = dancu_app::AppConfig {
         signer: Some(signer),
         limits,
+        // Page scans live in the data dir, whichever database holds their records.
+        blobs: Some(std::sync::Arc::new(dancu_app::civil::blobs::LocalDir::new(
+            cli.data_dir.join("blobs"),
+        ))),
     };
     App::open_with(&database_url(cli), config).map_err(fail)
 }
