@@ -164,7 +164,13 @@ impl App {
         Ok((c, purpose))
     }
 
-    pub(crate) fn read_ticket(&self, actor: &Actor, what: &str, id: PersonalId, purpose: &str) -> AuditTicket {
+    pub(crate) fn read_ticket(
+        &self,
+        actor: &Actor,
+        what: &str,
+        id: PersonalId,
+        purpose: &str,
+    ) -> AuditTicket {
         self.observe_read(actor, id);
         self.audit
             .record(self.audit_entry(actor, what, Some(id), Some(purpose), "ok"))

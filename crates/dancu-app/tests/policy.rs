@@ -31,9 +31,7 @@ fn expected(role: Role, action: Action) -> Option<Scope> {
             Some(Scope::OwnUnit)
         }
         (Auditor, ReadAudit | ReadLoginHistory | ReadAlerts) => Some(Scope::OwnUnit),
-        (Supervisor, ReadAggregates | ReadPartnerUsage | ReadCivilProgress) => {
-            Some(Scope::OwnUnit)
-        }
+        (Supervisor, ReadAggregates | ReadPartnerUsage | ReadCivilProgress) => Some(Scope::OwnUnit),
         (Citizen, ReadCitizen | ReadAudit) => Some(Scope::Own),
         _ => None,
     }

@@ -218,11 +218,12 @@ impl App {
             self.one_birth_per_person(&mut decisions)?;
         }
         let by_id: HashMap<i64, &EntryRecord> = entries.iter().map(|e| (e.id, e)).collect();
-        self.store.record_decisions(&decisions, &actor.username, &|id| {
-            by_id
-                .get(&id)
-                .map(|e| link_source(actor, &book, e, "automatic"))
-        })?;
+        self.store
+            .record_decisions(&decisions, &actor.username, &|id| {
+                by_id
+                    .get(&id)
+                    .map(|e| link_source(actor, &book, e, "automatic"))
+            })?;
         for d in &decisions {
             match d.status {
                 ENTRY_LINKED => run.linked += 1,
@@ -257,7 +258,9 @@ impl App {
         }
         for d in decisions.iter_mut() {
             let Some(p) = d.candidate else { continue };
-            let Some(others) = named.get(&p) else { continue };
+            let Some(others) = named.get(&p) else {
+                continue;
+            };
             let others: Vec<String> = others
                 .iter()
                 .filter(|e| **e != d.entry_id)
@@ -294,7 +297,10 @@ impl App {
         };
         let mut items = Vec::new();
         let mut tickets = Vec::new();
-        for (book, entry) in self.store.review_queue(province.as_deref(), i64::from(limit))? {
+        for (book, entry) in self
+            .store
+            .review_queue(province.as_deref(), i64::from(limit))?
+        {
             let target = Self::book_target(&book);
             if !policy::unit_contains(self.units, &actor.unit, target) {
                 continue;
@@ -355,9 +361,9 @@ impl App {
         person: Option<PersonalId>,
     ) -> Result<EntryRecord, Error> {
         let (book, entry) = self.entry_in_review(actor, entry_id)?;
-        let person = person
-            .or(entry.candidate_id)
-            .ok_or_else(|| Error::Invalid("personal_id: this entry has no candidate, name one".into()))?;
+        let person = person.or(entry.candidate_id).ok_or_else(|| {
+            Error::Invalid("personal_id: this entry has no candidate, name one".into())
+        })?;
         if self.store.citizen(person)?.is_none() {
             return Err(Error::Invalid(format!(
                 "personal_id: {person} is not in the registry"

@@ -195,7 +195,11 @@ fn name_field(what: &str, v: &Option<String>, required: bool) -> Result<Option<S
     }
 }
 
-fn date_field(what: &str, v: &Option<String>, required: bool) -> Result<Option<PartialDate>, String> {
+fn date_field(
+    what: &str,
+    v: &Option<String>,
+    required: bool,
+) -> Result<Option<PartialDate>, String> {
     match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None if required => Err(format!("{what}: empty")),
         None => Ok(None),
@@ -221,7 +225,10 @@ fn text_field(what: &str, v: &Option<String>, max: usize) -> Result<Option<Strin
 pub fn validate_entry(book: &BookRecord, e: &EntryInput) -> Result<EntryFields, String> {
     let page = e.page.ok_or("page: empty")?;
     if page < 1 || page > book.pages {
-        return Err(format!("page: {page} is not a page of this book (1-{})", book.pages));
+        return Err(format!(
+            "page: {page} is not a page of this book (1-{})",
+            book.pages
+        ));
     }
     let registration_number = text_field("registration_number", &e.registration_number, 32)?
         .ok_or("registration_number: empty")?;
@@ -316,8 +323,8 @@ impl App {
         if !BOOK_KINDS.contains(&r.kind.as_str()) {
             return Err(invalid("kind: birth, death or marriage"));
         }
-        let structure = Structure::parse(&r.structure)
-            .ok_or_else(|| invalid("structure: 2025 or pre2025"))?;
+        let structure =
+            Structure::parse(&r.structure).ok_or_else(|| invalid("structure: 2025 or pre2025"))?;
         let commune = self
             .units
             .get(structure, r.commune_code.trim())
@@ -400,16 +407,15 @@ impl App {
             )));
         }
         if bytes.len() > MAX_SCAN_BYTES {
-            return Err(invalid(format!(
-                "scan larger than {MAX_SCAN_BYTES} bytes"
-            )));
+            return Err(invalid(format!("scan larger than {MAX_SCAN_BYTES} bytes")));
         }
         let content_type = sniff_scan(bytes).ok_or_else(|| {
             invalid("scan: not an image (expected JPEG, PNG, TIFF or PDF by its first bytes)")
         })?;
-        let blobs = self.blobs.as_ref().ok_or_else(|| {
-            Error::Conflict("no blob store is configured for page scans".into())
-        })?;
+        let blobs = self
+            .blobs
+            .as_ref()
+            .ok_or_else(|| Error::Conflict("no blob store is configured for page scans".into()))?;
         let (sha256, blob_key) = content_key(bytes);
         blobs.put(&blob_key, bytes)?;
         let scan = ScanRecord {
@@ -478,7 +484,9 @@ impl App {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let ids = self.store.insert_entries(book_id, &fields, &actor.username)?;
+        let ids = self
+            .store
+            .insert_entries(book_id, &fields, &actor.username)?;
         self.civil_audit(
             actor,
             "civil.entries.type",
@@ -663,9 +671,7 @@ impl App {
             .book_counts(province.as_deref(), since)?
             .into_iter()
             .filter(|c| {
-                unit == policy::NATIONAL_UNIT
-                    || c.province_2025 == unit
-                    || c.commune_2025 == unit
+                unit == policy::NATIONAL_UNIT || c.province_2025 == unit || c.commune_2025 == unit
             })
             .collect();
         let today_days = now.div_euclid(86_400_000);
