@@ -6,6 +6,7 @@
 // The OpenAPI document is one `json!` literal, deeper than the default limit.
 #![recursion_limit = "512"]
 
+mod civil;
 mod client;
 mod openapi;
 mod problem;
@@ -939,6 +940,7 @@ pub fn router_with(app: Shared, config: &EdgeConfig) -> Router {
         .route("/api/v1/partners/{name}/usage", get(partner_usage))
         .route("/api/v1/partners/{name}/{action}", post(partner_action))
         .route("/api/v1/alerts", get(alerts))
+        .merge(civil::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(move |req, next| edge(hsts, req, next)))

@@ -639,6 +639,7 @@ impl App {
         target: Option<PartialDate>,
         days: u32,
     ) -> Result<ProgressReport, Error> {
+        self.authorize(actor, Action::ReadCivilProgress, None, None)?;
         if !(1..=366).contains(&days) {
             return Err(invalid("days: 1 to 366"));
         }
