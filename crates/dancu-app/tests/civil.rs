@@ -264,7 +264,9 @@ fn an_entries_file_reports_bad_rows_by_line_and_stores_the_good_ones() {
             )
             .unwrap()
             .id;
-        let typed = app.add_entries(&officer, id, std::slice::from_ref(&input)).unwrap();
+        let typed = app
+            .add_entries(&officer, id, std::slice::from_ref(&input))
+            .unwrap();
         assert_eq!(typed.len(), 1);
         let mut bad = input;
         match missing {
