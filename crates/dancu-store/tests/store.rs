@@ -1009,6 +1009,9 @@ fn unchained_entries_are_sealed_on_upgrade(store: &Store, url: &str) {
     // Back to schema version 2: undo migration 3 and the ones after it.
     sql(store, "DROP INDEX audit_checkpoints_entry");
     sql(store, "DROP TABLE verify_jobs");
+    for table in ["civil_links", "civil_entries", "civil_scans", "civil_books"] {
+        sql(store, &format!("DROP TABLE {table}"));
+    }
     sql(store, "DELETE FROM schema_version WHERE version >= 3");
     let upgraded = Store::open(url).unwrap();
     assert!(matches!(
