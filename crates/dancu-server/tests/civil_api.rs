@@ -360,3 +360,57 @@ fn progress_counts_pages_and_entries_for_supervisors() {
         StatusCode::FORBIDDEN,
     );
 }
+
+#[test]
+fn the_civil_flow_works_on_postgresql_too() {
+    let s = start(dancu_store::testing::TestStore::postgres());
+    let (a, _, _) = s.communes.clone();
+    let civil = s.login("civil.commune");
+    let book = new_book(&s, &civil, &a, 2);
+    // This server has no blob store (the CLI always gives one in the data dir; a
+    // PostgreSQL store has no file beside which to put it): scans are refused, clearly.
+    let scan = format!("/api/v1/civil/books/{book}/pages/1/scan");
+    let body = assert_problem(
+        raw(&s, &civil, reqwest::Method::PUT, &scan, PNG),
+        StatusCode::CONFLICT,
+    );
+    assert!(body["detail"].as_str().unwrap().contains("blob store"));
+    let csv = "page,registration_number,registration_date,full_name,date_of_birth,gender\n\
+               1,1/2010,2010-07-20,Nguyễn Thị Minh Khai,2010-07-15,F\n\
+               1,2/2010,2010-07-20,Nguyễn Thị Minh Khai,2010-07-15,F\n";
+    let report: Value = raw(
+        &s,
+        &civil,
+        reqwest::Method::POST,
+        &format!("/api/v1/civil/books/{book}/entries/import"),
+        csv.as_bytes(),
+    )
+    .json()
+    .unwrap();
+    assert_eq!(report["imported"], 2);
+    for id in report["entry_ids"].as_array().unwrap() {
+        let res = s.post(
+            &civil,
+            &format!("/api/v1/civil/entries/{id}/check"),
+            json!({}),
+        );
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let run: Value = s
+        .post(
+            &civil,
+            &format!("/api/v1/civil/books/{book}/link"),
+            json!({}),
+        )
+        .json()
+        .unwrap();
+    assert_eq!(run["entries"], 2, "{run}");
+    assert_eq!(run["linked"], 0, "one birth never links twice: {run}");
+    let p: Value = s
+        .get(&civil, &format!("/api/v1/civil/progress?unit={a}"))
+        .json()
+        .unwrap();
+    assert_eq!(p["total"]["pages_scanned"], 0);
+    assert_eq!(p["total"]["entries_checked"], 2);
+    assert_eq!(p["total"]["entries_needs_review"], 2);
+}
