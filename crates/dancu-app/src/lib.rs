@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod citizens;
+pub mod civil;
 pub mod dossiers;
 pub mod enrich;
 pub mod import;
@@ -77,6 +78,8 @@ pub struct AppConfig {
     pub data_dir: Option<std::path::PathBuf>,
     /// How partners' batch jobs run (chunk size, checkpoint interval, threads).
     pub job_options: verify::BatchOptions,
+    /// Where page scans are stored; `None` with a SQLite store: `blobs/` beside its file.
+    pub blobs: Option<Arc<dyn civil::blobs::BlobStore>>,
 }
 
 /// The application: the store, the unit catalog, the audit writer and session cache.
@@ -95,6 +98,7 @@ pub struct App {
     jobs: verify::Jobs,
     job_options: verify::BatchOptions,
     job_upload_bytes: u64,
+    blobs: Option<Arc<dyn civil::blobs::BlobStore>>,
 }
 
 impl App {
@@ -115,6 +119,7 @@ impl App {
             quotas: limits::Quotas::start(store.clone(), limits.usage_flush),
             partners: partners::PartnerCache::default(),
             reads: alerts::ReadWatch::new(limits.alert_distinct_people, limits.alert_window),
+            blobs: config.blobs,
             store,
             units: UnitCatalog::embedded(),
             sessions: auth::SessionCache::default(),
@@ -132,7 +137,14 @@ impl App {
     }
 
     /// Opens (and migrates) the store at `url`.
-    pub fn open_with(url: &str, config: AppConfig) -> Result<App, Error> {
+    pub fn open_with(url: &str, mut config: AppConfig) -> Result<App, Error> {
+        if config.blobs.is_none()
+            && let Some(dir) = url
+                .strip_prefix("sqlite://")
+                .and_then(|p| std::path::Path::new(p).parent())
+        {
+            config.blobs = Some(Arc::new(civil::blobs::LocalDir::new(dir.join("blobs"))));
+        }
         Ok(App::with_config(Store::open(url)?, config))
     }
 

@@ -117,10 +117,19 @@ pub enum Action {
     /// Read the attributes ministries pushed for a person (blood type, driving licence,
     /// health-insurance number) with their sources and history.
     ReadAttributes,
+    /// Civil-status digitization: create register books, upload page scans, type,
+    /// import and check entries, run the linking of a book.
+    ManageCivilBooks,
+    /// Read a book's entries and page scans, and the review queue.
+    ReadCivilEntries,
+    /// Confirm or reject a proposed link of an entry to a registry person.
+    ReviewCivilLinks,
+    /// Read digitization progress (counts per book, commune, province: no person).
+    ReadCivilProgress,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 22] = [
         Action::ReadCitizen,
         Action::SearchCitizens,
         Action::WriteCitizen,
@@ -139,6 +148,10 @@ impl Action {
         Action::ReadAlerts,
         Action::VerifyIdentity,
         Action::ReadAttributes,
+        Action::ManageCivilBooks,
+        Action::ReadCivilEntries,
+        Action::ReviewCivilLinks,
+        Action::ReadCivilProgress,
     ];
 }
 
@@ -189,6 +202,26 @@ pub const POLICY: &[(Role, Action, Scope)] = &[
         Action::HandleDossiers,
         Scope::OwnUnit,
     ),
+    (
+        Role::CivilStatusOfficer,
+        Action::ManageCivilBooks,
+        Scope::OwnUnit,
+    ),
+    (
+        Role::CivilStatusOfficer,
+        Action::ReadCivilEntries,
+        Scope::OwnUnit,
+    ),
+    (
+        Role::CivilStatusOfficer,
+        Action::ReviewCivilLinks,
+        Scope::OwnUnit,
+    ),
+    (
+        Role::CivilStatusOfficer,
+        Action::ReadCivilProgress,
+        Scope::OwnUnit,
+    ),
     (Role::Admin, Action::ManageAccounts, Scope::OwnUnit),
     (Role::Admin, Action::ReadLoginHistory, Scope::OwnUnit),
     (Role::Admin, Action::ManagePartners, Scope::OwnUnit),
@@ -198,6 +231,7 @@ pub const POLICY: &[(Role, Action, Scope)] = &[
     (Role::Auditor, Action::ReadAlerts, Scope::OwnUnit),
     (Role::Supervisor, Action::ReadAggregates, Scope::OwnUnit),
     (Role::Supervisor, Action::ReadPartnerUsage, Scope::OwnUnit),
+    (Role::Supervisor, Action::ReadCivilProgress, Scope::OwnUnit),
     (Role::Citizen, Action::ReadCitizen, Scope::Own),
     (Role::Citizen, Action::ReadAudit, Scope::Own),
     (Role::Citizen, Action::ReadAttributes, Scope::Own),
@@ -214,6 +248,10 @@ pub const POLICY: &[(Role, Action, Scope)] = &[
     // A partner learns per-field agreement about anyone it names (that is the service);
     // its scopes (`verify`, `verify_batch`) and daily quota narrow this further.
     (Role::Partner, Action::VerifyIdentity, Scope::Any),
+    (Role::System, Action::ManageCivilBooks, Scope::Any),
+    (Role::System, Action::ReadCivilEntries, Scope::Any),
+    (Role::System, Action::ReviewCivilLinks, Scope::Any),
+    (Role::System, Action::ReadCivilProgress, Scope::Any),
 ];
 
 /// Actions every account may do, whatever its role: reference data and its own account.

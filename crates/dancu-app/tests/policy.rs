@@ -11,7 +11,8 @@ fn expected(role: Role, action: Action) -> Option<Scope> {
         (
             System,
             ImportCitizens | ExportCitizens | Readdress | ManageAccounts | ReadAggregates
-            | ReadAudit | ManagePartners | ReadPartnerUsage | ReadAlerts | VerifyIdentity,
+            | ReadAudit | ManagePartners | ReadPartnerUsage | ReadAlerts | VerifyIdentity
+            | ManageCivilBooks | ReadCivilEntries | ReviewCivilLinks | ReadCivilProgress,
         ) => Some(Scope::Any),
         (System, _) => None,
         (Partner, VerifyIdentity) => Some(Scope::Any),
@@ -26,11 +27,15 @@ fn expected(role: Role, action: Action) -> Option<Scope> {
         (CivilStatusOfficer | SocialInsuranceOfficer, ReadCitizen) => Some(Scope::Dossier),
         (CivilStatusOfficer | SocialInsuranceOfficer, HandleDossiers) => Some(Scope::OwnUnit),
         (CivilStatusOfficer, SearchCitizens) => Some(Scope::OwnUnit),
+        (
+            CivilStatusOfficer,
+            ManageCivilBooks | ReadCivilEntries | ReviewCivilLinks | ReadCivilProgress,
+        ) => Some(Scope::OwnUnit),
         (Admin, ManageAccounts | ReadLoginHistory | ManagePartners | ReadPartnerUsage) => {
             Some(Scope::OwnUnit)
         }
         (Auditor, ReadAudit | ReadLoginHistory | ReadAlerts) => Some(Scope::OwnUnit),
-        (Supervisor, ReadAggregates | ReadPartnerUsage) => Some(Scope::OwnUnit),
+        (Supervisor, ReadAggregates | ReadPartnerUsage | ReadCivilProgress) => Some(Scope::OwnUnit),
         (Citizen, ReadCitizen | ReadAudit | ReadAttributes) => Some(Scope::Own),
         _ => None,
     }

@@ -6,6 +6,7 @@
 // The OpenAPI document is one `json!` literal, deeper than the default limit.
 #![recursion_limit = "512"]
 
+mod civil;
 mod client;
 mod enrich;
 mod openapi;
@@ -957,6 +958,7 @@ pub fn router_with(app: Shared, config: &EdgeConfig) -> Router {
         .route("/api/v1/alerts", get(alerts))
         .merge(verify::routes())
         .merge(enrich::routes())
+        .merge(civil::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(move |req, next| edge(hsts, req, next)))

@@ -28,7 +28,7 @@ fn problem_responses(codes: &[u16]) -> Value {
     Value::Object(m)
 }
 
-fn op(
+pub(crate) fn op(
     summary: &str,
     params: Value,
     body: Option<&str>,
@@ -66,7 +66,7 @@ fn path_param(name: &str, description: &str) -> Value {
     json!({ "name": name, "in": "path", "required": true, "description": description, "schema": { "type": "string" } })
 }
 
-fn path_pattern(name: &str, description: &str, pattern: &str) -> Value {
+pub(crate) fn path_pattern(name: &str, description: &str, pattern: &str) -> Value {
     json!({ "name": name, "in": "path", "required": true, "description": description, "schema": { "type": "string", "pattern": pattern } })
 }
 
@@ -81,7 +81,7 @@ fn dossier_header() -> Value {
     json!({ "name": "X-Dossier", "in": "header", "required": false, "description": "id of the dossier in progress in the caller's unit that the read is for", "schema": { "type": "string", "pattern": "^[1-9][0-9]{0,17}$" } })
 }
 
-fn query_param(name: &str, description: &str, ty: &str) -> Value {
+pub(crate) fn query_param(name: &str, description: &str, ty: &str) -> Value {
     json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": ty } })
 }
 
@@ -375,6 +375,7 @@ pub fn document() -> Value {
     });
     verify_document(&mut doc);
     add_enrichment(&mut doc);
+    crate::civil::document(&mut doc);
     doc
 }
 
@@ -551,6 +552,7 @@ mod tests {
             .collect();
         let mut expected: Vec<(String, String)> = DOCUMENTED
             .iter()
+            .chain(crate::civil::DOCUMENTED)
             .map(|(p, m)| (p.to_string(), m.to_string()))
             .collect();
         listed.sort();

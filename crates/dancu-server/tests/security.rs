@@ -620,27 +620,29 @@ fn every_role_against_every_endpoint_inside_and_outside_its_unit() {
         ("supervisor", [NOTHING; 3]),
         (FAMILY_HEAD, ["2222323322", NOTHING, NOTHING]),
     ];
-    // quality, accounts, alerts, units, me
+    // quality, accounts, alerts, units, me, civil review queue, civil progress
     let other_endpoints = [
         "/api/v1/quality",
         "/api/v1/accounts",
         "/api/v1/alerts",
         "/api/v1/units",
         "/api/v1/me",
+        "/api/v1/civil/review",
+        "/api/v1/civil/progress",
     ];
     let other_table = [
-        ("officer.province", "33322"),
-        ("officer.commune", "33322"),
-        ("officer.other", "33322"),
-        ("civil.commune", "33322"),
-        ("civil.other", "33322"),
-        ("insurance", "33322"),
-        ("admin", "32322"),
-        ("admin.national", "32322"),
-        ("auditor", "33222"),
-        ("auditor.other", "33222"),
-        ("supervisor", "23322"),
-        (FAMILY_HEAD, "33322"),
+        ("officer.province", "3332233"),
+        ("officer.commune", "3332233"),
+        ("officer.other", "3332233"),
+        ("civil.commune", "3332222"),
+        ("civil.other", "3332222"),
+        ("insurance", "3332233"),
+        ("admin", "3232233"),
+        ("admin.national", "3232233"),
+        ("auditor", "3322233"),
+        ("auditor.other", "3322233"),
+        ("supervisor", "2332232"),
+        (FAMILY_HEAD, "3332233"),
     ];
     let code = |status: StatusCode| match status {
         StatusCode::OK => '2',

@@ -255,7 +255,7 @@ pub(crate) fn date_from(v: &Value) -> Result<Option<PartialDate>, Error> {
     }
 }
 
-fn date_value(d: Option<PartialDate>) -> Value {
+pub(crate) fn date_value(d: Option<PartialDate>) -> Value {
     d.map_or(Value::Null, |d| Value::Int(d.sort_key().into()))
 }
 
@@ -599,7 +599,10 @@ impl Store {
             };
             let day = i64::from(date.sort_key());
             for change in changes_in(tx, id)?.iter().rev() {
-                if i64::from(change.event.effective_date.sort_key()) > day {
+                // A civil-status link names its source in the history; it changes no field.
+                if i64::from(change.event.effective_date.sort_key()) > day
+                    && change.field != crate::civil::CIVIL_LINK_FIELD
+                {
                     let field = CitizenField::parse(&change.field).ok_or_else(|| {
                         Error::Corrupt(format!("unknown changed field {}", change.field))
                     })?;

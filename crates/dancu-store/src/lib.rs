@@ -10,6 +10,7 @@
 mod accounts;
 pub mod audit;
 mod citizens;
+pub mod civil;
 mod dossiers;
 mod enrich;
 mod events;

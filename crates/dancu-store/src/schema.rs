@@ -248,6 +248,70 @@ CREATE TABLE enrich_conflicts (
 CREATE INDEX enrich_conflicts_owner ON enrich_conflicts (owner, id);
 CREATE INDEX enrich_conflicts_partner ON enrich_conflicts (partner, id)
 "#,
+    // Civil-status register books being digitized: scans, typed entries, links.
+    r#"
+CREATE TABLE civil_books (
+    id {ID},
+    kind TEXT NOT NULL,
+    commune_code TEXT NOT NULL,
+    unit_structure TEXT NOT NULL,
+    commune_2025 TEXT NOT NULL,
+    province_2025 TEXT NOT NULL,
+    year_from BIGINT NOT NULL,
+    year_to BIGINT NOT NULL,
+    pages BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX civil_books_province ON civil_books (province_2025, commune_2025);
+CREATE TABLE civil_scans (
+    book_id BIGINT NOT NULL REFERENCES civil_books(id),
+    page BIGINT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    content_type TEXT NOT NULL,
+    blob_key TEXT NOT NULL,
+    uploaded_by TEXT NOT NULL,
+    uploaded_at BIGINT NOT NULL,
+    PRIMARY KEY (book_id, page)
+);
+CREATE TABLE civil_entries (
+    id {ID},
+    book_id BIGINT NOT NULL REFERENCES civil_books(id),
+    page BIGINT NOT NULL,
+    registration_number TEXT NOT NULL,
+    registration_date BIGINT,
+    full_name TEXT NOT NULL,
+    date_of_birth BIGINT,
+    gender TEXT,
+    event_date BIGINT,
+    place TEXT,
+    father_name TEXT,
+    mother_name TEXT,
+    spouse_name TEXT,
+    spouse_date_of_birth BIGINT,
+    status TEXT NOT NULL,
+    typed_by TEXT NOT NULL,
+    typed_at BIGINT NOT NULL,
+    checked_by TEXT,
+    checked_at BIGINT,
+    decided_by TEXT,
+    decided_at BIGINT,
+    reviewed_by TEXT,
+    reviewed_at BIGINT,
+    candidate_id BIGINT,
+    score_milli BIGINT,
+    explanation TEXT
+);
+CREATE INDEX civil_entries_book ON civil_entries (book_id, status);
+CREATE INDEX civil_entries_status ON civil_entries (status, id);
+CREATE TABLE civil_links (
+    entry_id BIGINT PRIMARY KEY REFERENCES civil_entries(id),
+    personal_id BIGINT NOT NULL,
+    event_id BIGINT NOT NULL REFERENCES events(id)
+);
+CREATE INDEX civil_links_person ON civil_links (personal_id)
+"#,
     MOVE_AUDIT,
 ];
 

@@ -360,6 +360,10 @@ fn open_app_with(cli: &Cli, limits: dancu_app::limits::Limits) -> Result<App, St
         signer: Some(signer),
         limits,
         data_dir: Some(cli.data_dir.clone()),
+        // Page scans live in the data dir, whichever database holds their records.
+        blobs: Some(std::sync::Arc::new(dancu_app::civil::blobs::LocalDir::new(
+            cli.data_dir.join("blobs"),
+        ))),
         ..Default::default()
     };
     App::open_with(&database_url(cli), config).map_err(fail)
