@@ -30,17 +30,23 @@ impl LocalDir {
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, Error> {
-        // Keys are ours (`scans/ab/abcd…`), but a key must never leave the root.
-        if key.is_empty()
-            || !key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'-')
-            || key.split('/').any(str::is_empty)
-        {
-            return Err(Error::Internal(format!("invalid blob key {key:?}")));
-        }
+        check_key(key)?;
         Ok(self.root.join(key))
     }
+}
+
+/// Keys are ours (`scans/ab/abcd…`), but a key must never leave the root or prefix, and
+/// needs no escaping in a path or URL.
+pub(crate) fn check_key(key: &str) -> Result<(), Error> {
+    if key.is_empty()
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'-')
+        || key.split('/').any(str::is_empty)
+    {
+        return Err(Error::Internal(format!("invalid blob key {key:?}")));
+    }
+    Ok(())
 }
 
 fn io(path: &Path, e: std::io::Error) -> Error {

@@ -8,6 +8,7 @@
 
 pub mod blobs;
 mod link;
+pub mod s3;
 
 use std::collections::BTreeMap;
 
