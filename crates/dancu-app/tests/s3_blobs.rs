@@ -1,84 +1,9 @@
 //! The S3 blob store against a real S3-protocol server (`moto_server`, started here on a
 //! free loopback port), held to the same contract as the local directory.
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use dancu_app::civil::blobs::{BlobStore, LocalDir, content_key};
-use dancu_app::civil::s3::{S3, S3Config};
-
-/// A `moto_server` process, stopped on drop.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Moto {
-    /// Starts moto; `auth` makes it check every request's access key against its (empty)
-    /// IAM users, so that any key is refused.
-    fn start(auth: bool) -> Moto {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut cmd = Command::new("moto_server");
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if auth {
-            cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
-        }
-        let child = cmd.spawn().unwrap_or_else(|e| {
-            panic!(
-                "cannot start moto_server ({e}): the S3 tests need it; install it with \
-                 `python3 -m pip install 'moto[server]'` (.ci/run does so)"
-            )
-        });
-        let moto = Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not listen in 30 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        moto
-    }
-
-    fn create_bucket(&self, bucket: &str) {
-        let response = reqwest::blocking::Client::new()
-            .put(format!("{}/{bucket}", self.endpoint))
-            .send()
-            .unwrap();
-        assert!(response.status().is_success(), "{response:?}");
-    }
-
-    fn config(&self, bucket_and_prefix: &str, secret: &str) -> S3Config {
-        S3Config {
-            endpoint: self.endpoint.clone(),
-            region: "us-east-1".into(),
-            bucket: bucket_and_prefix.split('/').next().unwrap().into(),
-            prefix: bucket_and_prefix
-                .split_once('/')
-                .map_or("", |(_, p)| p)
-                .into(),
-            access_key_id: "AKIATESTTESTTESTTEST".into(),
-            secret_access_key: secret.into(),
-            session_token: None,
-            ca_bundle: None,
-        }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use dancu_app::civil::s3::S3;
+use dancu_app::civil::s3::testing::Moto;
 
 /// What every blob store promises: whole blobs by key, idempotent re-puts of the same
 /// content, any bytes round-trip, a missing key is an error.
@@ -139,11 +64,20 @@ fn s3_names_the_cause_of_a_refusal() {
     let store = S3::new(moto.config("scans", "wrong")).unwrap();
     let err = store.get("scans/00/abc").unwrap_err().to_string();
     assert!(err.contains("403"), "{err}");
-    assert!(err.contains("check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"), "{err}");
-    assert!(!err.contains("wrong"), "the secret is never in an error: {err}");
+    assert!(
+        err.contains("check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("wrong"),
+        "the secret is never in an error: {err}"
+    );
 
     let closed = S3::new(moto.config("scans", "secret")).unwrap();
     drop(moto);
     let err = closed.get("scans/00/abc").unwrap_err().to_string();
-    assert!(err.starts_with("internal error: S3 GET scans/00/abc:"), "{err}");
+    assert!(
+        err.starts_with("internal error: S3 GET scans/00/abc:"),
+        "{err}"
+    );
 }

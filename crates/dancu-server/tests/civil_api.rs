@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use common::*;
 use dancu_app::Actor;
 use reqwest::StatusCode;
@@ -96,6 +98,31 @@ fn scans_are_images_or_nothing_is_stored() {
         raw(&s, &civil, reqwest::Method::PUT, &path, &big).status(),
         StatusCode::CREATED
     );
+}
+
+#[test]
+fn scans_go_to_the_s3_store_when_one_is_configured() {
+    use dancu_app::civil::blobs::content_key;
+    use dancu_app::civil::s3::{S3, testing::Moto};
+    let moto = Moto::start(false);
+    moto.create_bucket("scans");
+    let bucket = || S3::new(moto.config("scans/hanoi", "secret")).unwrap();
+    let s = sqlite_with_blobs(Arc::new(bucket()));
+    let (a, _, _) = s.communes.clone();
+    let civil = s.login("civil.commune");
+    let book = new_book(&s, &civil, &a, 1);
+    let path = format!("/api/v1/civil/books/{book}/pages/1/scan");
+    let res = raw(&s, &civil, reqwest::Method::PUT, &path, PNG);
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let (_, key) = content_key(PNG);
+    assert!(bucket().exists(&key).unwrap(), "the scan is in the bucket");
+    assert!(
+        !s.data_dir.path().join("blobs").exists(),
+        "and not in the data dir"
+    );
+    let res = s.get(&civil, &path);
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.bytes().unwrap().as_ref(), PNG);
 }
 
 #[test]

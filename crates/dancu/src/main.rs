@@ -32,6 +32,11 @@ struct Cli {
     /// use; its public half is KEY.pub). Default: DATA_DIR/audit-signing.key.
     #[arg(long, env = "DANCU_AUDIT_KEY_FILE", global = true)]
     audit_key_file: Option<PathBuf>,
+    /// Where page scans' bytes go: a directory, or s3://BUCKET[/PREFIX] with the endpoint,
+    /// region and credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY (never on the command line). Default: DATA_DIR/blobs.
+    #[arg(long, env = "DANCU_BLOB_STORE", global = true)]
+    blob_store: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -360,13 +365,23 @@ fn open_app_with(cli: &Cli, limits: dancu_app::limits::Limits) -> Result<App, St
         signer: Some(signer),
         limits,
         data_dir: Some(cli.data_dir.clone()),
-        // Page scans live in the data dir, whichever database holds their records.
-        blobs: Some(std::sync::Arc::new(dancu_app::civil::blobs::LocalDir::new(
-            cli.data_dir.join("blobs"),
-        ))),
+        blobs: Some(blob_store(cli)?),
         ..Default::default()
     };
     App::open_with(&database_url(cli), config).map_err(fail)
+}
+
+/// The page scans' store of `--blob-store`; by default the data dir, whichever database
+/// holds the scans' records.
+fn blob_store(cli: &Cli) -> Result<Arc<dyn dancu_app::civil::blobs::BlobStore>, String> {
+    use dancu_app::civil::{blobs::LocalDir, s3};
+    Ok(match cli.blob_store.as_deref() {
+        Some(url) if url.starts_with("s3://") => {
+            Arc::new(s3::S3::new(s3::S3Config::from_url_and_env(url).map_err(fail)?).map_err(fail)?)
+        }
+        Some(dir) => Arc::new(LocalDir::new(dir)),
+        None => Arc::new(LocalDir::new(cli.data_dir.join("blobs"))),
+    })
 }
 
 fn fail(msg: impl std::fmt::Display) -> String {

@@ -398,6 +398,90 @@ fn amz_date(now: std::time::SystemTime) -> String {
     )
 }
 
+/// A real S3-protocol server for tests (of this crate and the HTTP edge).
+pub mod testing {
+    use std::net::TcpStream;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::S3Config;
+
+    /// A `moto_server` process, stopped on drop.
+    pub struct Moto {
+        child: Child,
+        pub endpoint: String,
+    }
+
+    impl Moto {
+        /// Starts moto; `auth` makes it check every request's access key against its (empty)
+        /// IAM users, so that any key is refused.
+        pub fn start(auth: bool) -> Moto {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut cmd = Command::new("moto_server");
+            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            if auth {
+                cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
+            }
+            let child = cmd.spawn().unwrap_or_else(|e| {
+                panic!(
+                    "cannot start moto_server ({e}): the S3 tests need it; install it with \
+                     `python3 -m pip install 'moto[server]'` (.ci/run does so)"
+                )
+            });
+            let moto = Moto {
+                child,
+                endpoint: format!("http://127.0.0.1:{port}"),
+            };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "moto_server did not listen in 30 s"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            moto
+        }
+
+        pub fn create_bucket(&self, bucket: &str) {
+            let response = reqwest::blocking::Client::new()
+                .put(format!("{}/{bucket}", self.endpoint))
+                .send()
+                .unwrap();
+            assert!(response.status().is_success(), "{response:?}");
+        }
+
+        pub fn config(&self, bucket_and_prefix: &str, secret: &str) -> S3Config {
+            S3Config {
+                endpoint: self.endpoint.clone(),
+                region: "us-east-1".into(),
+                bucket: bucket_and_prefix.split('/').next().unwrap().into(),
+                prefix: bucket_and_prefix
+                    .split_once('/')
+                    .map_or("", |(_, p)| p)
+                    .into(),
+                access_key_id: "AKIATESTTESTTESTTEST".into(),
+                secret_access_key: secret.into(),
+                session_token: None,
+                ca_bundle: None,
+            }
+        }
+    }
+
+    impl Drop for Moto {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,8 +48,31 @@ pub fn sqlite_with(limits: &Limits) -> Server {
 }
 
 pub fn start_with(store: TestStore, edge: EdgeConfig, limits: Limits) -> Server {
+    start_configured(store, edge, limits, None)
+}
+
+/// A SQLite test server whose page scans go to `blobs` (not the data dir).
+pub fn sqlite_with_blobs(blobs: Arc<dyn dancu_app::civil::blobs::BlobStore>) -> Server {
+    start_configured(
+        TestStore::sqlite(),
+        EdgeConfig::default(),
+        Limits::default(),
+        Some(blobs),
+    )
+}
+
+fn start_configured(
+    store: TestStore,
+    edge: EdgeConfig,
+    limits: Limits,
+    blobs: Option<Arc<dyn dancu_app::civil::blobs::BlobStore>>,
+) -> Server {
     let data_dir = tempfile::tempdir().unwrap();
-    let app = Arc::new(open_app(&store.url, limits, data_dir.path()));
+    let config = AppConfig {
+        blobs,
+        ..app_config(limits, data_dir.path())
+    };
+    let app = Arc::new(App::open_with(&store.url, config).unwrap());
     let (a, b, c) = communes();
     let csv = format!(
         "personal_id,full_name,date_of_birth,gender,commune_code,household_id,relationship,old_id_number\n\
@@ -107,7 +130,11 @@ pub fn start_with(store: TestStore, edge: EdgeConfig, limits: Limits) -> Server 
 /// The test app; partners' batch jobs checkpoint every 128 rows so that small files
 /// cross several checkpoints.
 pub fn open_app(url: &str, limits: Limits, data_dir: &std::path::Path) -> App {
-    let config = AppConfig {
+    App::open_with(url, app_config(limits, data_dir)).unwrap()
+}
+
+fn app_config(limits: Limits, data_dir: &std::path::Path) -> AppConfig {
+    AppConfig {
         limits,
         data_dir: Some(data_dir.to_owned()),
         job_options: dancu_app::verify::BatchOptions {
@@ -116,8 +143,7 @@ pub fn open_app(url: &str, limits: Limits, data_dir: &std::path::Path) -> App {
             workers: 2,
         },
         ..Default::default()
-    };
-    App::open_with(url, config).unwrap()
+    }
 }
 
 /// Serves `app` on a random loopback port; returns its base URL.
