@@ -455,9 +455,10 @@ fn verify_document(doc: &mut Value) {
         .expect("schemas");
     schemas.insert("VerifyRequest".into(), json!({ "type": "object", "properties": {
         "personal_id": { "type": "string", "description": "12-digit personal ID number, or the old 9-digit ID card number" },
-        "full_name": { "type": "string" },
-        "date_of_birth": { "type": "string", "description": "YYYY-MM-DD, YYYY-MM, YYYY or DD/MM/YYYY" },
-        "gender": { "type": "string", "enum": ["M", "F"] } },
+        // The optional fields may be null, read as not provided (as the server does).
+        "full_name": { "type": ["string", "null"] },
+        "date_of_birth": { "type": ["string", "null"], "description": "YYYY-MM-DD, YYYY-MM, YYYY or DD/MM/YYYY" },
+        "gender": { "type": ["string", "null"], "enum": ["M", "F", null] } },
         "required": ["personal_id"] }));
     schemas.insert("Verification".into(), json!({ "type": "object", "properties": {
         "verdict": { "type": "string", "enum": ["match", "mismatch", "not_found", "invalid"] },
@@ -512,7 +513,8 @@ fn add_enrichment(doc: &mut Value) {
     schemas["Enrichment"] = json!({ "type": "object", "additionalProperties": false, "properties": {
         "basis": { "type": "string", "description": "procedure or legal basis (default `enrichment`)" },
         "items": { "type": "array", "minItems": 1, "maxItems": dancu_app::enrich::MAX_ITEMS, "items": { "type": "object", "properties": {
-            "personal_id": { "type": "string", "pattern": "^[0-9]{12}$" },
+            // Checked per item, as the value is: a malformed number is that item's `invalid`.
+            "personal_id": { "type": "string", "description": "12-digit personal ID number; a malformed one makes the item `invalid`, the others still apply" },
             "field": { "type": "string", "enum": dancu_app::enrich::ATTRIBUTES.iter().map(|a| a.name).collect::<Vec<_>>() },
             "value": { "description": "blood_type: A, B, AB or O with optional + or -; driving_licence: {number: 12 digits, classes: [B, C1…], issued_on?, expires_on?}; health_insurance_number: the 15-character card code" },
             "observed_at": { "type": "string", "format": "date", "description": "when the agency observed the value (default today); a value observed before the one held is a conflict" } },
