@@ -15,9 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::openapi::{op, path_pattern, query_param};
-use crate::{
-    ApiResult, JsonBody, Problem, Shared, Staff, blocking, json_rejection, ok_json, pid,
-};
+use crate::{ApiResult, JsonBody, Problem, Shared, Staff, blocking, json_rejection, ok_json, pid};
 
 /// Largest entries CSV accepted in one request (about 20,000 rows).
 const MAX_ENTRIES_CSV_BYTES: usize = 4 * 1024 * 1024;
@@ -181,7 +179,9 @@ async fn confirm(
         ConfirmBody::default()
     } else {
         // Same answers as a required JSON body: bad JSON 400, wrong shape 422.
-        Json::<ConfirmBody>::from_bytes(&body).map_err(json_rejection)?.0
+        Json::<ConfirmBody>::from_bytes(&body)
+            .map_err(json_rejection)?
+            .0
     };
     let person = b.personal_id.as_deref().map(pid).transpose()?;
     ok_json(blocking(move || app.confirm_link(&actor, entry_id, person)).await?)

@@ -437,7 +437,10 @@ fn a_bad_confirm_body_is_a_documented_problem() {
         raw(&s, &civil, post.clone(), &path, b"\0"),
         StatusCode::BAD_REQUEST,
     );
-    for wrong in [&br#"{"personal_id": 5}"#[..], br#"{"person": "001080000001"}"#] {
+    for wrong in [
+        &br#"{"personal_id": 5}"#[..],
+        br#"{"person": "001080000001"}"#,
+    ] {
         assert_problem(
             raw(&s, &civil, post.clone(), &path, wrong),
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -648,8 +648,15 @@ fn an_upload_of_the_other_format_than_declared_is_refused() {
     for (content_type, file) in [
         ("application/x-ndjson", jsonl),
         ("application/octet-stream", jsonl),
-        ("text/csv; charset=utf-8", "ref,personal_id\n1,001080000001\n"),
+        (
+            "text/csv; charset=utf-8",
+            "ref,personal_id\n1,001080000001\n",
+        ),
     ] {
-        assert_eq!(send(content_type, file).status(), StatusCode::ACCEPTED, "{content_type}");
+        assert_eq!(
+            send(content_type, file).status(),
+            StatusCode::ACCEPTED,
+            "{content_type}"
+        );
     }
 }
