@@ -455,10 +455,11 @@ fn verify_document(doc: &mut Value) {
         .expect("schemas");
     schemas.insert("VerifyRequest".into(), json!({ "type": "object", "properties": {
         "personal_id": { "type": "string", "description": "12-digit personal ID number, or the old 9-digit ID card number" },
-        // The optional fields may be null, read as not provided (as the server does).
+        // The optional fields may be null, read as not provided (as the server does). A
+        // malformed value is not a 400 but the verdict `invalid` with its reason.
         "full_name": { "type": ["string", "null"] },
         "date_of_birth": { "type": ["string", "null"], "description": "YYYY-MM-DD, YYYY-MM, YYYY or DD/MM/YYYY" },
-        "gender": { "type": ["string", "null"], "enum": ["M", "F", null] } },
+        "gender": { "type": ["string", "null"], "description": "M or F; any other value is the verdict `invalid`" } },
         "required": ["personal_id"] }));
     schemas.insert("Verification".into(), json!({ "type": "object", "properties": {
         "verdict": { "type": "string", "enum": ["match", "mismatch", "not_found", "invalid"] },
@@ -517,7 +518,7 @@ fn add_enrichment(doc: &mut Value) {
             "personal_id": { "type": "string", "description": "12-digit personal ID number; a malformed one makes the item `invalid`, the others still apply" },
             "field": { "type": "string", "enum": dancu_app::enrich::ATTRIBUTES.iter().map(|a| a.name).collect::<Vec<_>>() },
             "value": { "description": "blood_type: A, B, AB or O with optional + or -; driving_licence: {number: 12 digits, classes: [B, C1…], issued_on?, expires_on?}; health_insurance_number: the 15-character card code" },
-            "observed_at": { "type": "string", "format": "date", "description": "when the agency observed the value (default today); a value observed before the one held is a conflict" } },
+            "observed_at": { "type": ["string", "null"], "format": "date", "description": "when the agency observed the value (null or absent: today); a value observed before the one held is a conflict" } },
             "required": ["personal_id", "field", "value"] } } },
         "required": ["items"] });
     schemas["EnrichmentReport"] = json!({ "type": "object", "properties": {

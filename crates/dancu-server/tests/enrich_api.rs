@@ -403,7 +403,7 @@ fn a_malformed_id_is_an_invalid_item_as_documented() {
         &key,
         json!([
             {"personal_id": "", "field": "blood_type", "value": "A+"},
-            {"personal_id": FAMILY_HEAD, "field": "blood_type", "value": "O-"}
+            {"personal_id": FAMILY_HEAD, "field": "blood_type", "value": "O-", "observed_at": null}
         ]),
     );
     assert_eq!(res.status(), StatusCode::OK);
@@ -412,4 +412,9 @@ fn a_malformed_id_is_an_invalid_item_as_documented() {
     let doc = s.openapi();
     let item = &doc["components"]["schemas"]["Enrichment"]["properties"]["items"]["items"];
     assert!(item["properties"]["personal_id"]["pattern"].is_null());
+    // A null observation date is today's, as absent is.
+    assert_eq!(
+        item["properties"]["observed_at"]["type"],
+        json!(["string", "null"])
+    );
 }
