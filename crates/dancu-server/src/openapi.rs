@@ -516,7 +516,7 @@ fn add_enrichment(doc: &mut Value) {
         "items": { "type": "array", "minItems": 1, "maxItems": dancu_app::enrich::MAX_ITEMS, "items": { "type": "object", "properties": {
             // Checked per item, as the value is: a malformed number is that item's `invalid`.
             "personal_id": { "type": "string", "description": "12-digit personal ID number; a malformed one makes the item `invalid`, the others still apply" },
-            "field": { "type": "string", "enum": dancu_app::enrich::ATTRIBUTES.iter().map(|a| a.name).collect::<Vec<_>>() },
+            "field": { "type": "string", "description": format!("one of {}; another name makes the item `invalid`", dancu_app::enrich::ATTRIBUTES.iter().map(|a| a.name).collect::<Vec<_>>().join(", ")) },
             "value": { "description": "blood_type: A, B, AB or O with optional + or -; driving_licence: {number: 12 digits, classes: [B, C1…], issued_on?, expires_on?}; health_insurance_number: the 15-character card code" },
             "observed_at": { "type": ["string", "null"], "format": "date", "description": "when the agency observed the value (null or absent: today); a value observed before the one held is a conflict" } },
             "required": ["personal_id", "field", "value"] } } },

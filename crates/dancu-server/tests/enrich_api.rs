@@ -403,15 +403,18 @@ fn a_malformed_id_is_an_invalid_item_as_documented() {
         &key,
         json!([
             {"personal_id": "", "field": "blood_type", "value": "A+"},
+            {"personal_id": FAMILY_HEAD, "field": "AAA", "value": "A+"},
             {"personal_id": FAMILY_HEAD, "field": "blood_type", "value": "O-", "observed_at": null}
         ]),
     );
     assert_eq!(res.status(), StatusCode::OK);
     let report: Value = res.json().unwrap();
-    assert_eq!(statuses(&report), ["invalid", "applied"]);
+    assert_eq!(statuses(&report), ["invalid", "invalid", "applied"]);
     let doc = s.openapi();
     let item = &doc["components"]["schemas"]["Enrichment"]["properties"]["items"]["items"];
     assert!(item["properties"]["personal_id"]["pattern"].is_null());
+    // An unknown field is that item's `invalid` too: no enum.
+    assert!(item["properties"]["field"]["enum"].is_null());
     // A null observation date is today's, as absent is.
     assert_eq!(
         item["properties"]["observed_at"]["type"],
