@@ -31,10 +31,14 @@ fn verified(s: &Server, key: &str, body: Value) -> Value {
 }
 
 fn upload(base: &str, s: &Server, key: &str, file: &str) -> Response {
+    upload_as(base, s, key, "text/csv", file)
+}
+
+fn upload_as(base: &str, s: &Server, key: &str, content_type: &str, file: &str) -> Response {
     s.client
         .post(format!("{base}{JOBS}"))
         .header("x-api-key", key)
-        .header("content-type", "text/csv")
+        .header("content-type", content_type)
         .body(file.to_owned())
         .send()
         .unwrap()
@@ -442,7 +446,9 @@ fn jobs_need_the_scope_a_quota_for_every_row_and_a_readable_file() {
     // JSON lines in, JSON lines out.
     let jsonl = "{\"ref\":\"x\",\"personal_id\":\"001080000001\",\"gender\":\"M\"}\n\
                  {\"ref\":\"y\",\"personal_id\":\"bad\"}\n";
-    let job: Value = upload(&s.base, &s, &key, jsonl).json().unwrap();
+    let job: Value = upload_as(&s.base, &s, &key, "application/x-ndjson", jsonl)
+        .json()
+        .unwrap();
     let id = job["id"].as_i64().unwrap();
     assert_eq!(job["format"], "jsonl");
     assert_eq!(finished(&s.base, &s, &key, id)["state"], "done");
@@ -633,15 +639,7 @@ fn an_upload_of_the_other_format_than_declared_is_refused() {
         body["detail"].as_str().unwrap().contains("sent as CSV"),
         "{body}"
     );
-    let send = |content_type: &str, file: &str| {
-        s.client
-            .post(format!("{}{JOBS}", s.base))
-            .header("x-api-key", &key)
-            .header("content-type", content_type)
-            .body(file.to_owned())
-            .send()
-            .unwrap()
-    };
+    let send = |content_type: &str, file: &str| upload_as(&s.base, &s, &key, content_type, file);
     assert_problem(
         send("application/x-ndjson", "ref,personal_id\n1,001080000001\n"),
         StatusCode::BAD_REQUEST,
