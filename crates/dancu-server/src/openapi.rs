@@ -393,7 +393,7 @@ fn verify_document(doc: &mut Value) {
     );
     verify["security"] = key.clone();
     let mut submit = op(
-        "Submits a batch cleansing job (partner scope `verify_batch`): the body is the file itself, CSV `ref,personal_id,full_name,date_of_birth,gender` or JSON lines (UTF-8 with or without BOM, TCVN3 or VNI), streamed to disk. Every row counts one request of the daily quota, charged at submission (429 when the rows do not fit). 202 with the job and its `Location`.",
+        "Submits a batch cleansing job (partner scope `verify_batch`): the body is the file itself, CSV `ref,personal_id,full_name,date_of_birth,gender` or JSON lines (UTF-8 with or without BOM, TCVN3 or VNI), streamed to disk; sent as `text/csv` or `application/x-ndjson` it must be that format (400), any other type is recognised by content. Every row counts one request of the daily quota, charged at submission (429 when the rows do not fit). 202 with the job and its `Location`.",
         json!([]),
         None,
         (202, "VerifyJob"),
