@@ -1,6 +1,7 @@
 //! JSON request bodies of the API, through the whole router in-process (tower's
 //! `oneshot`): the first byte picks the endpoint, the rest is the body. Whatever the
-//! body, the answer is never a 5xx.
+//! body, the answer is never a 5xx. Staff endpoints are called with a session, the
+//! partner ones (verify, verify jobs, enrich) with a BYT ministry key.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -10,6 +11,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, header};
 use dancu_app::accounts::LoginAttempt;
 use dancu_app::auth::totp;
+use dancu_app::civil::BookRequest;
 use dancu_app::{Actor, Role};
 use libfuzzer_sys::fuzz_target;
 use tower::ServiceExt;
@@ -21,6 +23,9 @@ struct Fixture {
     router: Router,
     officer: String,
     admin: String,
+    civil: String,
+    api_key: String,
+    book: i64,
 }
 
 fn session(app: &dancu_app::App, username: &str, role: Role, unit: &str) -> String {
@@ -58,6 +63,33 @@ fn fixture() -> &'static Fixture {
         let (a, _) = dancu_fuzz::communes(&app);
         let officer = session(&app, "officer", Role::Officer, &a);
         let admin = session(&app, "admin", Role::Admin, "01");
+        let civil = session(&app, "civil", Role::CivilStatusOfficer, &a);
+        let system = Actor::system("fuzz");
+        let api_key = app
+            .add_partner_with(
+                &system,
+                "byt",
+                "BYT",
+                &["verify", "verify_batch", "enrich:blood_type"],
+                1_000_000_000,
+                &[],
+                "full_name,date_of_birth,gender",
+            )
+            .expect("partner")
+            .api_key;
+        // The book the entries endpoint writes into.
+        let request = BookRequest {
+            kind: "birth".into(),
+            commune_code: a.clone(),
+            structure: "2025".into(),
+            year_from: 1990,
+            year_to: 2020,
+            pages: 50,
+        };
+        let book = app
+            .create_book(&Actor::new("civil", Role::CivilStatusOfficer, &a), &request)
+            .expect("book")
+            .id;
         // The account whose allow-list the fuzzer may rewrite (not one it uses).
         app.add_user(
             &Actor::system("fuzz"),
@@ -76,6 +108,9 @@ fn fixture() -> &'static Fixture {
             router: dancu_server::router(app),
             officer,
             admin,
+            civil,
+            api_key,
+            book,
         }
     })
 }
@@ -85,9 +120,11 @@ enum Caller {
     Nobody,
     Officer,
     Admin,
+    Civil,
+    Partner,
 }
 
-fn endpoint(pick: u8) -> (Method, String, Caller) {
+fn endpoint(pick: u8, book: i64) -> (Method, String, Caller) {
     let person = dancu_fuzz::PERSON;
     let all = [
         (Method::POST, "/api/v1/auth/login".into(), Caller::Nobody),
@@ -115,6 +152,15 @@ fn endpoint(pick: u8) -> (Method, String, Caller) {
             Caller::Officer,
         ),
         (Method::POST, "/api/v1/readdress".into(), Caller::Officer),
+        (Method::POST, "/api/v1/verify".into(), Caller::Partner),
+        (Method::POST, "/api/v1/verify/jobs".into(), Caller::Partner),
+        (Method::POST, "/api/v1/enrich".into(), Caller::Partner),
+        (Method::POST, "/api/v1/civil/books".into(), Caller::Civil),
+        (
+            Method::POST,
+            format!("/api/v1/civil/books/{book}/entries"),
+            Caller::Civil,
+        ),
     ];
     let n = all.len();
     all.into_iter()
@@ -127,7 +173,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let f = fixture();
-    let (method, path, caller) = endpoint(pick);
+    let (method, path, caller) = endpoint(pick, f.book);
     let mut req = Request::builder()
         .method(method)
         .uri(&path)
@@ -136,6 +182,8 @@ fuzz_target!(|data: &[u8]| {
         Caller::Nobody => {}
         Caller::Officer => req = req.header(header::AUTHORIZATION, format!("Bearer {}", f.officer)),
         Caller::Admin => req = req.header(header::AUTHORIZATION, format!("Bearer {}", f.admin)),
+        Caller::Civil => req = req.header(header::AUTHORIZATION, format!("Bearer {}", f.civil)),
+        Caller::Partner => req = req.header("x-api-key", &f.api_key),
     }
     let req = req.body(Body::from(body.to_vec())).expect("request");
     let res = f

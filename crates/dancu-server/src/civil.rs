@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::openapi::{op, path_pattern, query_param};
-use crate::{ApiResult, JsonBody, Problem, Shared, Staff, blocking, ok_json, pid};
+use crate::{ApiResult, JsonBody, Problem, Shared, Staff, blocking, json_rejection, ok_json, pid};
 
 /// Largest entries CSV accepted in one request (about 20,000 rows).
 const MAX_ENTRIES_CSV_BYTES: usize = 4 * 1024 * 1024;
@@ -178,8 +178,10 @@ async fn confirm(
     let b: ConfirmBody = if body.is_empty() {
         ConfirmBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?
+        // Same answers as a required JSON body: bad JSON 400, wrong shape 422.
+        Json::<ConfirmBody>::from_bytes(&body)
+            .map_err(json_rejection)?
+            .0
     };
     let person = b.personal_id.as_deref().map(pid).transpose()?;
     ok_json(blocking(move || app.confirm_link(&actor, entry_id, person)).await?)
@@ -301,7 +303,8 @@ pub(crate) fn document(doc: &mut Value) {
         json!([entry()]),
         None,
         (200, "Entry"),
-        &write,
+        // The optional body: too large, or JSON of the wrong shape.
+        &[400, 401, 403, 404, 409, 413, 422],
         true,
     );
     confirm["requestBody"] = json!({ "required": false, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Confirm" } } } });

@@ -187,7 +187,7 @@ impl<T: serde::de::DeserializeOwned> FromRequest<Shared> for JsonBody<T> {
     }
 }
 
-fn json_rejection(e: JsonRejection) -> Problem {
+pub(crate) fn json_rejection(e: JsonRejection) -> Problem {
     let status = e.status();
     let detail = match status {
         StatusCode::PAYLOAD_TOO_LARGE => format!("request body larger than {MAX_BODY_BYTES} bytes"),

@@ -393,7 +393,7 @@ fn verify_document(doc: &mut Value) {
     );
     verify["security"] = key.clone();
     let mut submit = op(
-        "Submits a batch cleansing job (partner scope `verify_batch`): the body is the file itself, CSV `ref,personal_id,full_name,date_of_birth,gender` or JSON lines (UTF-8 with or without BOM, TCVN3 or VNI), streamed to disk. Every row counts one request of the daily quota, charged at submission (429 when the rows do not fit). 202 with the job and its `Location`.",
+        "Submits a batch cleansing job (partner scope `verify_batch`): the body is the file itself, CSV `ref,personal_id,full_name,date_of_birth,gender` or JSON lines (UTF-8 with or without BOM, TCVN3 or VNI), streamed to disk; sent as `text/csv` or `application/x-ndjson` it must be that format (400), any other type is recognised by content. Every row counts one request of the daily quota, charged at submission (429 when the rows do not fit). 202 with the job and its `Location`.",
         json!([]),
         None,
         (202, "VerifyJob"),
@@ -455,9 +455,11 @@ fn verify_document(doc: &mut Value) {
         .expect("schemas");
     schemas.insert("VerifyRequest".into(), json!({ "type": "object", "properties": {
         "personal_id": { "type": "string", "description": "12-digit personal ID number, or the old 9-digit ID card number" },
-        "full_name": { "type": "string" },
-        "date_of_birth": { "type": "string", "description": "YYYY-MM-DD, YYYY-MM, YYYY or DD/MM/YYYY" },
-        "gender": { "type": "string", "enum": ["M", "F"] } },
+        // The optional fields may be null, read as not provided (as the server does). A
+        // malformed value is not a 400 but the verdict `invalid` with its reason.
+        "full_name": { "type": ["string", "null"] },
+        "date_of_birth": { "type": ["string", "null"], "description": "YYYY-MM-DD, YYYY-MM, YYYY or DD/MM/YYYY" },
+        "gender": { "type": ["string", "null"], "description": "M or F; any other value is the verdict `invalid`" } },
         "required": ["personal_id"] }));
     schemas.insert("Verification".into(), json!({ "type": "object", "properties": {
         "verdict": { "type": "string", "enum": ["match", "mismatch", "not_found", "invalid"] },
@@ -512,10 +514,11 @@ fn add_enrichment(doc: &mut Value) {
     schemas["Enrichment"] = json!({ "type": "object", "additionalProperties": false, "properties": {
         "basis": { "type": "string", "description": "procedure or legal basis (default `enrichment`)" },
         "items": { "type": "array", "minItems": 1, "maxItems": dancu_app::enrich::MAX_ITEMS, "items": { "type": "object", "properties": {
-            "personal_id": { "type": "string", "pattern": "^[0-9]{12}$" },
-            "field": { "type": "string", "enum": dancu_app::enrich::ATTRIBUTES.iter().map(|a| a.name).collect::<Vec<_>>() },
+            // Checked per item, as the value is: a malformed number is that item's `invalid`.
+            "personal_id": { "type": "string", "description": "12-digit personal ID number; a malformed one makes the item `invalid`, the others still apply" },
+            "field": { "type": "string", "description": format!("one of {}; another name makes the item `invalid`", dancu_app::enrich::ATTRIBUTES.iter().map(|a| a.name).collect::<Vec<_>>().join(", ")) },
             "value": { "description": "blood_type: A, B, AB or O with optional + or -; driving_licence: {number: 12 digits, classes: [B, C1…], issued_on?, expires_on?}; health_insurance_number: the 15-character card code" },
-            "observed_at": { "type": "string", "format": "date", "description": "when the agency observed the value (default today); a value observed before the one held is a conflict" } },
+            "observed_at": { "type": ["string", "null"], "format": "date", "description": "when the agency observed the value (null or absent: today); a value observed before the one held is a conflict" } },
             "required": ["personal_id", "field", "value"] } } },
         "required": ["items"] });
     schemas["EnrichmentReport"] = json!({ "type": "object", "properties": {

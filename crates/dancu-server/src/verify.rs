@@ -155,6 +155,19 @@ async fn submit_job(
     req: Request,
 ) -> ApiResult {
     let limit = app.job_upload_bytes();
+    // The declared format, checked against the file; other types are sniffed.
+    let declared_jsonl = match req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("text/csv") => Some(false),
+        Some("application/x-ndjson" | "application/jsonl") => Some(true),
+        _ => None,
+    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -175,7 +188,7 @@ async fn submit_job(
         return Err(p);
     }
     let (a, d) = (app.clone(), dir.clone());
-    let job = blocking(move || a.submit_verify_job(&partner, &d)).await?;
+    let job = blocking(move || a.submit_verify_job(&partner, &d, declared_jsonl)).await?;
     resume_jobs(&app);
     let location = format!("/api/v1/verify/jobs/{}", job.id);
     let mut res = (StatusCode::ACCEPTED, Json(job)).into_response();

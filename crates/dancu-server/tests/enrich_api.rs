@@ -390,3 +390,34 @@ fn the_citizen_sees_the_enrichment_in_their_data_tracker() {
         Some(format!("event={}", report["event_id"]).as_str())
     );
 }
+
+/// Found by schemathesis: a malformed personal ID in one item is that item's `invalid`
+/// (the others still apply), while the document declared the 12-digit pattern for the
+/// whole request. The document now describes the per-item check.
+#[test]
+fn a_malformed_id_is_an_invalid_item_as_documented() {
+    let s = sqlite();
+    let key = ministry(&s, "byt", "BYT", &["enrich:blood_type"], 1000);
+    let res = push(
+        &s,
+        &key,
+        json!([
+            {"personal_id": "", "field": "blood_type", "value": "A+"},
+            {"personal_id": FAMILY_HEAD, "field": "AAA", "value": "A+"},
+            {"personal_id": FAMILY_HEAD, "field": "blood_type", "value": "O-", "observed_at": null}
+        ]),
+    );
+    assert_eq!(res.status(), StatusCode::OK);
+    let report: Value = res.json().unwrap();
+    assert_eq!(statuses(&report), ["invalid", "invalid", "applied"]);
+    let doc = s.openapi();
+    let item = &doc["components"]["schemas"]["Enrichment"]["properties"]["items"]["items"];
+    assert!(item["properties"]["personal_id"]["pattern"].is_null());
+    // An unknown field is that item's `invalid` too: no enum.
+    assert!(item["properties"]["field"]["enum"].is_null());
+    // A null observation date is today's, as absent is.
+    assert_eq!(
+        item["properties"]["observed_at"]["type"],
+        json!(["string", "null"])
+    );
+}

@@ -110,9 +110,16 @@ impl App {
     /// partner's daily quota (429 when they do not fit: nothing is run), and queues it for
     /// [`App::run_verify_jobs`]. An unreadable file (unknown encoding, a CSV without the
     /// `ref` and `personal_id` columns) is refused here; bad rows are not: they are
-    /// `invalid` in the result. The directory is removed when the job is refused.
-    pub fn submit_verify_job(&self, partner: &Partner, dir: &Path) -> Result<JobView, Error> {
-        let created = self.create_job(partner, dir);
+    /// `invalid` in the result. `declared_jsonl` is the format the upload was sent as
+    /// (its content type), if any: a file of the other format is refused. The directory
+    /// is removed when the job is refused.
+    pub fn submit_verify_job(
+        &self,
+        partner: &Partner,
+        dir: &Path,
+        declared_jsonl: Option<bool>,
+    ) -> Result<JobView, Error> {
+        let created = self.create_job(partner, dir, declared_jsonl);
         if created.is_err() {
             // Best effort: the upload of a refused job has no use.
             let _ = std::fs::remove_dir_all(dir);
@@ -120,10 +127,24 @@ impl App {
         created
     }
 
-    fn create_job(&self, partner: &Partner, dir: &Path) -> Result<JobView, Error> {
+    fn create_job(
+        &self,
+        partner: &Partner,
+        dir: &Path,
+        declared_jsonl: Option<bool>,
+    ) -> Result<JobView, Error> {
         const SUBMIT: &str = "verify.job.submit";
         let input = App::upload_path(dir);
         let (fingerprint, jsonl, rows) = survey(&input)?;
+        // Before the quota is charged: a mislabelled file would be read as the wrong kind.
+        if declared_jsonl.is_some_and(|d| d != jsonl) {
+            let name = |j: bool| if j { "JSON lines" } else { "CSV" };
+            return Err(Error::Invalid(format!(
+                "the file is {} but was sent as {}",
+                name(jsonl),
+                name(!jsonl)
+            )));
+        }
         self.admit_partner(
             partner,
             SUBMIT,

@@ -220,6 +220,17 @@ impl Server {
             .unwrap()
     }
 
+    /// The server's OpenAPI document.
+    pub fn openapi(&self) -> Value {
+        let res = self
+            .client
+            .get(format!("{}/api/openapi.json", self.base))
+            .send()
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().unwrap()
+    }
+
     /// A valid, unused TOTP code of `user` (a step is accepted once; one step of drift
     /// either way is allowed, so up to three logins fit in 30 seconds).
     pub fn totp(&self, user: &str) -> String {
