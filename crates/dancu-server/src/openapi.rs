@@ -512,7 +512,7 @@ fn add_enrichment(doc: &mut Value) {
     let schemas = &mut doc["components"]["schemas"];
     schemas["NewPartner"]["properties"]["agency"] = json!({ "type": "string", "enum": ["BCA", "BTP", "BHXH", "BYT", "BXD"], "description": "the agency a ministry's key speaks for; needed by enrich:FIELD scopes" });
     schemas["Enrichment"] = json!({ "type": "object", "additionalProperties": false, "properties": {
-        "basis": { "type": "string", "description": "procedure or legal basis (default `enrichment`)" },
+        "basis": { "type": ["string", "null"], "description": "procedure or legal basis (default `enrichment` when absent or null)" },
         "items": { "type": "array", "minItems": 1, "maxItems": dancu_app::enrich::MAX_ITEMS, "items": { "type": "object", "properties": {
             // Checked per item, as the value is: a malformed number is that item's `invalid`.
             "personal_id": { "type": "string", "description": "12-digit personal ID number; a malformed one makes the item `invalid`, the others still apply" },

@@ -420,4 +420,17 @@ fn a_malformed_id_is_an_invalid_item_as_documented() {
         item["properties"]["observed_at"]["type"],
         json!(["string", "null"])
     );
+    // A null basis is the default one, as absent is.
+    let res = s
+        .client
+        .post(format!("{}/api/v1/enrich", s.base))
+        .header("x-api-key", &key)
+        .json(&json!({ "basis": null, "items": [
+            {"personal_id": FAMILY_HEAD, "field": "blood_type", "value": "O-"}] }))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(statuses(&res.json().unwrap()), ["unchanged"]);
+    let basis = &doc["components"]["schemas"]["Enrichment"]["properties"]["basis"];
+    assert_eq!(basis["type"], json!(["string", "null"]));
 }
