@@ -32,7 +32,14 @@ fn main() {
         .map(|r| format!("{:012}", r[0].as_i64().unwrap()))
         .collect();
     let key = app
-        .add_agency_partner(&system, "byt", "BYT", &["enrich:blood_type"], i64::MAX / 2, &[])
+        .add_agency_partner(
+            &system,
+            "byt",
+            "BYT",
+            &["enrich:blood_type"],
+            i64::MAX / 2,
+            &[],
+        )
         .unwrap()
         .api_key;
     let partner = app.authenticate_partner(&key, None, None).unwrap();
