@@ -397,7 +397,7 @@ fn verify_document(doc: &mut Value) {
         json!([]),
         None,
         (202, "VerifyJob"),
-        &[400, 401, 403, 413],
+        &[400, 401, 403, 409, 413],
         true,
     );
     submit["requestBody"] = json!({ "required": true, "content": {

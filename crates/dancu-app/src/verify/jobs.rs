@@ -90,8 +90,10 @@ impl App {
             Some(&PartnerScope::VerifyBatch),
             0,
         )?;
+        // A server opened without a data dir (an embedding, a test) cannot keep job
+        // files: a state of this server, not a fault (409, as scans without a blob store).
         let root = self.data_dir.as_ref().ok_or_else(|| {
-            Error::Internal("this server has no data directory for job files".into())
+            Error::Conflict("this server has no data directory for job files".into())
         })?;
         let dir = root
             .join(JOBS_DIR)
