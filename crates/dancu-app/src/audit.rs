@@ -25,6 +25,10 @@ use crate::Error;
 /// Entries per transaction at most; a burst beyond it waits for the next commit.
 const MAX_BATCH: usize = 4096;
 
+/// How long the writer waits for more entries before a commit, when the previous batch
+/// showed concurrent readers; a lone reader is committed at once.
+const GATHER: Duration = Duration::from_micros(500);
+
 /// How often the writer signs the chain head into the database.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(30);
 
@@ -360,6 +364,7 @@ impl AuditSink {
         std::thread::Builder::new()
             .name("audit-writer".into())
             .spawn(move || {
+                let mut last_batch = 0;
                 loop {
                     let first = match &chain {
                         Some(c) => match rx.recv_timeout(c.timeout()) {
@@ -380,6 +385,11 @@ impl AuditSink {
                     let mut entries = Vec::new();
                     let mut acks = Vec::new();
                     let mut asked = Vec::new();
+                    // Under concurrent load, gather for a moment: commits of one or two
+                    // entries cost nearly as much as commits of twenty. The wait ends
+                    // once as many entries as last time are in (as many readers as were
+                    // waiting then), so a steady load does not pay the whole window.
+                    let gather_until = (last_batch > 1).then(|| Instant::now() + GATHER);
                     let mut next = Some(first);
                     while let Some(msg) = next.take() {
                         match msg {
@@ -390,9 +400,15 @@ impl AuditSink {
                             Msg::Checkpoint(done) => asked.push(done),
                         }
                         if entries.len() < MAX_BATCH && asked.is_empty() {
-                            next = rx.try_recv().ok();
+                            next = match gather_until {
+                                Some(until) if entries.len() < last_batch => rx
+                                    .recv_timeout(until.saturating_duration_since(Instant::now()))
+                                    .ok(),
+                                _ => rx.try_recv().ok(),
+                            };
                         }
                     }
+                    last_batch = entries.len();
                     let appended = store.append_audit(&entries);
                     let result = appended.as_ref().map(drop).map_err(|e| {
                         tracing::error!(error = %crate::redact(&e.to_string()), "audit commit failed");

@@ -343,7 +343,7 @@ impl Store {
     /// Appends entries in one transaction (the server batches concurrent reads into one
     /// call), chained to the log's head; returns the new head.
     pub fn append_audit(&self, entries: &[AuditEntry]) -> Result<Option<AuditHead>, Error> {
-        self.write(|tx| insert_audit(tx, entries))
+        self.write_audit(|tx| insert_audit(tx, entries))
     }
 
     /// The hash of the first entry, which identifies the chain.
@@ -358,7 +358,7 @@ impl Store {
     /// Signs the chain's head into `audit_checkpoints`, unless the newest checkpoint
     /// already covers it or the log is empty; returns the checkpoint written.
     pub fn checkpoint_audit(&self, key: &SigningKey) -> Result<Option<Checkpoint>, Error> {
-        self.write(|tx| {
+        self.write_audit(|tx| {
             let Some(head) = lock_head(tx)? else {
                 return Ok(None);
             };

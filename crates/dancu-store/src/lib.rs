@@ -69,6 +69,10 @@ enum Backend {
 /// The store: open once, share (it is `Send + Sync`), call from blocking threads.
 pub struct Store {
     backend: Backend,
+    /// The audit tables are in their own file (SQLite), so audit-only writes may use the
+    /// audit file's writer; false only for a store held at a version before the move
+    /// (`testing::open_at_version`).
+    audit_in_own_file: bool,
 }
 
 impl Store {
@@ -88,7 +92,11 @@ impl Store {
                 "unsupported database URL (expected sqlite://PATH or postgres://…): {url}"
             )));
         };
-        let store = Store { backend };
+        let audit_move = schema::version_of(schema::MOVE_AUDIT);
+        let store = Store {
+            backend,
+            audit_in_own_file: upto.is_none_or(|v| v >= audit_move),
+        };
         schema::migrate_until(&store, upto)?;
         Ok(store)
     }
@@ -112,6 +120,20 @@ impl Store {
     /// Runs `f` in one read-write transaction: committed iff `f` returns `Ok`.
     pub fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>) -> Result<T, Error> {
         match &self.backend {
+            Backend::Sqlite(b) => b.write(f),
+            Backend::Postgres(b) => b.write(f),
+        }
+    }
+
+    /// Runs `f` in one read-write transaction that touches only the audit tables
+    /// (`schema::AUDIT_TABLES`). On SQLite it has the audit file's own writer, so audit
+    /// commits do not queue behind registry writes, nor lock them out.
+    pub(crate) fn write_audit<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        match &self.backend {
+            Backend::Sqlite(b) if self.audit_in_own_file => b.write_audit(f),
             Backend::Sqlite(b) => b.write(f),
             Backend::Postgres(b) => b.write(f),
         }
