@@ -82,11 +82,12 @@ fn fold_audit_wal(
         conn.query_row("PRAGMA audit.wal_checkpoint(PASSIVE)", [], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?;
-    if frames >= AUDIT_WAL_TAIL && folded < frames {
-        if let Some(writer) = audit_writer.upgrade() {
-            let writer = writer.lock().unwrap_or_else(|e| e.into_inner());
-            writer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-        }
+    if frames >= AUDIT_WAL_TAIL
+        && folded < frames
+        && let Some(writer) = audit_writer.upgrade()
+    {
+        let writer = writer.lock().unwrap_or_else(|e| e.into_inner());
+        writer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
     }
     Ok(())
 }
