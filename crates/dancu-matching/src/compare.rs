@@ -485,39 +485,44 @@ pub fn quick(reg: &Registry, rec: &Record, p: &Person) -> Pattern {
 }
 
 /// Completes a [`quick`] pattern: every [`UNSURE`] level by the spellings.
-pub fn refine(
+pub fn refine(reg: &Registry, rec: &Record, p: &Person, pat: Pattern, s: &mut Scratch) -> Pattern {
+    Field::ALL
+        .iter()
+        .fold(pat, |pat, &f| refine_field(reg, rec, p, pat, f, s))
+}
+
+/// [`refine`] of one field.
+pub fn refine_field(
     reg: &Registry,
     rec: &Record,
     p: &Person,
-    mut pat: Pattern,
+    pat: Pattern,
+    f: Field,
     s: &mut Scratch,
 ) -> Pattern {
+    if pat.level(f) != UNSURE {
+        return pat;
+    }
     let ix = &reg.ix;
     let name = reg.name(p.name);
-    for f in Field::ALL {
-        if pat.level(f) != UNSURE {
-            continue;
-        }
-        let level = match f {
-            Field::Given => match (rec.name.given(), name.last()) {
-                (Some(w), Some(&c)) => given_spelt(reg, w, c),
-                _ => MISSING,
-            },
-            Field::Family => match rec.name.family() {
-                Some(w) => word_level(ix, w, name[0]),
-                None => MISSING,
-            },
-            Field::Middle => match middles(rec, name) {
-                Some((a, b)) => words_spelt(ix, a, b, s),
-                None => MISSING,
-            },
-            Field::Father => words_spelt(ix, &rec.father.words, reg.name(p.father), s),
-            Field::Mother => words_spelt(ix, &rec.mother.words, reg.name(p.mother), s),
-            Field::Dob | Field::Gender | Field::Commune => continue,
-        };
-        pat = pat.set(f, level);
-    }
-    pat
+    let level = match f {
+        Field::Given => match (rec.name.given(), name.last()) {
+            (Some(w), Some(&c)) => given_spelt(reg, w, c),
+            _ => MISSING,
+        },
+        Field::Family => match rec.name.family() {
+            Some(w) => word_level(ix, w, name[0]),
+            None => MISSING,
+        },
+        Field::Middle => match middles(rec, name) {
+            Some((a, b)) => words_spelt(ix, a, b, s),
+            None => MISSING,
+        },
+        Field::Father => words_spelt(ix, &rec.father.words, reg.name(p.father), s),
+        Field::Mother => words_spelt(ix, &rec.mother.words, reg.name(p.mother), s),
+        Field::Dob | Field::Gender | Field::Commune => return pat,
+    };
+    pat.set(f, level)
 }
 
 #[cfg(test)]

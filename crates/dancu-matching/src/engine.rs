@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 
 use crate::compare::{
-    ALIKE, DOB_DISAGREE, Field, MISSING, Pattern, Scratch, Sig, SigBounds, Weights, quick, refine,
-    with_unsure,
+    ALIKE, DISAGREE, DOB_DISAGREE, Field, MISSING, Pattern, Scratch, Sig, SigBounds, Weights,
+    quick, refine, refine_field, with_unsure,
 };
 use crate::index::{Entry, Index, View};
 use crate::model::Model;
@@ -155,11 +155,13 @@ impl Linker {
         self.model.prior + b.bound(w, rec, sig, true)
     }
 
-    /// An upper bound of the score of a [`quick`] pattern (and of its score without
-    /// the sibling rule when that can matter). A disagreeing birth date is final in a
-    /// quick pattern, and so then is the sibling rule.
+    /// An upper bound of the score of a [`quick`] pattern, partly refined or not (and
+    /// of its score without the sibling rule when that can matter: a given name alike
+    /// with the date not disagreeing). A disagreeing birth date or given name is final,
+    /// and so then is the sibling rule.
     fn quick_bound(&self, w: &Weights, q: Pattern) -> f64 {
-        self.score(w, q, q.level(Field::Dob) == DOB_DISAGREE)
+        let capped = q.level(Field::Dob) == DOB_DISAGREE || q.level(Field::Given) == DISAGREE;
+        self.score(w, q, capped)
     }
 
     /// Weight of each field in [`Field::ALL`] order; family-shared fields capped at 0
@@ -255,7 +257,17 @@ impl Linker {
         let mut alike: Option<(f64, u32, Pattern)> = None;
         for &c in &cx.survivors {
             let person = &reg.people[c as usize];
+            // The given name's spelling first: when it disagrees, the sibling rule caps
+            // the family-shared fields, which often rules the candidate out before its
+            // parents' names are spelt out.
             let q = quick(reg, rec, person);
+            let q = match self.quick_bound(&w, q) {
+                bound if bound < prune && best.is_some_and(|(b, _, _)| bound <= b) => {
+                    odds_sum += bound.exp2();
+                    continue;
+                }
+                _ => refine_field(reg, rec, person, q, Field::Given, &mut cx.scratch),
+            };
             let bound = self.quick_bound(&w, q);
             if bound < prune && best.is_some_and(|(b, _, _)| bound <= b) {
                 odds_sum += bound.exp2();
@@ -582,6 +594,9 @@ mod tests {
                     let sig = linker.sig_bound(&w, &sb, &rec, Sig::of(reg, p));
                     let quick = linker.quick_bound(&w, q);
                     assert!(quick >= read, "{noisy} {dob}: {quick} < {read}");
+                    let given = refine_field(reg, &rec, p, q, Field::Given, &mut scratch);
+                    let given = linker.quick_bound(&w, given);
+                    assert!(given >= read, "{noisy} {dob}: {given} < {read}");
                     assert!(sig >= read, "{noisy} {dob}: {sig} < {read}");
                     sigs.push(sig);
                     best = best.max(read);

@@ -239,6 +239,9 @@ impl Blocks {
         b.keys.shrink_to_fit();
         b.starts.shrink_to_fit();
         b.entries.shrink_to_fit();
+        crate::huge_pages(&b.keys);
+        crate::huge_pages(&b.starts);
+        crate::huge_pages(&b.entries);
         let bits = (b.keys.len() / KEYS_PER_SLOT).max(1).ilog2().max(1);
         b.shift = 64 - bits;
         let mut next = 0;

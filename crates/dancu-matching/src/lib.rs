@@ -45,4 +45,24 @@ pub mod names;
 pub mod person;
 
 pub use engine::{Decision, Linker, Outcome, Thresholds};
+
+/// Asks the kernel to back `v` with 2 MB pages (Linux, `MADV_COLLAPSE`). Linking reads
+/// persons and blocks at random places of gigabytes; with 4 KB pages nearly every such
+/// read also misses the TLB and walks the page tables. Best effort: where the kernel
+/// refuses, the pages stay as they are.
+pub(crate) fn huge_pages<T>(v: &[T]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = (v.as_ptr() as usize).next_multiple_of(HUGE);
+        let end = (v.as_ptr() as usize + std::mem::size_of_val(v)) & !(HUGE - 1);
+        if end > start {
+            // SAFETY: the range lies inside `v`'s allocation; MADV_COLLAPSE moves its
+            // contents to huge pages without changing them.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_COLLAPSE);
+            }
+        }
+    }
+}
 pub use files::{LinkSummary, link_files};
