@@ -32,8 +32,9 @@
 //!    candidate's posterior is weighed against "no one" and every other candidate
 //!    together: `link` from 0.99; else `review` when the record is one of its
 //!    candidates (whichever) with probability 0.5 or more; else `new`. Candidates are
-//!    first compared by ids alone ([`compare::quick`]); one that cannot come near the
-//!    review threshold skips the edit distances.
+//!    first bounded by the signature their block keeps ([`compare::Sig`]), then by ids
+//!    alone ([`compare::quick`]), then by the given name's spelling; one that cannot
+//!    come near the review threshold goes no further.
 //!    Each decision carries its explanation (every field's level and weight).
 
 pub mod compare;
