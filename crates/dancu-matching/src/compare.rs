@@ -281,6 +281,146 @@ pub fn dob_level(a: i32, b: i32) -> u8 {
     }
 }
 
+/// What a block keeps of each person beside its index (32 bits): birth date, gender and
+/// a hash of the folded given name. Enough to bound a candidate's score without reading
+/// the person, whose row sits at a random place of a registry of millions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Sig(pub u32);
+
+/// Birth years a [`Sig`] holds exactly (the contract's 1800–2399); another year is
+/// stored as "not held" and bounds as any date.
+const SIG_FIRST_YEAR: i32 = 1799;
+const SIG_YEARS: i32 = 1 << 10;
+const SIG_NOT_HELD: u32 = (1 << 19) - 1;
+
+impl Sig {
+    pub fn of(reg: &Registry, p: &Person) -> Sig {
+        let given = reg
+            .name(p.name)
+            .last()
+            .map_or(UNKNOWN, |&c| reg.ix.fold_of[c as usize]);
+        let (y, m, d) = split_date(p.dob);
+        let date = if p.dob == 0 {
+            0
+        } else if (1..SIG_YEARS - 1).contains(&(y - SIG_FIRST_YEAR)) {
+            ((y - SIG_FIRST_YEAR) as u32) << 9 | (m as u32) << 5 | d as u32
+        } else {
+            SIG_NOT_HELD
+        };
+        Sig(date << 13 | u32::from(p.gender & 3) << 11 | Self::given_hash(given))
+    }
+
+    /// 11 bits of a folded given name id: different hashes, different names.
+    fn given_hash(fold: u32) -> u32 {
+        fold.wrapping_mul(0x9E37_79B9) >> 21
+    }
+
+    /// The person's birth date as [`Person::dob`], `None` when not held.
+    fn dob(self) -> Option<i32> {
+        match self.0 >> 13 {
+            0 => Some(0),
+            SIG_NOT_HELD => None,
+            date => Some(
+                ((date >> 9) as i32 + SIG_FIRST_YEAR) * 10_000
+                    + (date >> 5 & 0xF) as i32 * 100
+                    + (date & 0x1F) as i32,
+            ),
+        }
+    }
+
+    /// What a signature says of a comparison with `rec`: the birth date level (`None`
+    /// when not held), the gender level, and whether the folded given names may be equal
+    /// (if not, the given name is close, another name alike or disagrees: see
+    /// [`given_level`]).
+    pub fn levels(self, rec: &Record) -> (Option<u8>, u8, bool) {
+        let gender = match (rec.gender, (self.0 >> 11 & 3) as u8) {
+            (0, _) | (_, 0) => MISSING,
+            (a, b) => u8::from(a != b),
+        };
+        let given = rec
+            .name
+            .given()
+            .is_some_and(|w| Self::given_hash(w.fold) == self.0 & 0x7FF);
+        (self.dob().map(|d| dob_level(rec.dob, d)), gender, given)
+    }
+}
+
+/// A record's weights by field and level (index: level), 0 for [`MISSING`], and for
+/// [`UNSURE`] the highest of the levels it may turn out to be, so that a [`quick`]
+/// pattern's weights bound its final ones.
+pub type Weights = [[f64; 16]; Field::COUNT];
+
+/// `w` with each name field's [`UNSURE`] weight set (see [`Weights`]).
+pub fn with_unsure(mut w: Weights) -> Weights {
+    for f in Field::ALL {
+        let row = &mut w[f as usize];
+        if !matches!(f, Field::Dob | Field::Gender | Field::Commune) {
+            let alike = if f == Field::Given {
+                row[ALIKE as usize]
+            } else {
+                f64::NEG_INFINITY
+            };
+            row[UNSURE as usize] = row[CLOSE as usize].max(row[DISAGREE as usize]).max(alike);
+        }
+    }
+    w
+}
+
+/// A record's weights folded into the maxima a [`Sig`] cannot tell apart.
+#[derive(Debug)]
+pub struct SigBounds {
+    /// The best given-name weight when the folded names may be equal, and when they
+    /// differ (close, another name alike, or disagree: see [`given_level`]).
+    given_same: f64,
+    given_differ: f64,
+    /// The family-shared fields at their best.
+    family: f64,
+    /// The best birth-date weight, for a date the signature does not hold.
+    dob: f64,
+}
+
+impl SigBounds {
+    pub fn new(w: &Weights) -> SigBounds {
+        let best = |f: Field, levels: &mut dyn Iterator<Item = u8>| {
+            levels
+                .map(|l| w[f as usize][l as usize])
+                .fold(f64::NEG_INFINITY, f64::max)
+        };
+        let all = |f: Field| best(f, &mut (0..f.levels().len() as u8));
+        SigBounds {
+            given_same: all(Field::Given),
+            given_differ: best(Field::Given, &mut [CLOSE, DISAGREE, ALIKE].into_iter()),
+            family: Field::ALL
+                .iter()
+                .filter(|f| f.family_shared())
+                .map(|&f| all(f).max(0.0))
+                .sum(),
+            dob: all(Field::Dob).max(0.0),
+        }
+    }
+
+    /// An upper bound of the sum of a candidate's field weights from its signature.
+    /// With `sibling_rule`, the family-shared fields count for nothing when the birth
+    /// date disagrees (the rule caps them at 0, and a date that disagrees rules out
+    /// the exception for a given name alike).
+    pub fn bound(&self, w: &Weights, rec: &Record, sig: Sig, sibling_rule: bool) -> f64 {
+        let (dob, gender, same) = sig.levels(rec);
+        let given = if same {
+            self.given_same
+        } else {
+            self.given_differ
+        };
+        let (dob, family) = match dob {
+            Some(DOB_DISAGREE) if sibling_rule => {
+                (w[Field::Dob as usize][DOB_DISAGREE as usize], 0.0)
+            }
+            Some(level) => (w[Field::Dob as usize][level as usize], self.family),
+            None => (self.dob, self.family),
+        };
+        given + dob + w[Field::Gender as usize][gender as usize] + family
+    }
+}
+
 /// Compares a record with a registry person.
 pub fn compare(reg: &Registry, rec: &Record, p: &Person, s: &mut Scratch) -> Pattern {
     refine(reg, rec, p, quick(reg, rec, p), s)
@@ -345,39 +485,44 @@ pub fn quick(reg: &Registry, rec: &Record, p: &Person) -> Pattern {
 }
 
 /// Completes a [`quick`] pattern: every [`UNSURE`] level by the spellings.
-pub fn refine(
+pub fn refine(reg: &Registry, rec: &Record, p: &Person, pat: Pattern, s: &mut Scratch) -> Pattern {
+    Field::ALL
+        .iter()
+        .fold(pat, |pat, &f| refine_field(reg, rec, p, pat, f, s))
+}
+
+/// [`refine`] of one field.
+pub fn refine_field(
     reg: &Registry,
     rec: &Record,
     p: &Person,
-    mut pat: Pattern,
+    pat: Pattern,
+    f: Field,
     s: &mut Scratch,
 ) -> Pattern {
+    if pat.level(f) != UNSURE {
+        return pat;
+    }
     let ix = &reg.ix;
     let name = reg.name(p.name);
-    for f in Field::ALL {
-        if pat.level(f) != UNSURE {
-            continue;
-        }
-        let level = match f {
-            Field::Given => match (rec.name.given(), name.last()) {
-                (Some(w), Some(&c)) => given_spelt(reg, w, c),
-                _ => MISSING,
-            },
-            Field::Family => match rec.name.family() {
-                Some(w) => word_level(ix, w, name[0]),
-                None => MISSING,
-            },
-            Field::Middle => match middles(rec, name) {
-                Some((a, b)) => words_spelt(ix, a, b, s),
-                None => MISSING,
-            },
-            Field::Father => words_spelt(ix, &rec.father.words, reg.name(p.father), s),
-            Field::Mother => words_spelt(ix, &rec.mother.words, reg.name(p.mother), s),
-            Field::Dob | Field::Gender | Field::Commune => continue,
-        };
-        pat = pat.set(f, level);
-    }
-    pat
+    let level = match f {
+        Field::Given => match (rec.name.given(), name.last()) {
+            (Some(w), Some(&c)) => given_spelt(reg, w, c),
+            _ => MISSING,
+        },
+        Field::Family => match rec.name.family() {
+            Some(w) => word_level(ix, w, name[0]),
+            None => MISSING,
+        },
+        Field::Middle => match middles(rec, name) {
+            Some((a, b)) => words_spelt(ix, a, b, s),
+            None => MISSING,
+        },
+        Field::Father => words_spelt(ix, &rec.father.words, reg.name(p.father), s),
+        Field::Mother => words_spelt(ix, &rec.mother.words, reg.name(p.mother), s),
+        Field::Dob | Field::Gender | Field::Commune => return pat,
+    };
+    pat.set(f, level)
 }
 
 #[cfg(test)]
@@ -496,6 +641,46 @@ mod tests {
             DISAGREE
         );
         assert_eq!(words_level(&reg.ix, &[], mother, &mut s), MISSING);
+    }
+
+    #[test]
+    fn a_signature_tells_the_date_the_gender_and_a_differing_given_name() {
+        let mut rows = vec![
+            ("1", person("Nguyễn Văn Hòa", "1990-03-05", "", "")),
+            ("2", person("Lê Hòa", "1990", "", "")),
+            ("3", person("Lê Văn Nam", "", "", "")),
+        ];
+        rows[2].1.gender = "";
+        let reg = registry(&rows);
+        let rec = reg
+            .record(&Fields {
+                full_name: "Tran Hoa",
+                date_of_birth: "1990-05-03",
+                gender: "F",
+                ..rows[0].1
+            })
+            .unwrap();
+        let levels: Vec<_> = reg
+            .people
+            .iter()
+            .map(|p| Sig::of(&reg, p).levels(&rec))
+            .collect();
+        assert_eq!(
+            levels,
+            [
+                (Some(DOB_SWAPPED), 1, true),
+                (Some(DOB_PARTIAL), 1, true),
+                (Some(MISSING), MISSING, false),
+            ]
+        );
+        for p in &reg.people {
+            assert_eq!(Sig::of(&reg, p).dob(), Some(p.dob));
+        }
+        let old = Person {
+            dob: 17_991_231,
+            ..reg.people[0]
+        };
+        assert_eq!(Sig::of(&reg, &old).dob(), None, "a year it does not hold");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::person::{Fields, Record, Registry};
 
 /// Records the weights are fitted on (the first of the file).
 const TRAINING_RECORDS: usize = 20_000;
-/// Records linked per parallel step.
+/// Records read (and linked) per step.
 const CHUNK: usize = 8_192;
 /// Refused registry rows reported one by one; the rest are only counted.
 const REPORTED_REFUSALS: usize = 20;
@@ -202,22 +202,32 @@ fn parse_row(reg: &Registry, cols: &Columns, row: &csv::ByteRecord) -> Parsed {
     }
 }
 
-/// Parses and links `rows` on `threads` threads; outputs in input order.
+/// Records a linking thread takes at a time: small enough that the threads finish a
+/// chunk together, large enough that taking costs nothing.
+const SLICE: usize = 256;
+
+/// Parses and links `rows` on `threads` threads, each taking the next slice of rows
+/// until none is left; outputs in input order.
 fn link_chunk(
     linker: &Linker,
     cols: &Columns,
     rows: &[csv::ByteRecord],
     threads: usize,
 ) -> Vec<(String, Outcome)> {
-    let per = rows.len().div_ceil(threads.max(1)).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = rows
-            .chunks(per)
-            .map(|part| {
-                s.spawn(move || {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, Vec<(String, Outcome)>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                s.spawn(|| {
                     let mut cx = Context::default();
-                    part.iter()
-                        .map(|row| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i * SLICE >= rows.len() {
+                            return out;
+                        }
+                        let part = &rows[i * SLICE..rows.len().min((i + 1) * SLICE)];
+                        let linked = part.iter().map(|row| {
                             let (id, rec) = parse_row(&linker.registry, cols, row);
                             let outcome = match rec {
                                 Ok(rec) => linker.link(&rec, &mut cx),
@@ -229,8 +239,9 @@ fn link_chunk(
                                 },
                             };
                             (id, outcome)
-                        })
-                        .collect::<Vec<_>>()
+                        });
+                        out.push((i, linked.collect()));
+                    }
                 })
             })
             .collect();
@@ -238,7 +249,9 @@ fn link_chunk(
             .into_iter()
             .flat_map(|h| h.join().expect("linking thread panicked"))
             .collect()
-    })
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().flat_map(|(_, part)| part).collect()
 }
 
 /// Links every record of `records` to `registry`, writing `output`
@@ -290,39 +303,49 @@ pub fn link_files(
         "explanation",
     ])
     .map_err(&write_error)?;
-    let mut rows = first;
-    loop {
-        for chunk in rows.chunks(CHUNK) {
-            for (id, o) in link_chunk(&linker, &cols, chunk, threads) {
-                match o.decision {
-                    Decision::Link => summary.link += 1,
-                    Decision::Review => summary.review += 1,
-                    Decision::New => summary.new += 1,
-                    Decision::Invalid => summary.invalid += 1,
-                }
-                let pid = o
-                    .person
-                    .map_or("", |p| linker.registry.personal_id(p as usize));
-                let score = if o.score.is_nan() {
-                    String::new()
-                } else {
-                    format!("{:.2}", o.score)
-                };
-                out.write_record([
-                    id.as_str(),
-                    pid,
-                    &score,
-                    o.decision.as_str(),
-                    &o.explanation,
-                ])
-                .map_err(&write_error)?;
+    let mut write = |linked: Vec<(String, Outcome)>| -> Result<(), LinkError> {
+        for (id, o) in linked {
+            match o.decision {
+                Decision::Link => summary.link += 1,
+                Decision::Review => summary.review += 1,
+                Decision::New => summary.new += 1,
+                Decision::Invalid => summary.invalid += 1,
             }
+            let pid = o
+                .person
+                .map_or("", |p| linker.registry.personal_id(p as usize));
+            let score = if o.score.is_nan() {
+                String::new()
+            } else {
+                format!("{:.2}", o.score)
+            };
+            out.write_record([
+                id.as_str(),
+                pid,
+                &score,
+                o.decision.as_str(),
+                &o.explanation,
+            ])
+            .map_err(&write_error)?;
         }
-        rows = read_chunk(&mut rd, CHUNK)?;
-        if rows.is_empty() {
-            break;
-        }
+        Ok(())
+    };
+    // While the linking threads work on one chunk, this thread writes the chunk before
+    // and reads the next: the linking threads never wait for the files.
+    let mut rows = first;
+    let mut linked = Vec::new();
+    while !rows.is_empty() {
+        let (done, next) = std::thread::scope(|s| {
+            let worker = s.spawn(|| link_chunk(&linker, &cols, &rows, threads));
+            write(std::mem::take(&mut linked))?;
+            let next = read_chunk(&mut rd, CHUNK)?;
+            let done = worker.join().expect("linking thread panicked");
+            Ok::<_, LinkError>((done, next))
+        })?;
+        linked = done;
+        rows = next;
     }
+    write(linked)?;
     let mut inner = out.into_inner().map_err(|e| LinkError::Io {
         path: output.display().to_string(),
         source: e.into_error(),

@@ -32,8 +32,9 @@
 //!    candidate's posterior is weighed against "no one" and every other candidate
 //!    together: `link` from 0.99; else `review` when the record is one of its
 //!    candidates (whichever) with probability 0.5 or more; else `new`. Candidates are
-//!    first compared by ids alone ([`compare::quick`]); one that cannot come near the
-//!    review threshold skips the edit distances.
+//!    first bounded by the signature their block keeps ([`compare::Sig`]), then by ids
+//!    alone ([`compare::quick`]), then by the given name's spelling; one that cannot
+//!    come near the review threshold goes no further.
 //!    Each decision carries its explanation (every field's level and weight).
 
 pub mod compare;
@@ -45,4 +46,24 @@ pub mod names;
 pub mod person;
 
 pub use engine::{Decision, Linker, Outcome, Thresholds};
+
+/// Asks the kernel to back `v` with 2 MB pages (Linux, `MADV_COLLAPSE`). Linking reads
+/// persons and blocks at random places of gigabytes; with 4 KB pages nearly every such
+/// read also misses the TLB and walks the page tables. Best effort: where the kernel
+/// refuses, the pages stay as they are.
+pub(crate) fn huge_pages<T>(v: &[T]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = (v.as_ptr() as usize).next_multiple_of(HUGE);
+        let end = (v.as_ptr() as usize + std::mem::size_of_val(v)) & !(HUGE - 1);
+        if end > start {
+            // SAFETY: the range lies inside `v`'s allocation; MADV_COLLAPSE moves its
+            // contents to huge pages without changing them.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_COLLAPSE);
+            }
+        }
+    }
+}
 pub use files::{LinkSummary, link_files};

@@ -4,8 +4,11 @@
 
 use std::collections::HashMap;
 
-use crate::compare::{DISAGREE, EXACT, FOLDED, Field, MISSING, Pattern, Scratch, compare};
-use crate::index::{Index, View};
+use crate::compare::{
+    DISAGREE, EXACT, FOLDED, Field, MISSING, Pattern, Scratch, SigBounds, Weights, compare, quick,
+    refine, with_unsure,
+};
+use crate::index::{Entry, Index, View};
 use crate::person::{Record, Registry};
 
 /// Levels per field, at most.
@@ -100,6 +103,73 @@ fn starting_weights(u: &Table) -> Table {
     w
 }
 
+/// `t` as a record's [`Weights`] (its unsure levels at their best).
+fn widen(t: &Table) -> Weights {
+    let mut w = [[0.0; 16]; Field::COUNT];
+    for f in Field::ALL {
+        let n = f.levels().len();
+        w[f as usize][..n].copy_from_slice(&t[f as usize][..n]);
+    }
+    with_unsure(w)
+}
+
+/// Sum of a pattern's weights, missing fields 0 (a quick pattern: its highest).
+fn rank(w: &Weights, pat: Pattern) -> f64 {
+    Field::ALL
+        .iter()
+        .map(|&f| w[f as usize][pat.level(f) as usize])
+        .sum()
+}
+
+/// Buffers of one training thread.
+#[derive(Default)]
+struct Training {
+    scratch: Scratch,
+    cands: Vec<Entry>,
+    order: Vec<(f64, u32)>,
+    top: Vec<(f64, Pattern)>,
+}
+
+impl Training {
+    /// The `k` patterns of `rec`'s candidates ranked highest by `w`, into `self.top`.
+    /// Candidates are taken highest signature bound first, and only those whose bound
+    /// (by signature, then by [`quick`] pattern) can still enter the `k` best are
+    /// compared: at 10M persons a record meets hundreds, mostly far below.
+    fn top_patterns(&mut self, reg: &Registry, rec: &Record, w: &Weights, k: usize) {
+        let sb = SigBounds::new(w);
+        self.order.clear();
+        self.order.extend(
+            self.cands
+                .iter()
+                .map(|e| (sb.bound(w, rec, e.sig(), false), e.id())),
+        );
+        self.order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+        self.top.clear();
+        for &(bound, id) in &self.order {
+            let kth = if self.top.len() == k {
+                self.top[k - 1].0
+            } else {
+                f64::NEG_INFINITY
+            };
+            if bound < kth {
+                break;
+            }
+            let person = &reg.people[id as usize];
+            let q = quick(reg, rec, person);
+            if rank(w, q) < kth {
+                continue;
+            }
+            let pat = refine(reg, rec, person, q, &mut self.scratch);
+            let r = rank(w, pat);
+            if r > kth || self.top.len() < k {
+                let at = self.top.partition_point(|&(x, _)| x >= r);
+                self.top.insert(at, (r, pat));
+                self.top.truncate(k);
+            }
+        }
+    }
+}
+
 /// [`blocked_patterns`], or with `best` = `(weights, k)` only each record's `k`
 /// candidates ranked highest by `weights`.
 fn patterns_of(
@@ -109,15 +179,8 @@ fn patterns_of(
     threads: usize,
     best: Option<(&Table, usize)>,
 ) -> HashMap<Pattern, f64> {
-    let rank = |w: &Table, pat: &Pattern| -> f64 {
-        Field::ALL
-            .iter()
-            .map(|&f| match pat.level(f) {
-                MISSING => 0.0,
-                l => w[f as usize][l as usize],
-            })
-            .sum()
-    };
+    let best = best.map(|(t, k)| (widen(t), k));
+    let best = best.as_ref();
     let chunk = records.len().div_ceil(threads.max(1)).max(1);
     std::thread::scope(|s| {
         let handles: Vec<_> = records
@@ -125,25 +188,20 @@ fn patterns_of(
             .map(|part| {
                 s.spawn(move || {
                     let mut counts: HashMap<Pattern, f64> = HashMap::new();
-                    let mut scratch = Scratch::default();
-                    let mut cands = Vec::new();
-                    let mut pats: Vec<(f64, Pattern)> = Vec::new();
+                    let mut t = Training::default();
                     for rec in part {
-                        index.candidates(&View::of_record(rec), &mut cands);
-                        pats.clear();
-                        for &c in &cands {
-                            let pat = compare(reg, rec, &reg.people[c as usize], &mut scratch);
-                            let r = best.map_or(0.0, |(w, _)| rank(w, &pat));
-                            pats.push((r, pat));
-                        }
-                        if let Some((_, k)) = best
-                            && pats.len() > k
-                        {
-                            pats.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
-                            pats.truncate(k);
-                        }
-                        for (_, pat) in &pats {
-                            *counts.entry(*pat).or_default() += 1.0;
+                        index.candidates(&View::of_record(rec), &mut t.cands);
+                        if let Some((w, k)) = best {
+                            t.top_patterns(reg, rec, w, *k);
+                            for (_, pat) in &t.top {
+                                *counts.entry(*pat).or_default() += 1.0;
+                            }
+                        } else {
+                            for e in &t.cands {
+                                let person = &reg.people[e.id() as usize];
+                                let pat = compare(reg, rec, person, &mut t.scratch);
+                                *counts.entry(pat).or_default() += 1.0;
+                            }
                         }
                     }
                     counts

@@ -247,7 +247,10 @@ pub fn edit_distance(a: &[u8], b: &[u8], limit: usize) -> usize {
     }
 }
 
-/// Optimal string alignment over three caller-provided rows of `b.len() + 1`.
+/// Optimal string alignment over three caller-provided rows of `b.len() + 1`. Only the
+/// band of cells within `limit` of the diagonal is computed (a cell off it is already
+/// over the limit); the cells just outside the band are set to `limit + 1`, which is
+/// all the next rows read of them.
 fn osa<'r>(
     a: &[u8],
     b: &[u8],
@@ -256,29 +259,37 @@ fn osa<'r>(
     mut prev: &'r mut [usize],
     mut cur: &'r mut [usize],
 ) -> usize {
+    let over = limit + 1;
     for (j, x) in prev.iter_mut().enumerate() {
-        *x = j;
+        *x = j.min(over);
     }
-    for (i, &ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        let mut row_min = cur[0];
-        for (j, &cb) in b.iter().enumerate() {
-            let mut d = (prev[j] + usize::from(ca != cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-            if i > 0 && j > 0 && ca == b[j - 1] && a[i - 1] == cb {
-                d = d.min(before[j - 1] + 1);
+    for i in 1..=a.len() {
+        let lo = i.saturating_sub(limit).max(1);
+        let hi = (i + limit).min(b.len());
+        cur[lo - 1] = if lo == 1 { i.min(over) } else { over };
+        let mut row_min = cur[lo - 1];
+        let ca = a[i - 1];
+        for j in lo..=hi {
+            let cb = b[j - 1];
+            let mut d = (prev[j - 1] + usize::from(ca != cb))
+                .min(prev[j] + 1)
+                .min(cur[j - 1] + 1);
+            if i > 1 && j > 1 && ca == b[j - 2] && a[i - 2] == cb {
+                d = d.min(before[j - 2] + 1);
             }
-            cur[j + 1] = d;
-            row_min = row_min.min(d);
+            cur[j] = d.min(over);
+            row_min = row_min.min(cur[j]);
+        }
+        if hi < b.len() {
+            cur[hi + 1] = over;
         }
         if row_min > limit {
-            return limit + 1;
+            return over;
         }
         std::mem::swap(&mut before, &mut prev);
         std::mem::swap(&mut prev, &mut cur);
     }
-    prev[b.len()].min(limit + 1)
+    prev[b.len()].min(over)
 }
 
 #[cfg(test)]
@@ -326,5 +337,63 @@ mod tests {
             1,
             "past the stack rows"
         );
+        assert_eq!(edit_distance(b"ab", b"", 2), 2);
+        assert_eq!(edit_distance(b"", b"ab", 2), 2);
+        assert_eq!(edit_distance(b"", b"abc", 2), 3);
+    }
+
+    /// The whole-matrix optimal string alignment distance, unbounded.
+    fn reference(a: &[u8], b: &[u8]) -> usize {
+        let mut d = vec![vec![0; b.len() + 1]; a.len() + 1];
+        for (i, row) in d.iter_mut().enumerate() {
+            row[0] = i;
+        }
+        for (j, x) in d[0].iter_mut().enumerate() {
+            *x = j;
+        }
+        for i in 1..=a.len() {
+            for j in 1..=b.len() {
+                let cost = usize::from(a[i - 1] != b[j - 1]);
+                d[i][j] = (d[i - 1][j - 1] + cost)
+                    .min(d[i - 1][j] + 1)
+                    .min(d[i][j - 1] + 1);
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+                }
+            }
+        }
+        d[a.len()][b.len()]
+    }
+
+    #[test]
+    fn the_band_gives_the_whole_matrix_distance_up_to_the_limit() {
+        // Every pair of strings of up to 5 letters over a 3-letter alphabet.
+        let words: Vec<Vec<u8>> = (0..=5u32)
+            .flat_map(|len| {
+                (0..3usize.pow(len)).map(move |mut n| {
+                    (0..len)
+                        .map(|_| {
+                            let c = b"abn"[n % 3];
+                            n /= 3;
+                            c
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        for a in &words {
+            for b in words.iter().step_by(3) {
+                let full = reference(a, b);
+                for limit in 0..=3 {
+                    assert_eq!(
+                        edit_distance(a, b, limit),
+                        full.min(limit + 1),
+                        "{:?} {:?} limit {limit}",
+                        String::from_utf8_lossy(a),
+                        String::from_utf8_lossy(b)
+                    );
+                }
+            }
+        }
     }
 }

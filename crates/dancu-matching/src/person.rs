@@ -204,6 +204,8 @@ impl Registry {
 
     /// Word frequencies; call once every person is in.
     pub fn count_words(&mut self) {
+        crate::huge_pages(&self.people);
+        crate::huge_pages(&self.words);
         let folds = self.ix.folds.len();
         let mut given_fold = vec![0; folds];
         let mut family_fold = vec![0; folds];
