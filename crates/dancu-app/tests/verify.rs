@@ -555,7 +555,10 @@ fn the_tracker_finds_every_person_a_batch_read() {
     }
     for unread in [2, 3] {
         assert!(
-            app.store.audit_for_person(p[unread].0, 10).unwrap().is_empty(),
+            app.store
+                .audit_for_person(p[unread].0, 10)
+                .unwrap()
+                .is_empty(),
             "person {unread} was not read"
         );
     }

@@ -9,8 +9,8 @@ use dancu_domain::{
 use dancu_store::testing::sample_communes as communes;
 use dancu_store::{
     AlertRecord, AuditEntry, ChainTrust, ChainVerdict, Checkpoint, CitizenField, EventMeta, Fault,
-    GroupEntry, HeadRecord, NewPartner, NewUser, ReaddressPlan, SearchQuery, SigningKey, Store, UnitFilter,
-    UsageDay, UsageDelta, Value,
+    GroupEntry, HeadRecord, NewPartner, NewUser, ReaddressPlan, SearchQuery, SigningKey, Store,
+    UnitFilter, UsageDay, UsageDelta, Value,
 };
 
 fn date(s: &str) -> PartialDate {
@@ -895,7 +895,11 @@ fn group_entries_list_their_persons_for_the_tracker(store: &Store) {
             None,
         )
         .unwrap();
-    assert_eq!(store.audit_count().unwrap(), 2, "one entry for the three persons");
+    assert_eq!(
+        store.audit_count().unwrap(),
+        2,
+        "one entry for the three persons"
+    );
     let seen = store.audit_for_person(c, 10).unwrap();
     assert_eq!(seen.len(), 1);
     assert_eq!(
@@ -912,7 +916,10 @@ fn group_entries_list_their_persons_for_the_tracker(store: &Store) {
             job.id,
             &Default::default(),
             dancu_store::JOB_DONE,
-            &[GroupEntry::new(AuditEntry::default(), vec![("match", other)])],
+            &[GroupEntry::new(
+                AuditEntry::default(),
+                vec![("match", other)],
+            )],
             None,
         )
         .unwrap();
