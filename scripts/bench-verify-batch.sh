@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark of `dancu verify-batch` against a seeded SQLite store, with the ceiling it
-# is measured against: raw primary-key multi-gets of the same IDs on the same store, run
-# by the same script just before and just after.
+# is measured against: raw primary-key multi-gets of the same IDs on the same store (the
+# batch's own multi-get, `Store::identities_by_ids`, nothing else), run by the same script
+# just before and just after, each under GNU time (CPU seconds: the figure a shared
+# machine disturbs least).
 # Usage: scripts/bench-verify-batch.sh DATA_DIR [CITIZENS] [ROWS]
 #   DATA_DIR  store directory; seeded with CITIZENS (default 10,000,000) if it has none
 #   ROWS      rows of the partner file (default 1,000,000), drawn from the store with the
@@ -55,9 +57,11 @@ with open(src, encoding="utf-8") as f, open(out, "w", encoding="utf-8", newline=
 PY
   rm -f "$dir/export.csv"
 fi
+raw_bin="$root/$(cd "$root" && cargo bench -p dancu-app --bench verify_batch --no-run 2>&1 |
+  sed -n 's/.*Executable .*(\(.*\))$/\1/p')"
 lookups() {
   DANCU_BENCH_DB="sqlite://$dir/dancu.db" DANCU_BENCH_INPUT="$input" \
-    cargo bench -q -p dancu-app --bench verify_batch 2>/dev/null | grep 'rows/s'
+    /usr/bin/time -f 'cpu %U %S' "$raw_bin" 2>&1 | grep -E 'rows/s|^cpu' | tr '\n' ' '
 }
 before=$(lookups)
 echo "raw multi-get (before): $before"
@@ -69,11 +73,19 @@ after=$(lookups)
 echo "raw multi-get (after): $after"
 rss=$(grep 'Maximum resident' "$dir/verify.time" | awk '{print $NF}')
 echo "verify-batch peak RSS: $((rss / 1024)) MiB"
-python3 - "$before" "$after" "$(head -1 "$dir/verify.log")" <<'PY'
+python3 - "$before" "$after" "$(head -1 "$dir/verify.log")" "$(cat "$dir/verify.time")" <<'PY'
 import re, sys
 num = lambda s, pat: float(re.search(pat, s).group(1))
 raw = [num(s, r"([\d.]+) rows/s") for s in sys.argv[1:3]]
+# CPU microseconds per row: what load from other processes changes least.
+raw_cpu = [(num(s, r"cpu ([\d.]+)") + num(s, r"cpu [\d.]+ ([\d.]+)")) * 1e6
+           / num(s, r"^(\d+) IDs") for s in sys.argv[1:3]]
 verify = num(sys.argv[3], r"\(([\d.]+) rows/s\)")
+rows = num(sys.argv[3], r"verified (\d+) rows")
+t = sys.argv[4]
+verify_cpu = (num(t, r"User time \(seconds\): ([\d.]+)") + num(t, r"System time \(seconds\): ([\d.]+)")) * 1e6 / rows
 print(f"verify-batch {verify:,.0f} rows/s; raw multi-get {min(raw):,.0f}–{max(raw):,.0f} rows/s; "
       f"ratio {verify / max(raw):.2f}–{verify / min(raw):.2f}")
+print(f"CPU per row: verify-batch {verify_cpu:.2f} µs; raw multi-get {min(raw_cpu):.2f}–{max(raw_cpu):.2f} µs; "
+      f"ratio {min(raw_cpu) / verify_cpu:.2f}–{max(raw_cpu) / verify_cpu:.2f}")
 PY

@@ -1,6 +1,7 @@
 //! The ceiling of `verify-batch`: raw primary-key multi-gets of the personal IDs of a
-//! partner file on a store, with the batch's chunk size and worker threads, and nothing
-//! else (no parsing of other fields, comparison, output or audit). Run by
+//! partner file on a store (the batch's own multi-get, `Store::identities_by_ids`), with
+//! the batch's chunk size and worker threads, and nothing else (no parsing of other
+//! fields, comparison, output or audit). Run by
 //! `scripts/bench-verify-batch.sh`, which sets DANCU_BENCH_DB and DANCU_BENCH_INPUT.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,7 +39,7 @@ fn main() {
         for _ in 0..options.workers {
             s.spawn(|| {
                 while let Some(chunk) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let n = store.citizens_by_ids(chunk).expect("multi-get").len();
+                    let n = store.identities_by_ids(chunk).expect("multi-get").len();
                     found.fetch_add(n, Ordering::Relaxed);
                 }
             });

@@ -520,6 +520,50 @@ fn bad_rows_are_invalid_with_their_line_and_never_stop_the_job() {
     assert_eq!(summary["findings"]["invalid.date_of_birth"], 1);
 }
 
+/// The citizen's data tracker finds every person a batch read, with the verdict for them,
+/// though the batch writes one chained entry per chunk rather than one per row.
+#[test]
+fn the_tracker_finds_every_person_a_batch_read() {
+    let t = TestStore::sqlite();
+    let app = app_with_people(&t);
+    let dir = tempfile::tempdir().unwrap();
+    let p = people();
+    let id = |i: usize| p[i].0.to_string();
+    let requests = [
+        request(&id(0), p[0].1, p[0].2, ""),
+        request(&id(1), "Trần Văn Đúc", "", ""),
+        request(&id(4), "Hoang Quoc Viet", "", ""),
+        request(&id(3)[..11], "", "", ""),
+    ];
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, csv_file(&requests)).unwrap();
+    let options = BatchOptions {
+        chunk_rows: 2,
+        checkpoint_rows: 2,
+        workers: 2,
+    };
+    run_batch(&app, &input, &dir.path().join("out.csv"), &options);
+    for (who, verdict) in [(0, "match"), (1, "mismatch"), (4, "mismatch")] {
+        let seen = app.store.audit_for_person(p[who].0, 10).unwrap();
+        let e = &seen[0];
+        assert_eq!(
+            (e.action.as_str(), e.outcome.as_str(), e.purpose.as_deref()),
+            ("verify.batch", verdict, Some("verification")),
+            "{seen:?}"
+        );
+        assert!(e.detail.as_deref().unwrap().starts_with("job "), "{e:?}");
+    }
+    for unread in [2, 3] {
+        assert!(
+            app.store
+                .audit_for_person(p[unread].0, 10)
+                .unwrap()
+                .is_empty(),
+            "person {unread} was not read"
+        );
+    }
+}
+
 #[test]
 fn the_batch_runs_on_postgresql() {
     let t = TestStore::postgres();
@@ -540,4 +584,11 @@ fn the_batch_runs_on_postgresql() {
     );
     let verdicts: Vec<&str> = rows[1..].iter().map(|r| r[1].as_str()).collect();
     assert_eq!(verdicts, ["match"; 6]);
+    for (id, ..) in people() {
+        let seen = app.store.audit_for_person(id, 10).unwrap();
+        assert_eq!(
+            (seen[0].action.as_str(), seen[0].outcome.as_str()),
+            ("verify.batch", "match")
+        );
+    }
 }

@@ -37,9 +37,9 @@ const TILDE: char = '\u{303}'; // ngã
 const HOOK: char = '\u{309}'; // hỏi
 const DOT: char = '\u{323}'; // nặng
 
-/// NFC; input that is already NFC (by the quick check) is just copied.
+/// NFC; input that is already NFC (ASCII, or by the quick check) is just copied.
 pub fn nfc(s: &str) -> String {
-    if is_nfc_quick(s.chars()) == IsNormalized::Yes {
+    if s.is_ascii() || is_nfc_quick(s.chars()) == IsNormalized::Yes {
         s.to_owned()
     } else {
         s.nfc().collect()

@@ -566,24 +566,29 @@ fn a_stopped_job_resumes_on_restart_without_losing_or_repeating_a_row() {
             .all(|(i, r)| r[0] == format!("r{i}"))
     );
 
-    // One audit entry per person found, none lost or repeated across the restart.
-    let found = rows[1..]
-        .iter()
-        .filter(|r| r[1] != "not_found" && r[1] != "invalid")
-        .count();
+    // One chained entry per chunk (64 rows here) listing the persons found with their
+    // verdicts, none lost or repeated across the restart: the lists of the job run in one
+    // go.
     let entries = s
         .app
         .store
         .audit_for_actor("partner:bank", &["verify.batch"], 10_000)
         .unwrap();
-    let of_job = |id: i64| {
+    let lists = |id: i64| -> Vec<String> {
+        let head = format!("job {id}\n");
         entries
             .iter()
-            .filter(|e| e.detail.as_deref() == Some(&format!("job {id}")))
-            .count()
+            .filter_map(|e| e.detail.as_deref()?.strip_prefix(&head).map(str::to_owned))
+            .collect()
     };
-    assert_eq!(of_job(job.id), found);
-    assert_eq!(of_job(again), found);
+    let listed = lists(job.id);
+    assert_eq!(listed.len(), 2000_usize.div_ceil(64));
+    assert_eq!(listed, lists(again));
+    assert_eq!(
+        listed.last().unwrap(),
+        "mismatch 001080000001 001182000001",
+        "the persons of the rows found (the old ID number's too), each once per verdict"
+    );
     // The verdicts of both jobs are in the statistics once each.
     let usage: Value = s
         .partner_get(&restarted, &key, "/api/v1/partner/usage")

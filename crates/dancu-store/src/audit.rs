@@ -36,6 +36,78 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
+/// One chained entry for reads of many persons at once (a chunk of a batch
+/// verification), far cheaper than an entry per person: the entry's `detail` keeps its
+/// own first line and then lists every person with the outcome for them, one line per
+/// outcome (`match 001075001234 001075001237`), so the chain covers each of them; the
+/// `audit_persons` table indexes them by person for the citizen's data tracker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupEntry {
+    entry: AuditEntry,
+    /// Per outcome (in order), its persons, sorted, without repeats.
+    persons: Vec<(&'static str, Vec<PersonalId>)>,
+}
+
+impl GroupEntry {
+    /// `entry` (its `personal_id` is ignored) for the persons read, each with its
+    /// outcome; a person read twice with the same outcome is listed once.
+    pub fn new(mut entry: AuditEntry, persons: Vec<(&'static str, PersonalId)>) -> Self {
+        // Outcomes are few: a bucket each, then sort plain numbers (often sorted already).
+        let mut by_outcome: Vec<(&'static str, Vec<PersonalId>)> = Vec::new();
+        for (outcome, id) in persons {
+            match by_outcome.iter_mut().find(|(o, _)| *o == outcome) {
+                Some((_, ids)) => ids.push(id),
+                None => by_outcome.push((outcome, vec![id])),
+            }
+        }
+        by_outcome.sort_unstable_by_key(|(o, _)| *o);
+        let mut detail = entry.detail.take().unwrap_or_default();
+        for (outcome, ids) in &mut by_outcome {
+            ids.sort_unstable();
+            ids.dedup();
+            detail.reserve(outcome.len() + 1 + ids.len() * 13);
+            detail.push('\n');
+            detail.push_str(outcome);
+            for id in ids.iter() {
+                detail.push(' ');
+                push_pid(&mut detail, *id);
+            }
+        }
+        entry.personal_id = None;
+        entry.detail = Some(detail);
+        GroupEntry {
+            entry,
+            persons: by_outcome,
+        }
+    }
+
+    pub fn entry(&self) -> &AuditEntry {
+        &self.entry
+    }
+}
+
+/// Appends the 12 digits of `id` (as its `Display`, without the formatting machinery:
+/// a batch lists a million of them).
+fn push_pid(out: &mut String, id: PersonalId) {
+    let mut digits = [b'0'; 12];
+    let mut v = id.as_u64();
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    out.push_str(std::str::from_utf8(&digits).expect("ASCII digits"));
+}
+
+impl From<AuditEntry> for GroupEntry {
+    /// A plain entry, about one person or none.
+    fn from(entry: AuditEntry) -> Self {
+        GroupEntry {
+            entry,
+            persons: Vec::new(),
+        }
+    }
+}
+
 /// The chained columns, in the order of the canonical encoding; `hash` follows them.
 const CHAINED: &[&str] = &[
     "id",
@@ -51,6 +123,10 @@ const CHAINED: &[&str] = &[
     "user_agent",
     "detail",
 ];
+
+/// Characters of a group entry's detail read for the data tracker: its first line (the
+/// job), without the list of persons that follows.
+const GROUP_DETAIL_HEAD: usize = 200;
 
 /// Rows read per query when walking the chain: memory stays bounded on any log size.
 const PAGE: i64 = 10_000;
@@ -315,8 +391,48 @@ pub(crate) fn insert_audit(
     tx: &mut dyn Tx,
     entries: &[AuditEntry],
 ) -> Result<Option<AuditHead>, Error> {
+    append_entries(tx, entries.iter())
+}
+
+/// [`insert_audit`] of group entries (and single ones, without persons), in order, with
+/// the `audit_persons` rows of their persons.
+pub(crate) fn insert_audit_groups(
+    tx: &mut dyn Tx,
+    groups: &[GroupEntry],
+) -> Result<Option<AuditHead>, Error> {
+    let head = append_entries(tx, groups.iter().map(GroupEntry::entry))?;
+    let Some(last) = head.map(|h| h.entry_id) else {
+        return Ok(head);
+    };
+    if groups.iter().all(|g| g.persons.is_empty()) {
+        return Ok(head);
+    }
+    let first = last - groups.len() as i64 + 1;
+    tx.bulk_insert(
+        "audit_persons",
+        &["personal_id", "entry_id", "outcome"],
+        &mut groups.iter().zip(first..).flat_map(|(g, entry_id)| {
+            g.persons.iter().flat_map(move |&(outcome, ref ids)| {
+                ids.iter().map(move |id| {
+                    vec![
+                        Value::Int(pid_value(*id)),
+                        Value::Int(entry_id),
+                        Value::Code(outcome),
+                    ]
+                })
+            })
+        }),
+    )?;
+    Ok(head)
+}
+
+fn append_entries<'e>(
+    tx: &mut dyn Tx,
+    entries: impl Iterator<Item = &'e AuditEntry>,
+) -> Result<Option<AuditHead>, Error> {
     let start = lock_head(tx)?;
-    if entries.is_empty() {
+    let mut entries = entries.peekable();
+    if entries.peek().is_none() {
         return Ok(start);
     }
     let (mut id, mut prev) = start.map_or((0, GENESIS_PREV), |h| (h.entry_id, h.hash));
@@ -325,7 +441,7 @@ pub(crate) fn insert_audit(
     tx.bulk_insert(
         "audit_log",
         &columns,
-        &mut entries.iter().map(|e| {
+        &mut entries.map(|e| {
             id += 1;
             let mut row = entry_row(id, e);
             prev = link(&prev, &row);
@@ -391,18 +507,30 @@ impl Store {
         self.read(|tx| Walk::new(trust).run(tx))
     }
 
-    /// Who touched a person's data, newest first.
+    /// Who touched a person's data, newest first: the entries about the person and the
+    /// group entries that list them (with the outcome for them, and the first line of the
+    /// entry's detail, not the list).
     pub fn audit_for_person(&self, id: PersonalId, limit: u32) -> Result<Vec<AuditEntry>, Error> {
         self.read(|tx| {
             tx.query(
-                "SELECT at, actor, actor_role, actor_unit, action, personal_id, purpose, outcome, \
-                 ip, user_agent, detail \
-                 FROM audit_log WHERE personal_id = $1 ORDER BY id DESC LIMIT $2",
+                &format!(
+                    "SELECT at, actor, actor_role, actor_unit, action, personal_id, purpose, \
+                     outcome, ip, user_agent, detail, id, 0 \
+                     FROM audit_log WHERE personal_id = $1 \
+                     UNION ALL \
+                     SELECT a.at, a.actor, a.actor_role, a.actor_unit, a.action, p.personal_id, \
+                     a.purpose, p.outcome, a.ip, a.user_agent, \
+                     substr(a.detail, 1, {GROUP_DETAIL_HEAD}), a.id, 1 \
+                     FROM audit_persons p JOIN audit_log a ON a.id = p.entry_id \
+                     WHERE p.personal_id = $1 \
+                     ORDER BY 12 DESC LIMIT $2"
+                ),
                 &[Value::Int(pid_value(id)), Value::Int(limit.into())],
             )?
             .into_iter()
             .map(|mut r| {
                 let at_millis = r[0].as_i64().unwrap_or_default();
+                let grouped = r[12].as_i64() == Some(1);
                 let mut text = |i: usize| std::mem::replace(&mut r[i], Value::Null).into_string();
                 Ok(AuditEntry {
                     at_millis,
@@ -414,7 +542,13 @@ impl Store {
                     outcome: text(7).unwrap_or_default(),
                     ip: text(8),
                     user_agent: text(9),
-                    detail: text(10),
+                    // A group entry's list of persons starts on its second line.
+                    detail: text(10).map(|mut d| {
+                        if grouped {
+                            d.truncate(d.find('\n').unwrap_or(d.len()));
+                        }
+                        d
+                    }),
                     personal_id: Some(id),
                 })
             })

@@ -28,8 +28,12 @@ mod verify_jobs;
 use std::path::Path;
 
 pub use accounts::{NewUser, SessionRecord, UserRecord};
-pub use audit::{AuditEntry, AuditHead, ChainTrust, ChainVerdict, Checkpoint, Fault, HeadRecord};
-pub use citizens::{ChangeRecord, CitizenField, ResidenceRecord, SearchQuery, UnitFilter};
+pub use audit::{
+    AuditEntry, AuditHead, ChainTrust, ChainVerdict, Checkpoint, Fault, GroupEntry, HeadRecord,
+};
+pub use citizens::{
+    ChangeRecord, CitizenField, Identity, ResidenceRecord, SearchQuery, UnitFilter,
+};
 pub use dossiers::{DOSSIER_CLOSED, DOSSIER_IN_PROGRESS, DossierRecord};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use enrich::{AttributeVersion, AttributeWrite, ConflictRecord, Decision, Held};

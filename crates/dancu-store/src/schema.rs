@@ -313,6 +313,16 @@ CREATE TABLE civil_links (
 CREATE INDEX civil_links_person ON civil_links (personal_id)
 "#,
     MOVE_AUDIT,
+    // The persons a group audit entry lists (a chunk of a batch verification), by person:
+    // what the data tracker reads. In the audit file, as it commits with the entries.
+    r#"
+CREATE TABLE {AUDIT}audit_persons (
+    personal_id BIGINT NOT NULL,
+    entry_id BIGINT NOT NULL,
+    outcome TEXT NOT NULL,
+    PRIMARY KEY (personal_id, entry_id, outcome)
+) {WITHOUT_ROWID}
+"#,
 ];
 
 /// Moves the audit-owned tables into the audit file (SQLite; nothing on PostgreSQL), in
@@ -320,10 +330,12 @@ CREATE INDEX civil_links_person ON civil_links (personal_id)
 /// content, so the migration may take any position in the list.
 pub(crate) const MOVE_AUDIT: &str = "-- the audit-owned tables move to the audit file (SQLite)";
 
-/// The tables that live in the audit file on SQLite (a later migration that indexes one
-/// writes `CREATE INDEX {AUDIT}name ON table`). `verify_jobs` is among them because a
-/// job's checkpoint commits together with the audit entries of the rows it covers, and a
-/// transaction spanning two WAL files is atomic per file only.
+/// The tables that the move put in the audit file on SQLite (a later migration that
+/// indexes one writes `CREATE INDEX {AUDIT}name ON table`; one that creates a table there
+/// writes `CREATE TABLE {AUDIT}name`, and the table is not listed here, as the move
+/// predates it). `verify_jobs` is among them because a job's checkpoint commits together
+/// with the audit entries of the rows it covers, and a transaction spanning two WAL files
+/// is atomic per file only.
 pub(crate) const AUDIT_TABLES: &[&str] = &["audit_log", "audit_checkpoints", "verify_jobs"];
 
 /// The migration after whose SQL the audit entries written so far are hash-chained, in

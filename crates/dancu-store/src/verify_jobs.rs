@@ -2,7 +2,7 @@
 //! at its last checkpoint. A checkpoint commits together with the audit entries of the
 //! rows it covers, so a resumed job neither loses nor repeats an entry.
 
-use crate::audit::{AuditEntry, insert_audit};
+use crate::audit::{GroupEntry, insert_audit_groups};
 use crate::partners::{UsageDelta, add_usage};
 use crate::sql::{Row, Tx, Value};
 use crate::{Error, Store, now_millis};
@@ -226,19 +226,19 @@ impl Store {
         })
     }
 
-    /// Records a checkpoint, the audit entries of the rows it covers and their verdict
-    /// counts (a partner's job) in one transaction; `status` is [`JOB_RUNNING`], or
-    /// [`JOB_DONE`] for the last one.
+    /// Records a checkpoint, the audit entries of the rows it covers (group entries that
+    /// list their persons) and their verdict counts (a partner's job) in one transaction;
+    /// `status` is [`JOB_RUNNING`], or [`JOB_DONE`] for the last one.
     pub fn checkpoint_verify_job(
         &self,
         id: i64,
         checkpoint: &JobCheckpoint,
         status: &'static str,
-        audit: &[AuditEntry],
+        audit: &[GroupEntry],
         usage: Option<&UsageDelta>,
     ) -> Result<(), Error> {
         self.write(|tx| {
-            insert_audit(tx, audit)?;
+            insert_audit_groups(tx, audit)?;
             if let Some(u) = usage {
                 add_usage(tx, u)?;
             }

@@ -9,8 +9,8 @@ use dancu_domain::{
 use dancu_store::testing::sample_communes as communes;
 use dancu_store::{
     AlertRecord, AuditEntry, ChainTrust, ChainVerdict, Checkpoint, CitizenField, EventMeta, Fault,
-    HeadRecord, NewPartner, NewUser, ReaddressPlan, SearchQuery, SigningKey, Store, UnitFilter,
-    UsageDay, UsageDelta, Value,
+    GroupEntry, HeadRecord, NewPartner, NewUser, ReaddressPlan, SearchQuery, SigningKey, Store,
+    UnitFilter, UsageDay, UsageDelta, Value,
 };
 
 fn date(s: &str) -> PartialDate {
@@ -855,6 +855,92 @@ fn broken_at(verdict: ChainVerdict) -> (i64, Fault) {
     }
 }
 
+/// A group entry (a chunk of a batch verification) is one chained entry whose detail lists
+/// its persons, and the data tracker finds each of them with the outcome for them.
+fn group_entries_list_their_persons_for_the_tracker(store: &Store) {
+    let (a, b, c) = (
+        pid(1, Gender::Male, 1980, 1),
+        pid(1, Gender::Male, 1980, 2),
+        pid(1, Gender::Female, 1990, 3),
+    );
+    let job = store.open_verify_job("bank", "in", "f", "out").unwrap();
+    let entry = AuditEntry {
+        at_millis: 5,
+        actor: "bank".into(),
+        actor_role: "partner".into(),
+        action: "verify.batch".into(),
+        outcome: "ok".into(),
+        detail: Some("job 1".into()),
+        ..Default::default()
+    };
+    let start = AuditEntry {
+        action: "verify.batch.start".into(),
+        ..entry.clone()
+    };
+    let group = GroupEntry::new(
+        entry,
+        vec![("mismatch", c), ("match", b), ("match", a), ("match", b)],
+    );
+    assert_eq!(
+        group.entry().detail.as_deref(),
+        Some(format!("job 1\nmatch {a} {b}\nmismatch {c}").as_str()),
+        "sorted by outcome and person, each once"
+    );
+    store
+        .checkpoint_verify_job(
+            job.id,
+            &Default::default(),
+            dancu_store::JOB_RUNNING,
+            &[start.into(), group],
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        store.audit_count().unwrap(),
+        2,
+        "one entry for the three persons"
+    );
+    let seen = store.audit_for_person(c, 10).unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        (seen[0].action.as_str(), seen[0].outcome.as_str()),
+        ("verify.batch", "mismatch")
+    );
+    assert_eq!(seen[0].detail.as_deref(), Some("job 1"), "not the list");
+    assert_eq!(seen[0].personal_id, Some(c));
+    // Entries about the person and group entries that list them, newest first.
+    audit_log(store, 1);
+    let other = pid(1, Gender::Female, 1990, 1);
+    store
+        .checkpoint_verify_job(
+            job.id,
+            &Default::default(),
+            dancu_store::JOB_DONE,
+            &[GroupEntry::new(
+                AuditEntry::default(),
+                vec![("match", other)],
+            )],
+            None,
+        )
+        .unwrap();
+    let seen = store.audit_for_person(other, 10).unwrap();
+    assert_eq!(
+        seen.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["", "citizen.read"]
+    );
+    assert!(store.audit_for_person(a, 10).unwrap()[0].outcome == "match");
+    assert!(matches!(
+        verify(store),
+        ChainVerdict::Intact { entries: 4, .. }
+    ));
+    // The list is chained: striking a person from it breaks the chain.
+    sql(
+        store,
+        &format!("UPDATE audit_log SET detail = 'job 1\nmatch {a}\nmismatch {c}' WHERE id = 2"),
+    );
+    assert_eq!(broken_at(verify(store)), (2, Fault::Edited));
+}
+
 fn audit_chain_is_linear_and_verifies(store: &Store) {
     assert!(matches!(
         verify(store),
@@ -1090,6 +1176,7 @@ on_both_backends!(
     audit_and_accounts,
     dossiers_scope_lookups,
     audit_chain_is_linear_and_verifies,
+    group_entries_list_their_persons_for_the_tracker,
     audit_chain_names_an_edited_entry,
     audit_chain_names_a_deleted_entry,
     audit_chain_names_a_reordered_entry,
@@ -1152,7 +1239,8 @@ fn store_of_the_earlier_layout(dir: &std::path::Path) -> i64 {
         output_offset: 40,
         summary: "{}".into(),
     };
-    let entries: Vec<AuditEntry> = (1..=3)
+    // Per-person entries, as verify jobs wrote them before group entries.
+    let entries: Vec<GroupEntry> = (1..=3)
         .map(|i| AuditEntry {
             at_millis: 2_000,
             actor: "officer.1".into(),
@@ -1164,6 +1252,7 @@ fn store_of_the_earlier_layout(dir: &std::path::Path) -> i64 {
             detail: Some(format!("job {}", job.id)),
             ..Default::default()
         })
+        .map(GroupEntry::from)
         .collect();
     old.checkpoint_verify_job(
         job.id,
@@ -1310,7 +1399,7 @@ fn sqlite_audit_commits_leave_the_registry_file_unchanged() {
             job.id,
             &Default::default(),
             dancu_store::JOB_RUNNING,
-            &[AuditEntry::default()],
+            &[AuditEntry::default().into()],
             None,
         )
         .unwrap();

@@ -72,7 +72,9 @@ fn a_killed_run_resumes_without_losing_or_repeating_rows_or_audit_entries() {
     )
     .unwrap();
     let store = Store::open(&format!("sqlite://{}", d.join("dancu.db").display())).unwrap();
-    let per_row = "SELECT COUNT(*) FROM audit_log WHERE action = 'verify.batch'";
+    // The persons the chained chunk entries list (the data tracker's index of them).
+    let per_row = "SELECT COUNT(*) FROM audit_persons p JOIN audit_log a ON a.id = p.entry_id \
+                   WHERE a.action = 'verify.batch'";
     let batch = |output: &Path| {
         let mut c = dancu(d);
         c.args([
