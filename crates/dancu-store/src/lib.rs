@@ -22,6 +22,7 @@ mod readdress;
 mod schema;
 pub mod sql;
 mod sqlite;
+mod successions;
 pub mod testing;
 mod verify_jobs;
 
@@ -69,6 +70,7 @@ enum Backend {
 /// The store: open once, share (it is `Send + Sync`), call from blocking threads.
 pub struct Store {
     backend: Backend,
+    successions: successions::Cache,
 }
 
 impl Store {
@@ -88,8 +90,16 @@ impl Store {
                 "unsupported database URL (expected sqlite://PATH or postgres://…): {url}"
             )));
         };
-        let store = Store { backend };
+        let store = Store {
+            backend,
+            successions: successions::Cache::default(),
+        };
         schema::migrate_until(&store, upto)?;
+        match upto {
+            None => store.load_successions()?,
+            // A store of an earlier layout (tests) may lack the table: never look.
+            Some(_) => store.successions.never_recheck(),
+        }
         Ok(store)
     }
 

@@ -122,7 +122,8 @@ enum Command {
     },
     /// Links digitized civil-status entries to registry persons (files only, no store).
     Link(LinkArgs),
-    /// Re-addresses every open residence of reorganized units (dry run unless --apply).
+    /// Re-addresses every open residence of reorganized units (dry run unless --apply): the
+    /// apply records one unit succession per old unit, through which residences resolve.
     Readdress {
         /// CSV `old_commune_code,new_commune_code` with a header row.
         #[arg(
@@ -662,6 +663,12 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
                 );
             }
             if !r.applied {
+                for (old, new, residences, citizens, households) in &r.per_unit {
+                    println!(
+                        "  {old} -> {new}: {residences} open residences, {citizens} citizens, \
+                         {households} households"
+                    );
+                }
                 println!("nothing changed; run again with --apply --basis \"…\" to apply");
             }
         }
@@ -964,7 +971,7 @@ fn demo_example(app: &App) -> Option<String> {
         name_folded: "nguyen".into(),
         prefix: true,
         date_of_birth: None,
-        units: dancu_app::policy::unit_filter(app.units, &officer),
+        units: dancu_app::policy::unit_filter(app.units, &app.store.successions().ok()?, &officer),
         limit: 1,
         after: None,
     };
