@@ -456,7 +456,7 @@ fn no_household_is_half_moved(store: &Store, households: &[u64]) {
     }
 }
 
-fn plan(mapping: &[(&str, &str)], effective: &str) -> ReaddressPlan {
+fn plan(mapping: &[(&String, &String)], effective: &str) -> ReaddressPlan {
     ReaddressPlan {
         mapping: mapping
             .iter()
