@@ -7,6 +7,9 @@ use dancu_store::{ChangeRecord, CitizenField, EventMeta, ResidenceRecord, Search
 use serde::Serialize;
 
 use crate::policy::{self, Action, Actor, Scope, Target};
+
+/// Days since 1970-01-01 to a civil date (kept here for the callers that use it).
+pub use dancu_domain::date::civil_from_days;
 use crate::{App, AuditTicket, Error};
 
 /// Data that may be handed out once its audit entries are committed.
@@ -498,5 +501,3 @@ impl CursorKey {
 pub fn today() -> PartialDate {
     PartialDate::from_unix_millis(dancu_store::now_millis())
 }
-
-pub use dancu_domain::date::civil_from_days;

@@ -967,11 +967,12 @@ fn demo_setup(app: &App, data_dir: &Path, citizens: u64) -> Result<String, Strin
 /// One seeded person inside the province officer's scope, to try the API with.
 fn demo_example(app: &App) -> Option<String> {
     let officer = Actor::new("officer.hanoi", Role::Officer, "01");
+    let successions = app.store.successions().ok()?;
     let query = dancu_store::SearchQuery {
         name_folded: "nguyen".into(),
         prefix: true,
         date_of_birth: None,
-        units: dancu_app::policy::unit_filter(app.units, &app.store.successions().ok()?, &officer),
+        units: dancu_app::policy::unit_filter(app.units, &successions, &officer),
         limit: 1,
         after: None,
     };
