@@ -216,7 +216,7 @@ fn scope_follows_recorded_successions_from_their_effective_date() {
     let successions = Successions::new([
         step(Structure::Y2025, &moved, "2026-01-01", 1),
         step(Structure::Y2025, &new, "2026-01-01", 1),
-        step(Structure::Y2025, &later, "2999-01-01", 2),
+        step(Structure::Y2025, &later, "2399-01-01", 2),
     ])
     .unwrap();
     let inside = |unit: &str, structure: Structure, code: &str| {

@@ -199,14 +199,16 @@ mod tests {
 
     #[test]
     fn a_step_before_the_arrival_does_not_apply_and_cycles_end() {
-        // B → A was effective before A's people arrived in B: they stay in B.
+        // B → A was effective before A's people arrived in B: they stay in B. B's own
+        // people went to A first, then on to B with A's.
         let s = Successions::new([
             step("A", "B", "2026-06-01", 1),
             step("B", "A", "2026-01-01", 2),
         ])
         .unwrap();
         assert_eq!(resolve(&s, "A", "2027"), Some("B"));
-        assert_eq!(resolve(&s, "B", "2027"), Some("A"));
+        assert_eq!(resolve(&s, "B", "2026-03-01"), Some("A"));
+        assert_eq!(resolve(&s, "B", "2027"), Some("B"));
     }
 
     #[test]

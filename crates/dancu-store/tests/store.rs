@@ -567,14 +567,14 @@ fn readdress_follows_chains_and_waits_for_future_dates(store: &Store) {
         .unwrap();
     store
         .readdress(
-            &plan(&[(&c, &d)], "2999-01-01"),
-            Some(&meta("readdress", "2999-01-01")),
+            &plan(&[(&c, &d)], "2399-01-01"),
+            Some(&meta("readdress", "2399-01-01")),
         )
         .unwrap();
     assert_eq!(commune_of(store, h.father), c);
     assert_eq!(commune_of(store, f.child), c);
-    assert_eq!(as_of(store, f.child, "2999-06-01"), d);
-    assert!(refused(plan(&[(&d, &c)], "2998-01-01")).contains("after the date"));
+    assert_eq!(as_of(store, f.child, "2399-06-01"), d);
+    assert!(refused(plan(&[(&d, &c)], "2398-01-01")).contains("after the date"));
     assert_eq!(store.residences(f.child).unwrap().len(), 3);
     // A registration later made in a unit that no longer exists is shown in its
     // successor, and `check` reports it.
