@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use crate::policy::{self, Action, Actor, Scope, Target};
 
+use crate::{App, AuditTicket, Error};
 /// Days since 1970-01-01 to a civil date (kept here for the callers that use it).
 pub use dancu_domain::date::civil_from_days;
-use crate::{App, AuditTicket, Error};
 
 /// Data that may be handed out once its audit entries are committed.
 #[must_use = "release the data through `release` or `release_blocking`"]

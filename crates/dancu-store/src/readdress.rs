@@ -10,7 +10,7 @@
 //! and households that resolve to the old unit on the effective date, with SQL aggregates
 //! over the unit indexes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use dancu_domain::PartialDate;
 use dancu_domain::succession::Successions;
@@ -59,8 +59,9 @@ impl Store {
             // Read in this transaction: the checks see every committed reorganization.
             let (_, recorded) = successions::load(tx)?;
             check(&recorded, plan)?;
-            load_mapping(tx, &sources(&recorded, plan))?;
-            let mut report = count(tx)?;
+            let sources = sources(&recorded, plan);
+            load_mapping(tx, &sources)?;
+            let mut report = count(tx, &sources)?;
             drop_mapping(tx)?;
             if let Some(meta) = meta {
                 let event = events::append(tx, meta)?;
@@ -153,22 +154,29 @@ fn sources(recorded: &Successions, plan: &ReaddressPlan) -> Vec<[Value; 4]> {
     rows
 }
 
-/// Per old unit, the rows of `table` (`extra`: more join conditions) in the units that
-/// resolve to it.
-fn grouped(tx: &mut dyn Tx, table: &str, extra: &str) -> Result<HashMap<String, u64>, Error> {
-    let rows = tx.query(
-        &format!(
-            "SELECT m.old_code, COUNT(*) FROM readdress_map m JOIN {table} t \
-             ON t.commune_code = m.raw_code AND t.unit_structure = m.raw_structure{extra} \
-             GROUP BY m.old_code"
-        ),
-        &[],
-    )?;
-    Ok(rows
+/// Per recorded unit of the mapping table, its open residences, citizens and households.
+/// The unit indexes of the first two are walked in key order per recorded unit, so the
+/// counts stream (grouping the joined rows by old unit sorted 11 M rows for minutes);
+/// households have no unit index and are scanned once.
+const COUNTS: [&str; 3] = [
+    "SELECT m.raw_code, m.raw_structure, COUNT(*) FROM readdress_map m JOIN residences t \
+     ON t.commune_code = m.raw_code AND t.unit_structure = m.raw_structure \
+     AND t.valid_to IS NULL GROUP BY m.raw_code, m.raw_structure",
+    "SELECT m.raw_code, m.raw_structure, COUNT(*) FROM readdress_map m JOIN citizens t \
+     ON t.commune_code = m.raw_code AND t.unit_structure = m.raw_structure \
+     GROUP BY m.raw_code, m.raw_structure",
+    "SELECT commune_code, unit_structure, COUNT(*) FROM households \
+     WHERE (commune_code, unit_structure) IN (SELECT raw_code, raw_structure FROM readdress_map) \
+     GROUP BY commune_code, unit_structure",
+];
+
+fn grouped(tx: &mut dyn Tx, sql: &str) -> Result<HashMap<(String, String), u64>, Error> {
+    Ok(tx
+        .query(sql, &[])?
         .into_iter()
         .map(|mut r| {
-            let n = r[1].as_i64().unwrap_or(0) as u64;
-            (take_text(&mut r, 0), n)
+            let n = r[2].as_i64().unwrap_or(0) as u64;
+            ((take_text(&mut r, 0), take_text(&mut r, 1)), n)
         })
         .collect())
 }
@@ -179,23 +187,32 @@ fn take_text(r: &mut [Value], i: usize) -> String {
         .unwrap_or_default()
 }
 
-/// Counts per old unit over the mapping table, one grouped join per table.
-fn count(tx: &mut dyn Tx) -> Result<ReaddressReport, Error> {
-    let residences = grouped(tx, "residences", " AND t.valid_to IS NULL")?;
-    let citizens = grouped(tx, "citizens", "")?;
-    let households = grouped(tx, "households", "")?;
+/// Counts per old unit: the counts of the recorded units that resolve to it, summed.
+fn count(tx: &mut dyn Tx, sources: &[[Value; 4]]) -> Result<ReaddressReport, Error> {
+    let counts = [
+        grouped(tx, COUNTS[0])?,
+        grouped(tx, COUNTS[1])?,
+        grouped(tx, COUNTS[2])?,
+    ];
+    let mut per_old: BTreeMap<&str, (&str, [u64; 3])> = BTreeMap::new();
+    for [raw, structure, old, new] in sources {
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        let key = (text(raw), text(structure));
+        let entry = per_old
+            .entry(old.as_str().unwrap_or_default())
+            .or_insert((new.as_str().unwrap_or_default(), [0; 3]));
+        for (sum, table) in entry.1.iter_mut().zip(&counts) {
+            *sum += table.get(&key).copied().unwrap_or(0);
+        }
+    }
     let mut report = ReaddressReport::default();
-    for mut r in tx.query(
-        "SELECT DISTINCT old_code, new_code FROM readdress_map ORDER BY old_code",
-        &[],
-    )? {
-        let (old, new) = (take_text(&mut r, 0), take_text(&mut r, 1));
-        let n = |m: &HashMap<String, u64>| m.get(&old).copied().unwrap_or(0);
-        let (res, cit, hh) = (n(&residences), n(&citizens), n(&households));
+    for (old, (new, [res, cit, hh])) in per_old {
         report.residences += res;
         report.citizens += cit;
         report.households += hh;
-        report.per_unit.push((old, new, res, cit, hh));
+        report
+            .per_unit
+            .push((old.to_owned(), new.to_owned(), res, cit, hh));
     }
     Ok(report)
 }
