@@ -1,7 +1,9 @@
 //! What auditing costs a read: many threads read random citizens for a fixed time,
 //! once through the use case (policy, store read, audit entry committed before the data
 //! is released) and once with the same policy check and store read but no audit.
-//! Prints reads/s of both and their ratio (issue 3: auditing loses < 20%).
+//! Prints reads/s of both and their ratio (issue 3: auditing loses < 20%), then the
+//! unaudited reads again once every commune is re-addressed (issue 2: resolving units
+//! through the successions must not slow reads).
 //! Run: cargo bench -p dancu-app --bench audited_read [-- CITIZENS THREADS SECONDS]
 
 use std::sync::Arc;
@@ -65,17 +67,60 @@ fn main() {
         let read = app.citizen(&officer, ids[i % ids.len()]).unwrap();
         read.release_blocking().unwrap();
     });
-    let unaudited = run(threads, seconds, |i| {
+    let unaudited_read = |i: usize| {
         let c = app.store.citizen(ids[i % ids.len()]).unwrap().unwrap();
         let target = Target {
             structure: c.commune_structure,
             code: c.commune_code.as_deref().unwrap_or(""),
         };
-        policy::authorize(app.units, &officer, Action::ReadCitizen, Some(target)).unwrap();
-    });
+        let successions = app.store.successions().unwrap();
+        policy::authorize(
+            app.units,
+            &successions,
+            &officer,
+            Action::ReadCitizen,
+            Some(target),
+        )
+        .unwrap();
+    };
+    let unaudited = run(threads, seconds, &unaudited_read);
     println!(
         "{citizens} citizens, {threads} threads, {seconds} s each: audited {audited:.0} reads/s, \
          unaudited {unaudited:.0} reads/s, audited/unaudited = {:.2}",
         audited / unaudited
     );
+    // The same unaudited reads once every commune has a succession (each merged into its
+    // neighbour, as scripts/bench-readdress.sh does): every read resolves its unit.
+    merge_every_commune(&app);
+    let resolved = run(threads, seconds, &unaudited_read);
+    println!(
+        "after re-addressing every commune: unaudited {resolved:.0} reads/s \
+         ({:.2} of before)",
+        resolved / unaudited
+    );
+}
+
+fn merge_every_commune(app: &App) {
+    use dancu_app::readdress::MappingSource;
+    use dancu_domain::units::Structure;
+    let mut mapping = String::from("old_commune_code,new_commune_code\n");
+    for province in app.units.provinces(Structure::Y2025) {
+        let codes: Vec<&str> = app
+            .units
+            .children(Structure::Y2025, &province.code)
+            .map(|c| c.code.as_str())
+            .collect();
+        for (i, code) in codes.iter().enumerate() {
+            if codes.len() > 1 {
+                mapping.push_str(&format!("{code},{}\n", codes[(i + 1) % codes.len()]));
+            }
+        }
+    }
+    let source = MappingSource::File {
+        bytes: mapping.as_bytes(),
+        structure: Structure::Y2025,
+    };
+    let (plan, splits) = app.readdress_plan(source, "2026-01-01").unwrap();
+    app.readdress(&Actor::system("bench"), &plan, splits, Some("benchmark"))
+        .unwrap();
 }

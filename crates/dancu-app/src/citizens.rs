@@ -7,7 +7,10 @@ use dancu_store::{ChangeRecord, CitizenField, EventMeta, ResidenceRecord, Search
 use serde::Serialize;
 
 use crate::policy::{self, Action, Actor, Scope, Target};
+
 use crate::{App, AuditTicket, Error};
+/// Days since 1970-01-01 to a civil date (kept here for the callers that use it).
+pub use dancu_domain::date::civil_from_days;
 
 /// Data that may be handed out once its audit entries are committed.
 #[must_use = "release the data through `release` or `release_blocking`"]
@@ -150,10 +153,13 @@ impl App {
             person: id,
             dossier: dossier.as_ref(),
         };
-        policy::authorize_subject(self.units, actor, action, &subject).map_err(|denied| {
-            note("denied");
-            Error::Forbidden(denied)
-        })?;
+        let successions = self.store.successions()?;
+        policy::authorize_subject(self.units, &successions, actor, action, &subject).map_err(
+            |denied| {
+                note("denied");
+                Error::Forbidden(denied)
+            },
+        )?;
         let purpose = match (&dossier, policy::grant(actor.role, action)) {
             (Some(d), Some(Scope::Dossier)) => {
                 format!("dossier:{} procedure:{}", d.id, d.procedure)
@@ -266,7 +272,9 @@ impl App {
     pub fn search(&self, actor: &Actor, p: &SearchParams) -> Result<Audited<SearchPage>, Error> {
         self.authorize(actor, Action::SearchCitizens, None, None)?;
         let limit = p.limit.unwrap_or(20).clamp(1, MAX_PAGE);
-        let in_scope = |c: &Citizen| policy::unit_contains(self.units, &actor.unit, target(c));
+        let successions = self.store.successions()?;
+        let in_scope =
+            |c: &Citizen| policy::unit_contains(self.units, &successions, &actor.unit, target(c));
         let items = if let Some(id) = p.personal_id.as_deref() {
             let id = parse_personal_id(id)?;
             self.store
@@ -310,7 +318,7 @@ impl App {
                 prefix: true,
                 name_folded: folded,
                 date_of_birth,
-                units: policy::unit_filter(self.units, actor),
+                units: policy::unit_filter(self.units, &successions, actor),
                 limit,
                 after,
             })?
@@ -428,6 +436,16 @@ impl App {
                 residence.commune_code
             )));
         }
+        let successions = self.store.successions()?;
+        if let Some(s) = successions
+            .of(Structure::Y2025, &residence.commune_code)
+            .filter(|s| s.effective_date <= residence.valid_from)
+        {
+            return Err(Error::Invalid(format!(
+                "commune '{}' became '{}' on {}: register the residence there",
+                residence.commune_code, s.to_code, s.effective_date
+            )));
+        }
         self.authorize(
             actor,
             Action::WriteCitizen,
@@ -481,33 +499,5 @@ impl CursorKey {
 
 /// Today's date (UTC) as a full partial date.
 pub fn today() -> PartialDate {
-    let days = dancu_store::now_millis().div_euclid(86_400_000);
-    let (y, m, d) = civil_from_days(days);
-    PartialDate::Full(y, m, d)
-}
-
-/// Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
-pub fn civil_from_days(z: i64) -> (i32, u8, u8) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    ((if m <= 2 { y + 1 } else { y }) as i32, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn civil_dates_from_day_numbers() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(20_635), (2026, 7, 1));
-    }
+    PartialDate::from_unix_millis(dancu_store::now_millis())
 }

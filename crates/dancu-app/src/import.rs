@@ -196,6 +196,7 @@ impl App {
         let mut rows: Vec<(u64, ParsedRow)> = Vec::new();
         let mut rejected = Vec::new();
         let mut seen = HashSet::new();
+        let successions = self.store.successions()?;
         for rec in reader.records() {
             let rec = match rec {
                 Ok(r) => r,
@@ -224,6 +225,7 @@ impl App {
                     };
                     if crate::policy::authorize(
                         self.units,
+                        &successions,
                         actor,
                         Action::ImportCitizens,
                         Some(target),

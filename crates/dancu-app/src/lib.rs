@@ -21,6 +21,7 @@ pub mod verify;
 
 use std::sync::Arc;
 
+use dancu_domain::succession::Successions;
 use dancu_domain::units::UnitCatalog;
 use dancu_store::{AuditEntry, Store};
 
@@ -195,7 +196,15 @@ impl App {
         target: Option<policy::Target<'_>>,
         personal_id: Option<dancu_domain::PersonalId>,
     ) -> Result<(), Error> {
-        policy::authorize(self.units, actor, action, target).map_err(|denied| {
+        // Only a unit target is resolved through the successions.
+        let decided = match target {
+            None => policy::authorize(self.units, &Successions::default(), actor, action, None),
+            Some(_) => {
+                let successions = self.store.successions()?;
+                policy::authorize(self.units, &successions, actor, action, target)
+            }
+        };
+        decided.map_err(|denied| {
             self.audit.record_detached(self.audit_entry(
                 actor,
                 &format!("{action:?}"),

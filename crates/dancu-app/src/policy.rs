@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use dancu_domain::PersonalId;
+use dancu_domain::succession::Successions;
 use dancu_domain::units::{Structure, UnitCatalog};
 use dancu_store::DossierRecord;
 use serde::Serialize;
@@ -366,6 +367,7 @@ pub struct Subject<'a> {
 /// Decides whether `actor` may do `action` on one person.
 pub fn authorize_subject(
     units: &UnitCatalog,
+    successions: &Successions,
     actor: &Actor,
     action: Action,
     subject: &Subject<'_>,
@@ -377,7 +379,7 @@ pub fn authorize_subject(
     let ok = match grant(actor.role, action) {
         None => false,
         Some(Scope::Any) => true,
-        Some(Scope::OwnUnit) => unit_contains(units, &actor.unit, subject.unit),
+        Some(Scope::OwnUnit) => unit_contains(units, successions, &actor.unit, subject.unit),
         Some(Scope::Own) => actor.personal_id == Some(subject.person),
         Some(Scope::Dossier) => subject
             .dossier
@@ -398,11 +400,13 @@ pub fn handles_dossier(
         && is_inside(units, &dossier.unit, &actor.unit)
 }
 
-/// Is unit `code` (a 2025 unit or an agency) inside the actor's unit?
+/// Is unit `code` (a 2025 unit or an agency) inside the actor's unit? These are the units
+/// of desks and dossiers, as the catalog has them; reorganizations re-address residences.
 pub fn is_inside(units: &UnitCatalog, code: &str, actor_unit: &str) -> bool {
     code == actor_unit
         || unit_contains(
             units,
+            &Successions::default(),
             actor_unit,
             Target {
                 structure: Structure::Y2025,
@@ -415,6 +419,7 @@ pub fn is_inside(units: &UnitCatalog, code: &str, actor_unit: &str) -> bool {
 /// (None = no particular unit: a search is then limited by [`unit_filter`]).
 pub fn authorize(
     units: &UnitCatalog,
+    successions: &Successions,
     actor: &Actor,
     action: Action,
     target: Option<Target<'_>>,
@@ -432,7 +437,7 @@ pub fn authorize(
         }
         (Some(Scope::Dossier | Scope::Own), Some(_)) => Err(denied),
         (Some(Scope::OwnUnit), Some(t)) => {
-            if unit_contains(units, &actor.unit, t) {
+            if unit_contains(units, successions, &actor.unit, t) {
                 Ok(())
             } else {
                 Err(denied)
@@ -441,38 +446,84 @@ pub fn authorize(
     }
 }
 
-/// Is `target` inside the subtree of the principal's unit (a 2025 code or `VN`)?
-/// An old-structure commune is inside when any commune it became is.
-pub fn unit_contains(units: &UnitCatalog, actor_unit: &str, target: Target<'_>) -> bool {
-    if actor_unit == NATIONAL_UNIT {
-        return true;
-    }
-    match target.structure {
-        Structure::Y2025 => units.is_within(Structure::Y2025, target.code, actor_unit),
-        Structure::Pre2025 => units
-            .map_old_commune(target.code)
-            .iter()
-            .any(|new| units.is_within(Structure::Y2025, new, actor_unit)),
+/// Is `target` inside the subtree of the principal's unit (a 2025 code or `VN`)? The
+/// target is first resolved to the unit it has become today through the recorded
+/// successions (re-addressing). A pre-2025 commune that no succession moved is inside
+/// when any 2025 commune the shipped mapping says it became (each resolved in turn) is:
+/// the 2025 reorganization as a built-in succession, split communes included.
+pub fn unit_contains(
+    units: &UnitCatalog,
+    successions: &Successions,
+    actor_unit: &str,
+    target: Target<'_>,
+) -> bool {
+    actor_unit == NATIONAL_UNIT
+        || contains_on(
+            units,
+            successions,
+            actor_unit,
+            target,
+            crate::citizens::today(),
+        )
+}
+
+/// [`unit_contains`] on the day `today` (computed once by callers that check many units).
+fn contains_on(
+    units: &UnitCatalog,
+    successions: &Successions,
+    actor_unit: &str,
+    target: Target<'_>,
+    today: dancu_domain::PartialDate,
+) -> bool {
+    match resolve(successions, target.structure, target.code, today) {
+        (Structure::Y2025, code) => units.is_within(Structure::Y2025, code, actor_unit),
+        (Structure::Pre2025, code) => units.map_old_commune(code).iter().any(|new| {
+            let (structure, code) = resolve(successions, Structure::Y2025, new, today);
+            structure == Structure::Y2025 && units.is_within(Structure::Y2025, code, actor_unit)
+        }),
     }
 }
 
-/// The communes a search by `actor` may look in.
-pub fn unit_filter(units: &UnitCatalog, actor: &Actor) -> dancu_store::UnitFilter {
+/// The unit `(structure, code)` has become on `on`, or itself.
+fn resolve<'a>(
+    successions: &'a Successions,
+    structure: Structure,
+    code: &'a str,
+    on: dancu_domain::PartialDate,
+) -> (Structure, &'a str) {
+    successions
+        .resolve(structure, code, on, None)
+        .unwrap_or((structure, code))
+}
+
+/// The recorded communes a search by `actor` may look in: those that are, or have
+/// become, inside its unit ([`unit_contains`]).
+pub fn unit_filter(
+    units: &UnitCatalog,
+    successions: &Successions,
+    actor: &Actor,
+) -> dancu_store::UnitFilter {
     if actor.unit == NATIONAL_UNIT {
         return dancu_store::UnitFilter::All;
     }
-    let inside = |code: &str| units.is_within(Structure::Y2025, code, &actor.unit);
-    let current = units
-        .communes(Structure::Y2025)
-        .filter(|c| inside(&c.code))
-        .map(|c| c.code.clone())
-        .collect();
-    let pre2025 = units
-        .communes(Structure::Pre2025)
-        .filter(|c| units.map_old_commune(&c.code).iter().any(|n| inside(n)))
-        .map(|c| c.code.clone())
-        .collect();
-    dancu_store::UnitFilter::Communes { current, pre2025 }
+    let today = crate::citizens::today();
+    let inside = |structure: Structure| {
+        units
+            .communes(structure)
+            .filter(|c| {
+                let target = Target {
+                    structure,
+                    code: &c.code,
+                };
+                contains_on(units, successions, &actor.unit, target, today)
+            })
+            .map(|c| c.code.clone())
+            .collect()
+    };
+    dancu_store::UnitFilter::Communes {
+        current: inside(Structure::Y2025),
+        pre2025: inside(Structure::Pre2025),
+    }
 }
 
 /// Is `unit` a unit a staff account can be bound to?

@@ -54,16 +54,18 @@ impl App {
             person,
             dossier: None,
         };
-        policy::authorize_subject(self.units, actor, Action::ReadAudit, &subject).map_err(|d| {
-            self.audit.record_detached(self.audit_entry(
-                actor,
-                "tracker.read",
-                Some(person),
-                None,
-                "denied",
-            ));
-            Error::Forbidden(d)
-        })?;
+        let successions = self.store.successions()?;
+        policy::authorize_subject(self.units, &successions, actor, Action::ReadAudit, &subject)
+            .map_err(|d| {
+                self.audit.record_detached(self.audit_entry(
+                    actor,
+                    "tracker.read",
+                    Some(person),
+                    None,
+                    "denied",
+                ));
+                Error::Forbidden(d)
+            })?;
         let show_account = actor.role != Role::Citizen;
         let entries = self
             .store

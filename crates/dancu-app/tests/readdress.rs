@@ -119,3 +119,157 @@ fn shipped_2025_mapping_moves_pre2025_residents_and_reports_split_communes() {
     assert_eq!(history[1].unit_structure, Structure::Y2025);
     assert_eq!(history[1].registered_by.basis, "Nghị quyết 202/2025/QH15");
 }
+
+/// A household of two in `commune` (2025 structure), named "Lê Văn Sáp Nhập".
+fn household_in(commune: &str, head: PersonalId, spouse: PersonalId) -> PopulationBatch {
+    let person = |id: PersonalId, relationship| Citizen {
+        full_name: "Lê Văn Sáp Nhập".into(),
+        commune_structure: Structure::Y2025,
+        relationship_to_head: Some(relationship),
+        ..old_person(id, commune)
+    };
+    let residence = Residence {
+        kind: ResidenceKind::Permanent,
+        commune_code: commune.into(),
+        address: "Tổ 5".into(),
+        valid_from: PartialDate::parse("2001").unwrap(),
+        valid_to: None,
+    };
+    PopulationBatch {
+        households: vec![Household {
+            id: 1,
+            head_id: head,
+            commune_code: commune.into(),
+            address: "Tổ 5".into(),
+        }],
+        citizens: vec![
+            person(head, dancu_domain::Relationship::Head),
+            person(spouse, dancu_domain::Relationship::Spouse),
+        ],
+        residences: vec![(head, residence.clone()), (spouse, residence)],
+    }
+}
+
+#[test]
+fn a_merger_moves_reads_search_export_and_scope_to_the_new_unit() {
+    use dancu_app::citizens::{Listed, SearchParams};
+    let t = TestStore::sqlite();
+    let app = App::open(&t.url).unwrap();
+    // Another process's view of the same store, opened before the reorganization.
+    let other_process = dancu_store::Store::open(&t.url).unwrap();
+    let units = UnitCatalog::embedded();
+    let first = |province: &str| {
+        units
+            .children(Structure::Y2025, province)
+            .next()
+            .unwrap()
+            .code
+            .clone()
+    };
+    let (old, new) = (first("01"), first("79"));
+    let head = PersonalId::from_parts(1, Gender::Male, 1950, 7).unwrap();
+    let spouse = PersonalId::from_parts(1, Gender::Male, 1951, 8).unwrap();
+    let meta = EventMeta {
+        actor: "t".into(),
+        agency: "VN".into(),
+        basis: "import".into(),
+        kind: "import".into(),
+        summary: "{}".into(),
+        effective_date: PartialDate::parse("2001").unwrap(),
+    };
+    app.store
+        .load_population(
+            &meta,
+            Structure::Y2025,
+            &mut std::iter::once(household_in(&old, head, spouse)),
+            false,
+        )
+        .unwrap();
+    let mapping = format!("old_commune_code,new_commune_code\n{old},{new}\n");
+    let (plan, splits) = app
+        .readdress_plan(
+            MappingSource::File {
+                bytes: mapping.as_bytes(),
+                structure: Structure::Y2025,
+            },
+            "2026-01-01",
+        )
+        .unwrap();
+    let system = Actor::system("test");
+    let done = app
+        .readdress(&system, &plan, splits, Some("Nghị quyết test"))
+        .unwrap();
+    assert_eq!(
+        (
+            done.report.residences,
+            done.report.citizens,
+            done.report.households
+        ),
+        (2, 2, 1)
+    );
+    let hcmc = Actor::new("o79", Role::Officer, "79");
+    let hanoi = Actor::new("o01", Role::Officer, "01");
+    let read = app
+        .citizen(&hcmc, head)
+        .unwrap()
+        .release_blocking()
+        .unwrap();
+    assert_eq!(read.commune_code.as_deref(), Some(new.as_str()));
+    assert!(matches!(
+        app.citizen(&hanoi, head),
+        Err(dancu_app::Error::Forbidden(_))
+    ));
+    let (household, members) = app.household(&hcmc, 1).unwrap().release_blocking().unwrap();
+    assert_eq!(household.commune_code, new);
+    assert!(
+        members
+            .iter()
+            .all(|m| m.commune_code.as_deref() == Some(new.as_str()))
+    );
+    let search = |actor: &Actor| {
+        let params = SearchParams {
+            name: Some("le van sap".into()),
+            ..SearchParams::default()
+        };
+        app.search(actor, &params)
+            .unwrap()
+            .release_blocking()
+            .unwrap()
+            .items
+    };
+    let found = search(&hcmc);
+    assert_eq!(found.len(), 2);
+    assert!(
+        found.iter().all(
+            |l| matches!(l, Listed::Full(c) if c.commune_code.as_deref() == Some(new.as_str()))
+        )
+    );
+    assert!(search(&hanoi).is_empty());
+    let mut csv = Vec::new();
+    app.export_citizens(&system, &mut csv).unwrap();
+    let csv = String::from_utf8(csv).unwrap();
+    assert_eq!(
+        csv.lines()
+            .filter(|l| l.contains(&format!(",{new},")))
+            .count(),
+        2
+    );
+    // Nobody is registered in a unit that no longer exists.
+    let refused = app.register_residence(
+        &hcmc,
+        head,
+        "chuyển hộ khẩu",
+        &Residence {
+            kind: ResidenceKind::Temporary,
+            commune_code: old.clone(),
+            address: "x".into(),
+            valid_from: PartialDate::parse("2026-02-01").unwrap(),
+            valid_to: None,
+        },
+    );
+    assert!(matches!(refused, Err(dancu_app::Error::Invalid(m)) if m.contains(&new)));
+    // The other process sees the reorganization within a second.
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let seen = other_process.citizen(spouse).unwrap().unwrap();
+    assert_eq!(seen.commune_code.as_deref(), Some(new.as_str()));
+}

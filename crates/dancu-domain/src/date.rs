@@ -277,6 +277,12 @@ impl PartialDate {
         }
     }
 
+    /// The day (UTC) of a Unix time in milliseconds, as a full date.
+    pub fn from_unix_millis(millis: i64) -> PartialDate {
+        let (y, m, d) = civil_from_days(millis.div_euclid(86_400_000));
+        PartialDate::Full(y, m, d)
+    }
+
     /// Age in whole years on the day `on` of someone born on this date; `None` if it
     /// depends on the unknown part (or `on` may precede the birth).
     pub fn age_on(self, on: (i32, u8, u8)) -> Option<u32> {
@@ -290,6 +296,20 @@ impl PartialDate {
         let (oldest, youngest) = (age(self.earliest())?, age(self.latest())?);
         (oldest == youngest).then_some(oldest)
     }
+}
+
+/// Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
+pub fn civil_from_days(z: i64) -> (i32, u8, u8) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    ((if m <= 2 { y + 1 } else { y }) as i32, m, d)
 }
 
 impl fmt::Display for PartialDate {
@@ -343,6 +363,17 @@ mod tests {
     use proptest::prelude::*;
     use serde::de::IntoDeserializer;
     use serde::de::value::{Error as DeError, StrDeserializer};
+
+    #[test]
+    fn civil_dates_from_day_numbers() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_635), (2026, 7, 1));
+        assert_eq!(
+            PartialDate::from_unix_millis(20_635 * 86_400_000 + 86_399_999),
+            Full(2026, 7, 1)
+        );
+    }
 
     #[test]
     fn strict_accepts_the_contract_forms() {

@@ -5,12 +5,14 @@
 //! - [`text`]: Vietnamese text: canonical names, folded search keys, name parts.
 //! - [`legacy`]: detection and conversion of TCVN3 (ABC) and VNI-Windows files.
 //! - [`units`]: administrative units as versioned data (pre-2025 and 2025 structures).
+//! - [`succession`]: recorded reorganizations of units and resolution through them.
 //! - [`citizen`]: citizen, household and residence records.
 
 pub mod citizen;
 pub mod date;
 pub mod legacy;
 pub mod personal_id;
+pub mod succession;
 pub mod text;
 pub mod units;
 

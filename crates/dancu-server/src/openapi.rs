@@ -239,7 +239,7 @@ pub fn document() -> Value {
                 json!([{ "name": "structure", "in": "path", "required": true, "schema": { "type": "string", "enum": ["2025", "pre2025"] } }, path_param("code", "unit code")]),
                 None, (200, "Object"), &[400, 401, 404], true) },
             "/api/v1/readdress": { "post": op(
-                "Re-addresses every open residence of reorganized units: a dry-run report, or applied atomically with `apply` and a `basis`",
+                "Re-addresses every open residence of reorganized units: a dry-run report (per old unit: old code, new code, open residences, citizens, households), or applied with `apply` and a `basis` as one unit succession per old unit, in one transaction (409 if it contradicts a recorded reorganization)",
                 json!([]), Some("Readdress"), (200, "Object"), &write, true) },
             "/api/v1/quality": { "get": op("Data-quality rules with counts and examples", json!([]), None, (200, "Object"), &[401, 403], true) },
             "/api/v1/partner/usage": { "get": own_usage },

@@ -428,6 +428,22 @@ fn readdress_reports_then_applies_within_the_officers_units() {
         .json()
         .unwrap();
     assert_eq!(child["commune_code"], b.as_str());
+    // The history shows the move under the reorganization's legal basis.
+    let history: Value = s
+        .get(&token, &format!("/api/v1/citizens/{CHILD}/residences"))
+        .json()
+        .unwrap();
+    let last = history["residences"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["commune_code"], b.as_str());
+    assert_eq!(last["readdressed"], true);
+    assert_eq!(last["registered_by"]["basis"], "Nghị quyết sáp nhập");
+    // A unit is re-addressed once.
+    assert_problem(post(body(true, &b)), StatusCode::CONFLICT);
     let unknown = json!({"mapping": [{"old_commune_code": "99999", "new_commune_code": b}], "effective_date": "2026-01-01"});
     let p = assert_problem(post(unknown), StatusCode::BAD_REQUEST);
     assert!(p["detail"].as_str().unwrap().contains("99999"));

@@ -1,6 +1,8 @@
 //! Citizens, households and residences: the projection of current state, its change
 //! history and "as of a date" reads.
 
+use std::collections::HashMap;
+
 use dancu_domain::units::Structure;
 use dancu_domain::{
     Citizen, Gender, Household, PartialDate, PersonalId, PopulationBatch, Relationship, Residence,
@@ -11,6 +13,7 @@ use serde::Serialize;
 use crate::events::{self, EVENT_COLUMNS, EventMeta, EventRecord};
 use crate::schema::BULK_INDEXES;
 use crate::sql::{Row, Tx, Value};
+use crate::successions::Resolver;
 use crate::{Error, Store};
 
 const CITIZEN_COLUMNS: &[&str] = &[
@@ -74,6 +77,11 @@ pub struct ResidenceRecord {
     pub unit_structure: Structure,
     pub registered_by: EventRecord,
     pub ended_by: Option<EventRecord>,
+    /// A period derived from a unit succession: registration `seq` continuing, from the
+    /// reorganization's effective date, in the unit its unit became (`registered_by` is
+    /// the re-addressing event, with its legal basis). The registration's earlier period
+    /// ends on that date, `ended_by` the same event.
+    pub readdressed: bool,
 }
 
 /// One field change of a person with its event.
@@ -388,6 +396,7 @@ fn residence_from(mut row: Row) -> Result<ResidenceRecord, Error> {
         },
         registered_by,
         ended_by,
+        readdressed: false,
     })
 }
 
@@ -479,19 +488,24 @@ impl Store {
         Ok(found)
     }
 
+    /// A person, with the commune resolved to today's unit (as every read below).
     pub fn citizen(&self, id: PersonalId) -> Result<Option<Citizen>, Error> {
-        self.read(|tx| citizen_in(tx, id))
+        self.read(|tx| {
+            let units = self.resolver(tx)?;
+            Ok(citizen_in(tx, id)?.map(|c| units.citizen(c)))
+        })
     }
 
     /// The people recorded with an old 9-digit ID number (an alias; normally one).
     pub fn citizens_by_old_id(&self, old_id_number: &str) -> Result<Vec<Citizen>, Error> {
         self.read(|tx| {
+            let units = self.resolver(tx)?;
             tx.query(
                 &format!("{SELECT_CITIZEN} WHERE old_id_number = $1 ORDER BY personal_id"),
                 &[Value::Text(old_id_number.to_owned())],
             )?
             .into_iter()
-            .map(citizen_from)
+            .map(|row| Ok(units.citizen(citizen_from(row)?)))
             .collect()
         })
     }
@@ -568,20 +582,22 @@ impl Store {
         params.push(Value::Int(i64::from(q.limit)));
         sql.push_str(&format!(" ORDER BY personal_id LIMIT ${}", params.len()));
         self.read(|tx| {
+            let units = self.resolver(tx)?;
             tx.query(&sql, &params)?
                 .into_iter()
-                .map(citizen_from)
+                .map(|row| Ok(units.citizen(citizen_from(row)?)))
                 .collect()
         })
     }
 
     /// A household, the unit structure of its commune code, and its members (head
-    /// first, then by personal ID).
+    /// first, then by personal ID), their units resolved to today's.
     pub fn household(
         &self,
         id: u64,
     ) -> Result<Option<(Household, Structure, Vec<Citizen>)>, Error> {
         self.read(|tx| {
+            let units = self.resolver(tx)?;
             let Some(row) = tx.query_one(
                 "SELECT id, head_id, commune_code, address, unit_structure FROM households \
                  WHERE id = $1",
@@ -596,23 +612,33 @@ impl Store {
                     &[Value::Int(id as i64)],
                 )?
                 .into_iter()
-                .map(citizen_from)
-                .collect::<Result<_, _>>()?;
+                .map(|row| Ok(units.citizen(citizen_from(row)?)))
+                .collect::<Result<_, Error>>()?;
             members.sort_by_key(|m| m.relationship_to_head != Some(Relationship::Head));
+            let recorded = (
+                structure_from(row[4].as_str())?,
+                row[2].as_str().unwrap_or_default().to_owned(),
+            );
+            let (structure, commune_code) = units.unit(recorded.0, &recorded.1).unwrap_or(recorded);
             let household = Household {
                 id,
                 head_id: pid_from(&row[1])?
                     .ok_or_else(|| Error::Corrupt(format!("household {id} without head")))?,
-                commune_code: row[2].as_str().unwrap_or_default().to_owned(),
+                commune_code,
                 address: row[3].as_str().unwrap_or_default().to_owned(),
             };
-            Ok(Some((household, structure_from(row[4].as_str())?, members)))
+            Ok(Some((household, structure, members)))
         })
     }
 
-    /// All residence registrations of a person, oldest first.
+    /// All residence registrations of a person, oldest first, with the periods the unit
+    /// successions derive from them (see [`ResidenceRecord::readdressed`]).
     pub fn residences(&self, id: PersonalId) -> Result<Vec<ResidenceRecord>, Error> {
-        self.read(|tx| residences_in(tx, id))
+        self.read(|tx| {
+            let units = self.resolver(tx)?;
+            let recorded = residences_in(tx, id)?;
+            with_successions(tx, &units, recorded)
+        })
     }
 
     /// Field changes of a person, oldest first.
@@ -658,10 +684,17 @@ impl Store {
                         .valid_to
                         .is_none_or(|to| i64::from(to.sort_key()) > day)
                 });
-            if let Some(r) = &residence {
-                c.commune_structure = r.unit_structure;
+            // The unit of that day: successions effective by then, during the registration.
+            let succ = self.resolver(tx)?.successions;
+            c.commune_code = None;
+            if let Some(r) = residence {
+                let code = r.residence.commune_code.as_str();
+                let (s, code) = succ
+                    .resolve(r.unit_structure, code, date, r.residence.valid_to)
+                    .unwrap_or((r.unit_structure, code));
+                c.commune_structure = s;
+                c.commune_code = Some(code.to_owned());
             }
-            c.commune_code = residence.map(|r| r.residence.commune_code);
             Ok(Some(c))
         })
     }
@@ -767,16 +800,17 @@ impl Store {
         })
     }
 
-    /// Streams every citizen in personal-ID order (export).
+    /// Streams every citizen in personal-ID order (export), units resolved to today's.
     pub fn for_each_citizen(
         &self,
         f: &mut dyn FnMut(Citizen) -> Result<(), Error>,
     ) -> Result<(), Error> {
         self.read(|tx| {
+            let units = self.resolver(tx)?;
             tx.for_each(
                 &format!("{SELECT_CITIZEN} ORDER BY personal_id"),
                 &[],
-                &mut |row| f(citizen_from(row)?),
+                &mut |row| f(units.citizen(citizen_from(row)?)),
             )
         })
     }
@@ -941,6 +975,59 @@ fn residences_in(tx: &mut dyn Tx, id: PersonalId) -> Result<Vec<ResidenceRecord>
     .into_iter()
     .map(residence_from)
     .collect()
+}
+
+/// The recorded registrations with, after each one a succession concerns, the periods it
+/// derives: the registration ends on the succession's effective date (never before it
+/// began) and continues in the new unit under the re-addressing event.
+fn with_successions(
+    tx: &mut dyn Tx,
+    units: &Resolver,
+    recorded: Vec<ResidenceRecord>,
+) -> Result<Vec<ResidenceRecord>, Error> {
+    if units.successions.is_empty() {
+        return Ok(recorded);
+    }
+    let mut seen: HashMap<i64, EventRecord> = HashMap::new();
+    let mut out = Vec::with_capacity(recorded.len());
+    for mut current in recorded {
+        let steps = units.successions.chain(
+            current.unit_structure,
+            &current.residence.commune_code,
+            units.on,
+            current.residence.valid_to,
+        );
+        for step in steps {
+            let event = match seen.get(&step.event_id) {
+                Some(e) => e.clone(),
+                None => {
+                    let e = events::by_id(tx, step.event_id)?;
+                    seen.insert(step.event_id, e.clone());
+                    e
+                }
+            };
+            let from = current.residence.valid_from.max(step.effective_date);
+            let next = ResidenceRecord {
+                seq: current.seq,
+                residence: Residence {
+                    kind: current.residence.kind,
+                    commune_code: step.to_code.clone(),
+                    address: current.residence.address.clone(),
+                    valid_from: from,
+                    valid_to: current.residence.valid_to,
+                },
+                unit_structure: step.to_structure,
+                registered_by: event.clone(),
+                ended_by: current.ended_by.take(),
+                readdressed: true,
+            };
+            current.residence.valid_to = Some(from);
+            current.ended_by = Some(event);
+            out.push(std::mem::replace(&mut current, next));
+        }
+        out.push(current);
+    }
+    Ok(out)
 }
 
 fn changes_in(tx: &mut dyn Tx, id: PersonalId) -> Result<Vec<ChangeRecord>, Error> {

@@ -51,6 +51,17 @@ pub fn append(tx: &mut dyn Tx, meta: &EventMeta) -> Result<i64, Error> {
     )
 }
 
+/// One event by id.
+pub(crate) fn by_id(tx: &mut dyn Tx, id: i64) -> Result<EventRecord, Error> {
+    let mut row = tx
+        .query_one(
+            &format!("SELECT {EVENT_COLUMNS} FROM events e WHERE e.id = $1"),
+            &[Value::Int(id)],
+        )?
+        .ok_or_else(|| Error::Corrupt(format!("event {id} is missing")))?;
+    from_row(&mut row, 0)
+}
+
 pub(crate) const EVENT_COLUMNS: &str =
     "e.id, e.at, e.effective_date, e.actor, e.agency, e.basis, e.kind, e.summary";
 

@@ -22,6 +22,7 @@ mod readdress;
 mod schema;
 pub mod sql;
 mod sqlite;
+mod successions;
 pub mod testing;
 mod verify_jobs;
 
@@ -77,6 +78,7 @@ pub struct Store {
     /// audit file's writer; false only for a store held at a version before the move
     /// (`testing::open_at_version`).
     audit_in_own_file: bool,
+    successions: successions::Cache,
 }
 
 impl Store {
@@ -100,8 +102,14 @@ impl Store {
         let store = Store {
             backend,
             audit_in_own_file: upto.is_none_or(|v| v >= audit_move),
+            successions: successions::Cache::default(),
         };
         schema::migrate_until(&store, upto)?;
+        match upto {
+            None => store.load_successions()?,
+            // A store of an earlier layout (tests) may lack the table: never look.
+            Some(_) => store.successions.never_recheck(),
+        }
         Ok(store)
     }
 

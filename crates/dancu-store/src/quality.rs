@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use dancu_domain::succession::Successions;
 use dancu_domain::units::{Structure, UnitCatalog};
 use dancu_domain::{Gender, PartialDate, PersonalId};
 use serde::Serialize;
@@ -101,6 +102,11 @@ const RULES: &[(&str, &str)] = &[
         "unknown_commune",
         "open residence in a commune code unknown to its unit structure",
     ),
+    (
+        "registered_in_succeeded_unit",
+        "open residence registered in a unit on or after the date a reorganization \
+         succeeded it (it is shown in the new unit; the registration should name it)",
+    ),
 ];
 
 /// Counts and examples per rule.
@@ -159,11 +165,18 @@ fn id_text(id: u64) -> String {
 impl Store {
     /// Runs every rule in one snapshot.
     pub fn quality_report(&self, units: &UnitCatalog) -> Result<Vec<RuleResult>, Error> {
-        self.read(|tx| run_rules(tx, units))
+        self.read(|tx| {
+            let successions = self.resolver(tx)?.successions;
+            run_rules(tx, units, &successions)
+        })
     }
 }
 
-fn run_rules(tx: &mut dyn Tx, units: &UnitCatalog) -> Result<Vec<RuleResult>, Error> {
+fn run_rules(
+    tx: &mut dyn Tx,
+    units: &UnitCatalog,
+    successions: &Successions,
+) -> Result<Vec<RuleResult>, Error> {
     let mut t = Tally::new();
     let mut communes: HashMap<(String, String), u32> = HashMap::new();
     let mut intern = |code: &str, structure: &str| {
@@ -325,7 +338,7 @@ fn run_rules(tx: &mut dyn Tx, units: &UnitCatalog) -> Result<Vec<RuleResult>, Er
     let mut has_permanent = vec![false; people.len()];
     let mut unknown: HashMap<(String, String), bool> = HashMap::new();
     tx.for_each(
-        "SELECT personal_id, kind, commune_code, unit_structure FROM residences \
+        "SELECT personal_id, kind, commune_code, unit_structure, valid_from FROM residences \
          WHERE valid_to IS NULL ORDER BY personal_id",
         &[],
         &mut |row| {
@@ -338,6 +351,16 @@ fn run_rules(tx: &mut dyn Tx, units: &UnitCatalog) -> Result<Vec<RuleResult>, Er
                 });
             if is_unknown {
                 t.hit("unknown_commune", || code.to_owned());
+            }
+            let succeeded = Structure::parse(structure)
+                .and_then(|s| successions.of(s, code))
+                .is_some_and(|s| {
+                    row[4]
+                        .as_i64()
+                        .is_some_and(|from| from >= i64::from(s.effective_date.sort_key()))
+                });
+            if succeeded {
+                t.hit("registered_in_succeeded_unit", || id_text(id));
             }
             while next < people.len() && people[next].id < id {
                 next += 1;

@@ -323,6 +323,21 @@ CREATE TABLE {AUDIT}audit_persons (
     PRIMARY KEY (personal_id, entry_id, outcome)
 ) {WITHOUT_ROWID}
 "#,
+    // Re-addressing as unit successions: a reorganization is one row per unit (old unit
+    // continues as the new one from an effective date, under its event); residences keep
+    // their unit and are resolved through these rows. A unit is succeeded at most once.
+    r#"
+CREATE TABLE unit_successions (
+    id {ID},
+    from_structure TEXT NOT NULL,
+    from_code TEXT NOT NULL,
+    to_structure TEXT NOT NULL,
+    to_code TEXT NOT NULL,
+    effective_date BIGINT NOT NULL,
+    event_id BIGINT NOT NULL REFERENCES events(id)
+);
+CREATE UNIQUE INDEX unit_successions_from ON unit_successions (from_code, from_structure)
+"#,
 ];
 
 /// Moves the audit-owned tables into the audit file (SQLite; nothing on PostgreSQL), in

@@ -423,6 +423,7 @@ fn readdress_moves_whole_households_with_history(store: &Store) {
         Some(c.as_str())
     );
     assert_eq!(store.household(1).unwrap().unwrap().0.commune_code, b);
+    no_household_is_half_moved(store, &[1, 2, 3]);
     let history = store.residences(f.child).unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(history[0].residence.valid_to, Some(date("2025-07-01")));
@@ -442,6 +443,166 @@ fn readdress_moves_whole_households_with_history(store: &Store) {
     let rule = |name: &str| report.iter().find(|r| r.rule == name).unwrap().count;
     assert_eq!(rule("residence_projection_mismatch"), 0);
     assert_eq!(rule("no_permanent_residence"), 0);
+}
+
+/// Every member of every household resolves to the household's unit.
+fn no_household_is_half_moved(store: &Store, households: &[u64]) {
+    for id in households {
+        let (h, _, members) = store.household(*id).unwrap().unwrap();
+        assert!(!members.is_empty());
+        for m in members {
+            assert_eq!(m.commune_code.as_deref(), Some(h.commune_code.as_str()));
+        }
+    }
+}
+
+fn plan(mapping: &[(&String, &String)], effective: &str) -> ReaddressPlan {
+    ReaddressPlan {
+        mapping: mapping
+            .iter()
+            .map(|(o, n)| (o.to_string(), n.to_string()))
+            .collect(),
+        from: Structure::Y2025,
+        to: Structure::Y2025,
+        effective_date: date(effective),
+    }
+}
+
+fn commune_of(store: &Store, id: PersonalId) -> String {
+    store.citizen(id).unwrap().unwrap().commune_code.unwrap()
+}
+
+fn as_of(store: &Store, id: PersonalId, day: &str) -> String {
+    store
+        .citizen_as_of(id, date(day))
+        .unwrap()
+        .unwrap()
+        .commune_code
+        .unwrap()
+}
+
+fn readdress_follows_chains_and_waits_for_future_dates(store: &Store) {
+    let (a, b, c) = communes();
+    let (batch, f) = family(1, 1, &a);
+    load(store, batch);
+    let (batch, g) = family(2, 2, &b);
+    load(store, batch);
+    let mut first = meta("readdress", "2025-07-01");
+    first.basis = "Nghị quyết 1".into();
+    store
+        .readdress(&plan(&[(&a, &b)], "2025-07-01"), Some(&first))
+        .unwrap();
+    // A second reorganization merges b (with a's people) into c.
+    let next = plan(&[(&b, &c)], "2026-01-01");
+    let dry = store.readdress(&next, None).unwrap();
+    assert_eq!((dry.residences, dry.citizens, dry.households), (6, 6, 2));
+    assert_eq!(dry.per_unit, vec![(b.clone(), c.clone(), 6, 6, 2)]);
+    let mut second = meta("readdress", "2026-01-01");
+    second.basis = "Nghị quyết 2".into();
+    store.readdress(&next, Some(&second)).unwrap();
+    assert_eq!(commune_of(store, f.child), c);
+    assert_eq!(commune_of(store, g.father), c);
+    assert_eq!(as_of(store, f.child, "2025-06-30"), a);
+    assert_eq!(as_of(store, f.child, "2025-12-31"), b);
+    assert_eq!(as_of(store, f.child, "2026-01-01"), c);
+    no_household_is_half_moved(store, &[1, 2]);
+    // The history shows each step with its date and legal basis.
+    let history = store.residences(f.child).unwrap();
+    let steps: Vec<_> = history
+        .iter()
+        .map(|r| {
+            (
+                r.residence.commune_code.clone(),
+                r.residence.valid_from.to_string(),
+                r.residence.valid_to.map(|d| d.to_string()),
+                r.registered_by.basis.clone(),
+                r.readdressed,
+            )
+        })
+        .collect();
+    let to = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        steps,
+        vec![
+            (
+                a.clone(),
+                "2010-07-15".into(),
+                to("2025-07-01"),
+                "basis of import".into(),
+                false
+            ),
+            (
+                b.clone(),
+                "2025-07-01".into(),
+                to("2026-01-01"),
+                "Nghị quyết 1".into(),
+                true
+            ),
+            (
+                c.clone(),
+                "2026-01-01".into(),
+                None,
+                "Nghị quyết 2".into(),
+                true
+            ),
+        ]
+    );
+    assert_eq!(history[1].ended_by.as_ref().unwrap().basis, "Nghị quyết 2");
+    assert!(history.iter().all(|r| r.seq == history[0].seq));
+    // A unit is succeeded once; a unit that no longer exists receives no one; a unit
+    // cannot be re-addressed before the residents sent to it arrive.
+    let refused = |p: ReaddressPlan| match store.readdress(&p, Some(&meta("readdress", "2027"))) {
+        Err(dancu_store::Error::Conflict(m)) => m,
+        other => panic!("expected a conflict, got {other:?}"),
+    };
+    assert!(refused(plan(&[(&a, &c)], "2027-01-01")).contains("already re-addressed"));
+    assert!(refused(plan(&[(&c, &b)], "2027-01-01")).contains("no longer exists"));
+    // A merger decided for a future date changes nothing today, and as-of reads see it.
+    let (batch, h) = family(3, 3, &c);
+    load(store, batch);
+    let d = UnitCatalog::embedded()
+        .children(Structure::Y2025, "01")
+        .map(|u| u.code.clone())
+        .find(|code| *code != a && *code != b)
+        .unwrap();
+    store
+        .readdress(
+            &plan(&[(&c, &d)], "2399-01-01"),
+            Some(&meta("readdress", "2399-01-01")),
+        )
+        .unwrap();
+    assert_eq!(commune_of(store, h.father), c);
+    assert_eq!(commune_of(store, f.child), c);
+    assert_eq!(as_of(store, f.child, "2399-06-01"), d);
+    assert!(refused(plan(&[(&d, &c)], "2398-01-01")).contains("after the date"));
+    assert_eq!(store.residences(f.child).unwrap().len(), 3);
+    // A registration later made in a unit that no longer exists is shown in its
+    // successor, and `check` reports it.
+    let mut late = meta("residence", "2025-09-01");
+    late.basis = "late".into();
+    store
+        .register_residence(
+            h.child,
+            &late,
+            &Residence {
+                kind: ResidenceKind::Temporary,
+                commune_code: a.clone(),
+                address: "x".into(),
+                valid_from: date("2025-09-01"),
+                valid_to: None,
+            },
+        )
+        .unwrap();
+    let report = store.quality_report(UnitCatalog::embedded()).unwrap();
+    let rule = |name: &str| report.iter().find(|r| r.rule == name).unwrap().clone();
+    assert_eq!(rule("registered_in_succeeded_unit").count, 1);
+    assert_eq!(
+        rule("registered_in_succeeded_unit").examples,
+        vec![h.child.to_string()]
+    );
+    assert_eq!(rule("residence_projection_mismatch").count, 0);
+    let temporary = store.residences(h.child).unwrap();
+    assert_eq!(temporary.last().unwrap().residence.commune_code, c);
 }
 
 fn quality_rules_find_defects(store: &Store) {
@@ -1171,6 +1332,7 @@ on_both_backends!(
     searches_by_folded_name_date_and_unit,
     updates_keep_history_and_as_of_reads_the_past,
     readdress_moves_whole_households_with_history,
+    readdress_follows_chains_and_waits_for_future_dates,
     quality_rules_find_defects,
     quality_rules_cover_every_kind_of_defect,
     audit_and_accounts,

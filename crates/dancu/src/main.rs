@@ -122,7 +122,8 @@ enum Command {
     },
     /// Links digitized civil-status entries to registry persons (files only, no store).
     Link(LinkArgs),
-    /// Re-addresses every open residence of reorganized units (dry run unless --apply).
+    /// Re-addresses every open residence of reorganized units (dry run unless --apply): the
+    /// apply records one unit succession per old unit, through which residences resolve.
     Readdress {
         /// CSV `old_commune_code,new_commune_code` with a header row.
         #[arg(
@@ -662,6 +663,12 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
                 );
             }
             if !r.applied {
+                for (old, new, residences, citizens, households) in &r.per_unit {
+                    println!(
+                        "  {old} -> {new}: {residences} open residences, {citizens} citizens, \
+                         {households} households"
+                    );
+                }
                 println!("nothing changed; run again with --apply --basis \"…\" to apply");
             }
         }
@@ -960,11 +967,12 @@ fn demo_setup(app: &App, data_dir: &Path, citizens: u64) -> Result<String, Strin
 /// One seeded person inside the province officer's scope, to try the API with.
 fn demo_example(app: &App) -> Option<String> {
     let officer = Actor::new("officer.hanoi", Role::Officer, "01");
+    let successions = app.store.successions().ok()?;
     let query = dancu_store::SearchQuery {
         name_folded: "nguyen".into(),
         prefix: true,
         date_of_birth: None,
-        units: dancu_app::policy::unit_filter(app.units, &officer),
+        units: dancu_app::policy::unit_filter(app.units, &successions, &officer),
         limit: 1,
         after: None,
     };

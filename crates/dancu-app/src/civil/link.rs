@@ -297,12 +297,13 @@ impl App {
         };
         let mut items = Vec::new();
         let mut tickets = Vec::new();
+        let successions = self.store.successions()?;
         for (book, entry) in self
             .store
             .review_queue(province.as_deref(), i64::from(limit))?
         {
             let target = Self::book_target(&book);
-            if !policy::unit_contains(self.units, &actor.unit, target) {
+            if !policy::unit_contains(self.units, &successions, &actor.unit, target) {
                 continue;
             }
             let candidate = match entry.candidate_id {
