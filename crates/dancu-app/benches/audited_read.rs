@@ -83,7 +83,7 @@ fn main() {
         )
         .unwrap();
     };
-    let unaudited = run(threads, seconds, &unaudited_read);
+    let unaudited = run(threads, seconds, unaudited_read);
     println!(
         "{citizens} citizens, {threads} threads, {seconds} s each: audited {audited:.0} reads/s, \
          unaudited {unaudited:.0} reads/s, audited/unaudited = {:.2}",
@@ -92,7 +92,7 @@ fn main() {
     // The same unaudited reads once every commune has a succession (each merged into its
     // neighbour, as scripts/bench-readdress.sh does): every read resolves its unit.
     merge_every_commune(&app);
-    let resolved = run(threads, seconds, &unaudited_read);
+    let resolved = run(threads, seconds, unaudited_read);
     println!(
         "after re-addressing every commune: unaudited {resolved:.0} reads/s \
          ({:.2} of before)",
