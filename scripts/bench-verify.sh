@@ -54,5 +54,11 @@ request = function()
 end
 LUA
 # wrk prints "Non-2xx or 3xx responses" if any answer was not 200.
+[ -n "${PERF_OUT:-}" ] && (sleep 5; perf record -g -p "$server" -o "$PERF_OUT" -- sleep 8 >/dev/null 2>&1) &
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+ticks_before=$(cpu_ticks)
 wrk -t"${WRK_THREADS:-2}" -c"$conns" -d"${duration}s" --latency -s "$work/verify.lua" http://127.0.0.1:18081/ | tee "$work/wrk.txt"
+# CPU time per request: the figure that load from other processes disturbs least.
+requests=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$work/wrk.txt")
+echo "server CPU per request (µs): $(( ($(cpu_ticks) - ticks_before) * 1000000 / $(getconf CLK_TCK) / requests ))"
 echo "resident memory of serve (kB): $(grep VmHWM /proc/$server/status | awk '{print $2}') peak, $(grep VmRSS /proc/$server/status | awk '{print $2}') now"

@@ -883,29 +883,38 @@ fn insert_batch(
     Ok(n)
 }
 
-/// Keys per `IN (…)` query: one prepared statement of a fixed width serves every chunk
-/// (the last group is padded by repeating a key, which `IN` ignores).
-const IN_GROUP: usize = 256;
+/// Keys per `IN (…)` query, largest first: a few prepared statements of fixed widths
+/// serve every chunk (a short group is padded by repeating a key, which `IN` ignores), so
+/// that a single verification binds one key, not 256.
+const IN_WIDTHS: [usize; 3] = [256, 16, 1];
 
-/// The identities of the citizens whose `column` is one of `keys`, in groups of
-/// [`IN_GROUP`].
+/// The identities of the citizens whose `column` is one of `keys`, in groups of at most
+/// 256.
 fn identities_where_in(
     tx: &mut dyn Tx,
     column: &str,
     keys: &[Value],
 ) -> Result<Vec<Identity>, Error> {
-    let placeholders: Vec<String> = (1..=IN_GROUP).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "{SELECT_IDENTITY} WHERE {column} IN ({})",
-        placeholders.join(",")
-    );
+    let sql_of = |width: usize| {
+        let placeholders: Vec<String> = (1..=width).map(|i| format!("${i}")).collect();
+        format!(
+            "{SELECT_IDENTITY} WHERE {column} IN ({})",
+            placeholders.join(",")
+        )
+    };
+    let mut sqls: [Option<String>; IN_WIDTHS.len()] = Default::default();
     let mut out = Vec::with_capacity(keys.len());
-    let mut params = Vec::with_capacity(IN_GROUP);
-    for group in keys.chunks(IN_GROUP) {
+    let mut params = Vec::with_capacity(IN_WIDTHS[0]);
+    for group in keys.chunks(IN_WIDTHS[0]) {
+        let w = IN_WIDTHS
+            .iter()
+            .rposition(|&w| w >= group.len())
+            .expect("a group is at most the largest width");
+        let sql = sqls[w].get_or_insert_with(|| sql_of(IN_WIDTHS[w]));
         params.clear();
         params.extend_from_slice(group);
-        params.resize(IN_GROUP, group[0].clone());
-        tx.for_each(&sql, &params, &mut |row| {
+        params.resize(IN_WIDTHS[w], group[0].clone());
+        tx.for_each(sql, &params, &mut |row| {
             out.push(identity_from(row)?);
             Ok(())
         })?;

@@ -407,12 +407,13 @@ fn render(sql: &str, dialect: Dialect) -> String {
         .replace("{BULK_INDEXES}", &indexes.join(";\n"))
 }
 
+/// The table of applied migrations (created before the first one).
+pub(crate) const SCHEMA_VERSION_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)";
+
 /// Current schema version of a store (0 when empty).
 fn version(tx: &mut dyn Tx) -> Result<i64, Error> {
-    tx.exec(
-        "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)",
-        &[],
-    )?;
+    tx.exec(SCHEMA_VERSION_TABLE, &[])?;
     Ok(tx
         .query_one("SELECT MAX(version) FROM schema_version", &[])?
         .and_then(|r| r[0].as_i64())

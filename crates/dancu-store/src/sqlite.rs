@@ -59,7 +59,7 @@ fn start_checkpointer(
                 std::thread::sleep(CHECKPOINT_EVERY);
                 let result = conn
                     .execute_batch("PRAGMA main.wal_checkpoint(PASSIVE);")
-                    .and_then(|()| fold_audit_wal(&conn, &audit_writer));
+                    .and_then(|()| fold_audit_wal(&conn, &audit_writer, AUDIT_WAL_TAIL));
                 if let Err(e) = result {
                     eprintln!("dancu: WAL checkpoint failed: {e}");
                 }
@@ -69,20 +69,24 @@ fn start_checkpointer(
     Ok(())
 }
 
-/// WAL frames of the audit file left unfolded after the concurrent pass that are worth
-/// a short stall of the audit writer to fold (4 MiB).
-const AUDIT_WAL_TAIL: i64 = 1024;
+/// The length of the audit file's WAL (in frames, 128 MiB) past which the checkpointer
+/// holds the audit writer to fold the WAL whole. The stall includes the checkpoint's
+/// fsyncs, which this VM's disk takes tens to hundreds of milliseconds to do under other
+/// writes: holding the writer at every pass (at 4 MiB) put such a stall in every 500 ms
+/// of a read load, and into its p99. The WAL stays under `journal_size_limit`.
+const AUDIT_WAL_TAIL: i64 = 32_768;
 
 fn fold_audit_wal(
     conn: &Connection,
     audit_writer: &std::sync::Weak<Mutex<Connection>>,
+    tail: i64,
 ) -> rusqlite::Result<()> {
     // (busy, frames in the WAL, frames folded)
     let (_, frames, folded): (i64, i64, i64) =
         conn.query_row("PRAGMA audit.wal_checkpoint(PASSIVE)", [], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?;
-    if frames >= AUDIT_WAL_TAIL
+    if frames >= tail
         && folded < frames
         && let Some(writer) = audit_writer.upgrade()
     {
@@ -102,6 +106,8 @@ impl SqliteBackend {
         check_audit_file(path, &audit_path)?;
         let writer = open_connection(path, &audit_path, false)?;
         writer.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
+        // `LOCK_MAIN` writes to it.
+        writer.execute_batch(crate::schema::SCHEMA_VERSION_TABLE)?;
         let audit_writer = std::sync::Arc::new(Mutex::new(open_audit_writer(&audit_path)?));
         start_checkpointer(path, &audit_path, std::sync::Arc::downgrade(&audit_writer))?;
         Ok(SqliteBackend {
@@ -121,7 +127,7 @@ impl SqliteBackend {
         &self,
         f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        write_on(&self.writer, f)
+        write_on(&self.writer, Some(LOCK_MAIN), f)
     }
 
     /// A write transaction on the audit file alone (its tables only).
@@ -129,7 +135,7 @@ impl SqliteBackend {
         &self,
         f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        write_on(&self.audit_writer, f)
+        write_on(&self.audit_writer, None, f)
     }
 
     pub(crate) fn read<T>(
@@ -160,30 +166,63 @@ impl SqliteBackend {
         } else {
             // Fold the load's WAL into the database now, not in the first commits after it
             // (readers would search a WAL of gigabytes, and a writer would stall on it).
-            conn.execute_batch(
-                "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; \
-                 PRAGMA wal_checkpoint(TRUNCATE);",
-            )?;
+            conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;")?;
+            fold_whole_wal(&conn)?;
         }
         Ok(())
     }
 }
 
+/// Takes the registry file's write lock, and only that one, at the start of a registry
+/// write. `BEGIN IMMEDIATE` would lock every attached file, the audit file too, so that
+/// each registry write (a login, a change) held up the audit commits of all the reads
+/// served meanwhile (they waited in SQLite's busy handler, which sleeps in steps of up to
+/// 100 ms). A write that changes nothing still begins a write transaction on its file.
+const LOCK_MAIN: &str = "UPDATE main.schema_version SET version = version WHERE 0";
+
+/// A write transaction: `IMMEDIATE` on a connection to one file, else deferred with its
+/// write lock taken by `lock` (a statement that writes to the file to lock).
+/// Folds the registry's WAL whole and truncates it. The background checkpointer may be
+/// folding it at the same moment, and SQLite then answers "busy" at once (as a result,
+/// not an error): a seed's 3 GB WAL was left unfolded that way. So wait for it, a while.
+fn fold_whole_wal(conn: &Connection) -> Result<(), Error> {
+    for _ in 0..600 {
+        let busy: i64 = conn.query_row("PRAGMA main.wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy == 0 {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Readers held the WAL for a minute: the checkpointer folds it later.
+    Ok(())
+}
+
 fn write_on<T>(
     writer: &Mutex<Connection>,
+    lock: Option<&str>,
     f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
 ) -> Result<T, Error> {
     // A panic inside an earlier write rolled its transaction back when it unwound,
     // so the connection is sound: recover it rather than refuse all later writes.
     let mut conn = writer.lock().unwrap_or_else(|e| e.into_inner());
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let behavior = match lock {
+        Some(_) => rusqlite::TransactionBehavior::Deferred,
+        None => rusqlite::TransactionBehavior::Immediate,
+    };
+    let tx = conn.transaction_with_behavior(behavior)?;
+    if let Some(lock) = lock {
+        tx.prepare_cached(lock)?.execute([])?;
+    }
     let out = f(&mut SqliteTx { conn: &tx })?;
     tx.commit()?;
     Ok(out)
 }
 
 /// The audit file on its own connection. `journal_size_limit`: a WAL that grew while a
-/// long reader held it back is cut back to 64 MiB once folded. A small page cache: a
+/// long reader held it back is cut back to 256 MiB once folded. Not less: frames written
+/// past the end of the file cost the file system a block allocation and zeroing (17% of
+/// the audit writer's CPU under read load when the WAL kept being cut to 64 MiB), while
+/// frames rewritten over a restarted WAL cost a copy. A small page cache: a
 /// commit scans the whole cache (`pcache1TruncateUnsafe`, 7% of the server's CPU under
 /// read load with 8 MiB), and the writer only needs the right edges of the B-trees; the
 /// rest comes from the operating system's cache.
@@ -197,7 +236,7 @@ fn open_audit_writer(audit: &Path) -> Result<Connection, Error> {
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     conn.execute_batch(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-256; \
-         PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864;",
+         PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=268435456;",
     )?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -458,12 +497,15 @@ mod tests {
         };
         append(&store, 600);
         let grown = wal_len(&store);
-        assert!(
-            grown > 4096 * AUDIT_WAL_TAIL as u64 / 2,
-            "WAL of {grown} bytes"
-        );
+        let tail = 1024;
+        assert!(grown > 4096 * tail as u64 / 2, "WAL of {grown} bytes");
         let conn = open_connection(&path, backend.audit_path(), false).unwrap();
-        fold_audit_wal(&conn, &std::sync::Arc::downgrade(&backend.audit_writer)).unwrap();
+        fold_audit_wal(
+            &conn,
+            &std::sync::Arc::downgrade(&backend.audit_writer),
+            tail,
+        )
+        .unwrap();
         // Half as many commits as before: a WAL started over does not grow past its old
         // length (the background checkpointer may have started it over earlier too).
         append(&store, 300);

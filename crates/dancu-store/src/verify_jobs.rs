@@ -146,7 +146,7 @@ impl Store {
         input_fingerprint: &str,
         output: &str,
     ) -> Result<VerifyJob, Error> {
-        self.write(|tx| {
+        self.write_audit(|tx| {
             let running = tx.query(
                 &format!(
                     "SELECT {JOB_COLUMNS} FROM verify_jobs \
@@ -178,7 +178,7 @@ impl Store {
 
     /// Creates a job submitted over the API (its files are new, so nothing to resume).
     pub fn create_verify_job(&self, job: &NewVerifyJob<'_>) -> Result<VerifyJob, Error> {
-        self.write(|tx| insert_job(tx, job))
+        self.write_audit(|tx| insert_job(tx, job))
     }
 
     /// The running jobs submitted by partners, oldest first: what a server resumes.
@@ -199,7 +199,7 @@ impl Store {
 
     /// Marks a running job failed, with the reason.
     pub fn fail_verify_job(&self, id: i64, error: &str) -> Result<(), Error> {
-        self.write(|tx| {
+        self.write_audit(|tx| {
             tx.exec(
                 "UPDATE verify_jobs SET status = $1, error = $2, updated_at = $3 \
                  WHERE id = $4 AND status = $5",
@@ -237,7 +237,7 @@ impl Store {
         audit: &[GroupEntry],
         usage: Option<&UsageDelta>,
     ) -> Result<(), Error> {
-        self.write(|tx| {
+        self.write_audit(|tx| {
             insert_audit_groups(tx, audit)?;
             if let Some(u) = usage {
                 add_usage(tx, u)?;
@@ -268,6 +268,6 @@ impl Store {
 
     /// Marks a running job abandoned (its output can no longer be resumed).
     pub fn abandon_verify_job(&self, id: i64) -> Result<(), Error> {
-        self.write(|tx| set_status(tx, id, JOB_ABANDONED))
+        self.write_audit(|tx| set_status(tx, id, JOB_ABANDONED))
     }
 }
