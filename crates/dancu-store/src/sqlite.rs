@@ -513,6 +513,60 @@ mod tests {
         assert!(after <= grown, "WAL grew from {grown} to {after} bytes");
     }
 
+    /// Audit commits go on while the registry's writer is in a transaction: every read
+    /// served during a registry write waits for its audit entry's commit. (With `BEGIN
+    /// IMMEDIATE` the registry's writer also locked the attached audit file, and this
+    /// append failed with "database is locked" after the 30 s busy timeout.)
+    #[test]
+    fn a_registry_write_does_not_hold_up_audit_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dancu.db");
+        let store =
+            std::sync::Arc::new(Store::open(&format!("sqlite://{}", path.display())).unwrap());
+        let reader = store.clone();
+        store
+            .write(|tx| {
+                tx.exec("UPDATE schema_version SET version = version", &[])?;
+                let appended = std::thread::spawn(move || {
+                    reader.append_audit(&[AuditEntry {
+                        actor: "officer.1".into(),
+                        action: "citizen.read".into(),
+                        outcome: "ok".into(),
+                        ..Default::default()
+                    }])
+                })
+                .join()
+                .unwrap();
+                assert!(appended.is_ok(), "{appended:?}");
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    /// The end of a bulk load folds the load's WAL into the database and empties it.
+    #[test]
+    fn a_bulk_load_leaves_no_wal_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dancu.db");
+        let store = Store::open(&format!("sqlite://{}", path.display())).unwrap();
+        store.set_bulk_mode(true).unwrap();
+        store
+            .write(|tx| {
+                tx.exec("CREATE TABLE filler (x TEXT)", &[])?;
+                tx.bulk_insert(
+                    "filler",
+                    &["x"],
+                    &mut (0..20_000).map(|i| vec![Value::Text(format!("{i:0>200}"))]),
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        store.set_bulk_mode(false).unwrap();
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        assert_eq!(std::fs::metadata(wal).map_or(0, |m| m.len()), 0);
+    }
+
     #[test]
     fn placeholders_bind_by_number() {
         assert_eq!(
