@@ -9,8 +9,8 @@ use dancu_domain::{
 use dancu_store::testing::sample_communes as communes;
 use dancu_store::{
     AlertRecord, AuditEntry, ChainTrust, ChainVerdict, Checkpoint, CitizenField, EventMeta, Fault,
-    GroupEntry, HeadRecord, NewPartner, NewUser, ReaddressPlan, SearchQuery, SigningKey, Store,
-    UnitFilter, UsageDay, UsageDelta, Value,
+    GroupEntry, HeadRecord, IndexedPerson, NewPartner, NewUser, ReaddressPlan, SearchQuery,
+    SigningKey, Store, UnitFilter, UsageDay, UsageDelta, Value,
 };
 
 fn date(s: &str) -> PartialDate {
@@ -1102,6 +1102,190 @@ fn group_entries_list_their_persons_for_the_tracker(store: &Store) {
     assert_eq!(broken_at(verify(store)), (2, Fault::Edited));
 }
 
+/// Persons `[a, b, c, d]` (ascending) and a log of: two plain entries (1, 2), a batch's
+/// start (3, whose detail has a second line that is no list), group entries 4 (`match a b`,
+/// `mismatch c`) and 5 (`match d`), and a plain entry (6).
+fn log_with_groups(store: &Store) -> [PersonalId; 4] {
+    let p = [1, 2, 3, 4].map(|serial| pid(1, Gender::Male, 1980, serial));
+    audit_log(store, 2);
+    let job = store.open_verify_job("bank", "in", "f", "out").unwrap();
+    let entry = AuditEntry {
+        actor: "bank".into(),
+        action: "verify.batch".into(),
+        outcome: "ok".into(),
+        detail: Some("job 1".into()),
+        ..Default::default()
+    };
+    let start = AuditEntry {
+        action: "verify.batch.start".into(),
+        detail: Some("job 1; input /tmp/a\nb.csv".into()),
+        ..entry.clone()
+    };
+    let groups = [
+        start.into(),
+        GroupEntry::new(
+            entry.clone(),
+            vec![("match", p[1]), ("mismatch", p[2]), ("match", p[0])],
+        ),
+        GroupEntry::new(entry, vec![("match", p[3])]),
+    ];
+    store
+        .checkpoint_verify_job(
+            job.id,
+            &Default::default(),
+            dancu_store::JOB_RUNNING,
+            &groups,
+            None,
+        )
+        .unwrap();
+    audit_log(store, 1);
+    assert!(matches!(
+        verify(store),
+        ChainVerdict::Intact {
+            entries: 6,
+            tracked: 4,
+            ..
+        }
+    ));
+    p
+}
+
+fn person_row(id: PersonalId, outcome: &str) -> IndexedPerson {
+    IndexedPerson {
+        person: id.to_string(),
+        outcome: outcome.into(),
+    }
+}
+
+/// `audit verify` names the first group entry whose persons the data tracker's index lacks
+/// (a row deleted or altered), then restored, the log is intact again.
+fn audit_verify_finds_a_person_hidden_from_the_tracker(store: &Store) {
+    let [a, b, c, _] = log_with_groups(store);
+    let (bn, cn) = (b.as_u64(), c.as_u64());
+    sql(
+        store,
+        &format!("DELETE FROM audit_persons WHERE personal_id = {bn}"),
+    );
+    assert_eq!(
+        broken_at(verify(store)),
+        (4, Fault::Untracked(person_row(b, "match")))
+    );
+    sql(
+        store,
+        &format!("INSERT INTO audit_persons VALUES ({bn}, 4, 'match')"),
+    );
+    // Altered: the outcome, then the person.
+    sql(
+        store,
+        &format!("UPDATE audit_persons SET outcome = 'no_match' WHERE personal_id = {cn}"),
+    );
+    assert_eq!(
+        broken_at(verify(store)),
+        (4, Fault::Untracked(person_row(c, "mismatch")))
+    );
+    sql(
+        store,
+        &format!("UPDATE audit_persons SET outcome = 'mismatch' WHERE personal_id = {cn}"),
+    );
+    sql(
+        store,
+        &format!(
+            "UPDATE audit_persons SET personal_id = {} WHERE personal_id = {bn}",
+            bn + 1_000
+        ),
+    );
+    assert_eq!(
+        broken_at(verify(store)),
+        (4, Fault::Untracked(person_row(b, "match")))
+    );
+    sql(
+        store,
+        &format!(
+            "UPDATE audit_persons SET personal_id = {bn} WHERE personal_id = {}",
+            bn + 1_000
+        ),
+    );
+    assert!(matches!(
+        verify(store),
+        ChainVerdict::Intact { tracked: 4, .. }
+    ));
+    assert_eq!(store.audit_for_person(a, 10).unwrap().len(), 1);
+}
+
+/// `audit verify` names the first entry under which the data tracker's index holds a row
+/// the entry does not list: added to a group entry, moved to another one, under a plain
+/// entry, or under an entry that does not exist.
+fn audit_verify_finds_a_person_added_to_the_tracker(store: &Store) {
+    let [a, _, _, d] = log_with_groups(store);
+    let (an, dn) = (a.as_u64(), d.as_u64());
+    let restore = || {
+        sql(
+            store,
+            "DELETE FROM audit_persons WHERE entry_id NOT IN (4, 5)",
+        )
+    };
+    for (entry, fault) in [
+        (5, Fault::Unlisted as fn(IndexedPerson) -> Fault),
+        (6, Fault::Unlisted),
+        (3, Fault::Unlisted),
+        (1, Fault::Unlisted),
+        (7, Fault::Dangling),
+        (1_000, Fault::Dangling),
+        (0, Fault::Dangling),
+    ] {
+        sql(
+            store,
+            &format!("INSERT INTO audit_persons VALUES ({an}, {entry}, 'match')"),
+        );
+        assert_eq!(
+            broken_at(verify(store)),
+            (entry, fault(person_row(a, "match"))),
+            "a row under entry {entry}"
+        );
+        restore();
+    }
+    // Moved from one group entry to another: missing from one, unlisted by the other.
+    sql(
+        store,
+        &format!("UPDATE audit_persons SET entry_id = 4 WHERE personal_id = {dn}"),
+    );
+    assert_eq!(
+        broken_at(verify(store)),
+        (4, Fault::Unlisted(person_row(d, "match")))
+    );
+    // The first bad entry is named, whichever kind of fault comes later.
+    sql(
+        store,
+        &format!("INSERT INTO audit_persons VALUES ({an}, 2, 'match')"),
+    );
+    assert_eq!(broken_at(verify(store)).0, 2);
+    restore();
+    sql(
+        store,
+        &format!("UPDATE audit_persons SET entry_id = 5 WHERE personal_id = {dn}"),
+    );
+    assert!(matches!(
+        verify(store),
+        ChainVerdict::Intact { tracked: 4, .. }
+    ));
+}
+
+/// A group entry's head stays one line, so that its list is told from any other detail.
+#[test]
+fn a_group_entry_head_is_one_line() {
+    let entry = AuditEntry {
+        detail: Some("job 1\nmatch 001080000001".into()),
+        ..Default::default()
+    };
+    let person = pid(1, Gender::Male, 1980, 2);
+    assert_eq!(
+        GroupEntry::new(entry, vec![("match", person)])
+            .entry()
+            .detail,
+        Some(format!("job 1 match 001080000001\nmatch {person}"))
+    );
+}
+
 fn audit_chain_is_linear_and_verifies(store: &Store) {
     assert!(matches!(
         verify(store),
@@ -1122,6 +1306,7 @@ fn audit_chain_is_linear_and_verifies(store: &Store) {
         ChainVerdict::Intact {
             entries: 12,
             checkpoints: 2,
+            tracked: 0,
             head_checked: false
         }
     );
@@ -1339,6 +1524,8 @@ on_both_backends!(
     dossiers_scope_lookups,
     audit_chain_is_linear_and_verifies,
     group_entries_list_their_persons_for_the_tracker,
+    audit_verify_finds_a_person_hidden_from_the_tracker,
+    audit_verify_finds_a_person_added_to_the_tracker,
     audit_chain_names_an_edited_entry,
     audit_chain_names_a_deleted_entry,
     audit_chain_names_a_reordered_entry,
@@ -1454,6 +1641,7 @@ fn sqlite_audit_tables_move_to_their_own_file_with_the_chain_intact() {
         ChainVerdict::Intact {
             entries: 15,
             checkpoints: 1,
+            tracked: 0,
             head_checked: false
         }
     );
@@ -1467,6 +1655,7 @@ fn sqlite_audit_tables_move_to_their_own_file_with_the_chain_intact() {
         ChainVerdict::Intact {
             entries: 19,
             checkpoints: 2,
+            tracked: 0,
             head_checked: false
         }
     );

@@ -685,11 +685,12 @@ fn audit_verify(cli: &Cli, url: &str) -> Result<ExitCode, String> {
         dancu_store::ChainVerdict::Intact {
             entries,
             checkpoints,
+            tracked,
             head_checked,
         } => {
             println!(
                 "{entries} entries checked, chain intact; signed checkpoints verified: \
-                 {checkpoints}{}",
+                 {checkpoints}{}; persons of group entries in the tracker index: {tracked}",
                 if head_checked {
                     "; head file matches"
                 } else {
@@ -703,7 +704,12 @@ fn audit_verify(cli: &Cli, url: &str) -> Result<ExitCode, String> {
             fault,
             checked,
         } => {
-            println!("{checked} entries checked, chain broken at entry #{entry_id}");
+            let broken = if fault.in_tracker_index() {
+                "the data tracker's index"
+            } else {
+                "chain"
+            };
+            println!("{checked} entries checked, {broken} broken at entry #{entry_id}");
             eprintln!("dancu: audit entry #{entry_id} {fault}");
             if matches!(fault, dancu_store::Fault::BadSignature { .. })
                 && dancu_app::audit::verifying_key(&key_file)
