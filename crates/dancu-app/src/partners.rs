@@ -122,6 +122,22 @@ pub struct PartnerView {
     pub agency: String,
 }
 
+/// What a partner is created with: its name and its agreement.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PartnerTerms<'a> {
+    pub name: &'a str,
+    /// The agency it speaks for (one of [`policy::AGENCIES`]), or empty for banks and
+    /// telcos; an `enrich:FIELD` scope needs one, which becomes the source of what the
+    /// partner pushes.
+    pub agency: &'a str,
+    pub scopes: &'a [&'a str],
+    pub daily_quota: i64,
+    pub allow_ips: &'a [&'a str],
+    /// The fields whose registry value verification returns (comma-separated, see
+    /// [`Agreement::parse`]; empty: none).
+    pub returns: &'a str,
+}
+
 /// A new partner and its key, shown once.
 #[derive(Debug, Clone, Serialize)]
 pub struct NewPartnerKey {
@@ -237,47 +253,21 @@ impl App {
         )
     }
 
-    /// Creates a partner; returns its API key, which is shown this once.
+    /// Creates a partner with its whole agreement in one step; returns its API key, which
+    /// is shown this once.
     pub fn add_partner(
         &self,
         actor: &Actor,
-        name: &str,
-        scopes: &[&str],
-        daily_quota: i64,
-        allow_ips: &[&str],
+        terms: &PartnerTerms<'_>,
     ) -> Result<NewPartnerKey, Error> {
-        self.add_agency_partner(actor, name, "", scopes, daily_quota, allow_ips)
-    }
-
-    /// Creates a partner speaking for `agency` (one of [`policy::AGENCIES`], or empty
-    /// for banks and telcos); an `enrich:FIELD` scope needs an agency, which becomes the
-    /// source of what the partner pushes.
-    pub fn add_agency_partner(
-        &self,
-        actor: &Actor,
-        name: &str,
-        agency: &str,
-        scopes: &[&str],
-        daily_quota: i64,
-        allow_ips: &[&str],
-    ) -> Result<NewPartnerKey, Error> {
-        self.add_partner_with(actor, name, agency, scopes, daily_quota, allow_ips, "")
-    }
-
-    /// Creates a partner with its whole agreement in one step: the agency it speaks for
-    /// and the fields whose registry value verification returns (comma-separated, see
-    /// [`Agreement::parse`]; empty: none).
-    #[allow(clippy::too_many_arguments)]
-    pub fn add_partner_with(
-        &self,
-        actor: &Actor,
-        name: &str,
-        agency: &str,
-        scopes: &[&str],
-        daily_quota: i64,
-        allow_ips: &[&str],
-        returns: &str,
-    ) -> Result<NewPartnerKey, Error> {
+        let PartnerTerms {
+            name,
+            agency,
+            scopes,
+            daily_quota,
+            allow_ips,
+            returns,
+        } = *terms;
         self.authorize_partner_admin(actor)?;
         let returns = Agreement::parse(returns).map_err(Error::Invalid)?.code();
         crate::accounts::validate_name("partner name", name)?;

@@ -7,6 +7,7 @@ mod common;
 use common::{CHILD, Server, assert_problem, sqlite, sqlite_with};
 use dancu_app::Actor;
 use dancu_app::limits::Limits;
+use dancu_app::partners::PartnerTerms;
 use dancu_store::testing::TestStore;
 use reqwest::StatusCode;
 use reqwest::blocking::Response;
@@ -18,7 +19,16 @@ const NOBODY: &str = "001085000009";
 
 fn ministry(s: &Server, name: &str, agency: &str, scopes: &[&str], quota: i64) -> String {
     s.app
-        .add_agency_partner(&Actor::system("test"), name, agency, scopes, quota, &[])
+        .add_partner(
+            &Actor::system("test"),
+            &PartnerTerms {
+                name,
+                agency,
+                scopes,
+                daily_quota: quota,
+                ..Default::default()
+            },
+        )
         .unwrap()
         .api_key
 }
@@ -184,10 +194,12 @@ fn a_field_outside_the_partners_scopes_is_refused_whole() {
         s.app
             .add_partner(
                 &Actor::system("test"),
-                "nameless",
-                &["enrich:blood_type"],
-                10,
-                &[]
+                &PartnerTerms {
+                    name: "nameless",
+                    scopes: &["enrich:blood_type"],
+                    daily_quota: 10,
+                    ..Default::default()
+                },
             )
             .is_err()
     );

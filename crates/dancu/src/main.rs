@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use dancu_app::audit::AuditSigner;
+use dancu_app::partners::PartnerTerms;
 use dancu_app::readdress::MappingSource;
 use dancu_app::verify::{Agreement, BatchOptions, Field, FieldResult, Verdict};
 use dancu_app::{Actor, App, Role};
@@ -580,14 +581,16 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             let ips: Vec<&str> = allow_ip.iter().map(String::as_str).collect();
             let system = Actor::system("partner-add");
             let created = app
-                .add_partner_with(
+                .add_partner(
                     &system,
-                    name,
-                    agency,
-                    &scopes,
-                    *daily_quota,
-                    &ips,
-                    return_fields,
+                    &PartnerTerms {
+                        name,
+                        agency,
+                        scopes: &scopes,
+                        daily_quota: *daily_quota,
+                        allow_ips: &ips,
+                        returns: return_fields,
+                    },
                 )
                 .map_err(fail)?;
             println!(

@@ -206,7 +206,16 @@ impl Server {
     /// A new partner's API key.
     pub fn partner(&self, name: &str, scopes: &[&str], quota: i64, allow_ips: &[&str]) -> String {
         self.app
-            .add_partner(&Actor::system("test"), name, scopes, quota, allow_ips)
+            .add_partner(
+                &Actor::system("test"),
+                &dancu_app::partners::PartnerTerms {
+                    name,
+                    scopes,
+                    daily_quota: quota,
+                    allow_ips,
+                    ..Default::default()
+                },
+            )
             .unwrap()
             .api_key
     }
