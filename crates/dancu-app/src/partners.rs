@@ -336,16 +336,8 @@ impl App {
     ) -> Result<PartnerView, Error> {
         self.authorize_partner_admin(actor)?;
         let returns = Agreement::parse(fields).map_err(Error::Invalid)?.code();
-        if !self.store.set_partner_returns(name, &returns)? {
-            return Err(Error::NotFound);
-        }
-        self.partners.remove_partner(name);
-        let mut entry = self.audit_entry(actor, "partner.change", None, Some(name), "ok");
-        entry.detail = Some(format!("returns={returns}"));
-        self.audit.record(entry).wait()?;
-        Ok(view(
-            &self.store.partner_by_name(name)?.ok_or(Error::NotFound)?,
-        ))
+        let found = self.store.set_partner_returns(name, &returns)?;
+        self.partner_changed(actor, name, found, format!("returns={returns}"))
     }
 
     /// Disables (every key use answers 401) or re-enables a partner.
@@ -356,12 +348,26 @@ impl App {
         disabled: bool,
     ) -> Result<PartnerView, Error> {
         self.authorize_partner_admin(actor)?;
-        if !self.store.set_partner_disabled(name, disabled)? {
+        let found = self.store.set_partner_disabled(name, disabled)?;
+        let detail = if disabled { "disabled" } else { "enabled" };
+        self.partner_changed(actor, name, found, detail.into())
+    }
+
+    /// After a change of partner `name` (`found`: it exists): drops its cached terms,
+    /// audits the change and returns the partner as it now stands.
+    fn partner_changed(
+        &self,
+        actor: &Actor,
+        name: &str,
+        found: bool,
+        detail: String,
+    ) -> Result<PartnerView, Error> {
+        if !found {
             return Err(Error::NotFound);
         }
         self.partners.remove_partner(name);
         let mut entry = self.audit_entry(actor, "partner.change", None, Some(name), "ok");
-        entry.detail = Some(if disabled { "disabled" } else { "enabled" }.into());
+        entry.detail = Some(detail);
         self.audit.record(entry).wait()?;
         Ok(view(
             &self.store.partner_by_name(name)?.ok_or(Error::NotFound)?,

@@ -654,11 +654,10 @@ fn indexed(tx: &mut dyn Tx, from: i64, to: i64, limit: i64) -> Result<Vec<Indexe
         )?
         .into_iter()
         .map(|mut r| {
-            let outcome = std::mem::replace(&mut r[2], Value::Null).into_string();
             (
                 r[0].as_i64().unwrap_or_default(),
                 r[1].as_i64().unwrap_or_default(),
-                outcome.unwrap_or_default(),
+                r[2].take_text().unwrap_or_default(),
             )
         })
         .collect())

@@ -268,10 +268,6 @@ pub(crate) fn date_value(d: Option<PartialDate>) -> Value {
     d.map_or(Value::Null, |d| Value::Int(d.sort_key().into()))
 }
 
-fn take_text(row: &mut Row, i: usize) -> Option<String> {
-    std::mem::replace(&mut row[i], Value::Null).into_string()
-}
-
 fn structure_from(v: Option<&str>) -> Result<Structure, Error> {
     v.and_then(Structure::parse)
         .ok_or_else(|| Error::Corrupt(format!("unknown unit structure {v:?}")))
@@ -298,13 +294,13 @@ fn identity_from(row: &mut Row) -> Result<Identity, Error> {
     let corrupt = |what: &str| Error::Corrupt(format!("citizen {personal_id}: bad {what}"));
     Ok(Identity {
         personal_id,
-        full_name: take_text(row, 1).ok_or_else(|| corrupt("name"))?,
+        full_name: row[1].take_text().ok_or_else(|| corrupt("name"))?,
         date_of_birth: date_from(&row[2])?.ok_or_else(|| corrupt("date of birth"))?,
         gender: row[3]
             .as_str()
             .and_then(Gender::parse)
             .ok_or_else(|| corrupt("gender"))?,
-        old_id_number: take_text(row, 4),
+        old_id_number: row[4].take_text(),
     })
 }
 
@@ -324,11 +320,11 @@ fn citizen_from(mut row: Row) -> Result<Citizen, Error> {
         gender,
         old_id_number,
         birth_registration_province: row[5].as_i64().map(|v| v as u16),
-        hometown: take_text(&mut row, 6),
-        ethnicity: take_text(&mut row, 7),
-        religion: take_text(&mut row, 8),
-        nationality: take_text(&mut row, 9).unwrap_or_default(),
-        blood_type: take_text(&mut row, 10),
+        hometown: row[6].take_text(),
+        ethnicity: row[7].take_text(),
+        religion: row[8].take_text(),
+        nationality: row[9].take_text().unwrap_or_default(),
+        blood_type: row[10].take_text(),
         father_id: pid_from(&row[11])?,
         mother_id: pid_from(&row[12])?,
         spouse_id: pid_from(&row[13])?,
@@ -339,7 +335,7 @@ fn citizen_from(mut row: Row) -> Result<Citizen, Error> {
                 Error::Corrupt(format!("citizen {personal_id}: bad relationship"))
             })?),
         },
-        commune_code: take_text(&mut row, 16),
+        commune_code: row[16].take_text(),
         commune_structure: structure_from(row[17].as_str())?,
         date_of_death: date_from(&row[18])?,
     })
@@ -393,8 +389,8 @@ fn residence_from(mut row: Row) -> Result<ResidenceRecord, Error> {
         unit_structure: structure_from(row[3].as_str())?,
         residence: Residence {
             kind,
-            commune_code: take_text(&mut row, 2).unwrap_or_default(),
-            address: take_text(&mut row, 4).unwrap_or_default(),
+            commune_code: row[2].take_text().unwrap_or_default(),
+            address: row[4].take_text().unwrap_or_default(),
             valid_from: date_from(&row[5])?
                 .ok_or_else(|| Error::Corrupt("residence start".into()))?,
             valid_to: date_from(&row[6])?,
@@ -1046,9 +1042,9 @@ fn changes_in(tx: &mut dyn Tx, id: PersonalId) -> Result<Vec<ChangeRecord>, Erro
     .into_iter()
     .map(|mut row| {
         Ok(ChangeRecord {
-            field: take_text(&mut row, 0).unwrap_or_default(),
-            old_value: take_text(&mut row, 1),
-            new_value: take_text(&mut row, 2),
+            field: row[0].take_text().unwrap_or_default(),
+            old_value: row[1].take_text(),
+            new_value: row[2].take_text(),
             event: events::from_row(&mut row, 3)?,
         })
     })

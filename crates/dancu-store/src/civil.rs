@@ -159,22 +159,18 @@ const ENTRY_COLUMNS: &str = "e.id, e.book_id, e.page, e.registration_number, \
 
 const ENTRY_FROM: &str = "civil_entries e LEFT JOIN civil_links l ON l.entry_id = e.id";
 
-fn text(row: &mut Row, i: usize) -> Option<String> {
-    std::mem::replace(&mut row[i], Value::Null).into_string()
-}
-
 fn book_from(mut r: Row) -> BookRecord {
     BookRecord {
         id: r[0].as_i64().unwrap_or_default(),
-        kind: text(&mut r, 1).unwrap_or_default(),
-        commune_code: text(&mut r, 2).unwrap_or_default(),
-        unit_structure: text(&mut r, 3).unwrap_or_default(),
-        commune_2025: text(&mut r, 4).unwrap_or_default(),
-        province_2025: text(&mut r, 5).unwrap_or_default(),
+        kind: r[1].take_text().unwrap_or_default(),
+        commune_code: r[2].take_text().unwrap_or_default(),
+        unit_structure: r[3].take_text().unwrap_or_default(),
+        commune_2025: r[4].take_text().unwrap_or_default(),
+        province_2025: r[5].take_text().unwrap_or_default(),
         year_from: r[6].as_i64().unwrap_or_default() as i32,
         year_to: r[7].as_i64().unwrap_or_default() as i32,
         pages: r[8].as_i64().unwrap_or_default(),
-        created_by: text(&mut r, 9).unwrap_or_default(),
+        created_by: r[9].take_text().unwrap_or_default(),
         created_at: r[10].as_i64().unwrap_or_default(),
     }
 }
@@ -182,34 +178,34 @@ fn book_from(mut r: Row) -> BookRecord {
 fn entry_from(mut r: Row) -> Result<EntryRecord, Error> {
     let fields = EntryFields {
         page: r[2].as_i64().unwrap_or_default(),
-        registration_number: text(&mut r, 3).unwrap_or_default(),
+        registration_number: r[3].take_text().unwrap_or_default(),
         registration_date: date_from(&r[4])?,
-        full_name: text(&mut r, 5).unwrap_or_default(),
+        full_name: r[5].take_text().unwrap_or_default(),
         date_of_birth: date_from(&r[6])?,
-        gender: text(&mut r, 7),
+        gender: r[7].take_text(),
         event_date: date_from(&r[8])?,
-        place: text(&mut r, 9),
-        father_name: text(&mut r, 10),
-        mother_name: text(&mut r, 11),
-        spouse_name: text(&mut r, 12),
+        place: r[9].take_text(),
+        father_name: r[10].take_text(),
+        mother_name: r[11].take_text(),
+        spouse_name: r[12].take_text(),
         spouse_date_of_birth: date_from(&r[13])?,
     };
     Ok(EntryRecord {
         id: r[0].as_i64().unwrap_or_default(),
         book_id: r[1].as_i64().unwrap_or_default(),
         fields,
-        status: text(&mut r, 14).unwrap_or_default(),
-        typed_by: text(&mut r, 15).unwrap_or_default(),
+        status: r[14].take_text().unwrap_or_default(),
+        typed_by: r[15].take_text().unwrap_or_default(),
         typed_at: r[16].as_i64().unwrap_or_default(),
-        checked_by: text(&mut r, 17),
+        checked_by: r[17].take_text(),
         checked_at: r[18].as_i64(),
-        decided_by: text(&mut r, 19),
+        decided_by: r[19].take_text(),
         decided_at: r[20].as_i64(),
-        reviewed_by: text(&mut r, 21),
+        reviewed_by: r[21].take_text(),
         reviewed_at: r[22].as_i64(),
         candidate_id: pid_from(&r[23])?,
         score: r[24].as_i64().map(|m| m as f64 / 1000.0),
-        explanation: text(&mut r, 25),
+        explanation: r[25].take_text(),
         personal_id: pid_from(&r[26])?,
     })
 }
@@ -348,11 +344,11 @@ impl Store {
                 .map(|mut r| ScanRecord {
                     book_id: r[0].as_i64().unwrap_or_default(),
                     page: r[1].as_i64().unwrap_or_default(),
-                    sha256: text(&mut r, 2).unwrap_or_default(),
+                    sha256: r[2].take_text().unwrap_or_default(),
                     size: r[3].as_i64().unwrap_or_default(),
-                    content_type: text(&mut r, 4).unwrap_or_default(),
-                    blob_key: text(&mut r, 5).unwrap_or_default(),
-                    uploaded_by: text(&mut r, 6).unwrap_or_default(),
+                    content_type: r[4].take_text().unwrap_or_default(),
+                    blob_key: r[5].take_text().unwrap_or_default(),
+                    uploaded_by: r[6].take_text().unwrap_or_default(),
                     uploaded_at: r[7].as_i64().unwrap_or_default(),
                 }))
         })
@@ -590,11 +586,11 @@ impl Store {
                     let n = |r: &Row, i: usize| r[i].as_i64().unwrap_or_default();
                     BookCounts {
                         book_id: n(&r, 0),
-                        kind: text(&mut r, 1).unwrap_or_default(),
-                        commune_code: text(&mut r, 2).unwrap_or_default(),
-                        unit_structure: text(&mut r, 3).unwrap_or_default(),
-                        commune_2025: text(&mut r, 4).unwrap_or_default(),
-                        province_2025: text(&mut r, 5).unwrap_or_default(),
+                        kind: r[1].take_text().unwrap_or_default(),
+                        commune_code: r[2].take_text().unwrap_or_default(),
+                        unit_structure: r[3].take_text().unwrap_or_default(),
+                        commune_2025: r[4].take_text().unwrap_or_default(),
+                        province_2025: r[5].take_text().unwrap_or_default(),
                         pages: n(&r, 6),
                         pages_scanned: n(&r, 7),
                         pages_scanned_recently: n(&r, 8),
