@@ -4,8 +4,36 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use dancu_domain::units::{Structure, UnitCatalog};
+use dancu_domain::{Citizen, PartialDate, PersonalId};
 
 use crate::Store;
+
+/// A citizen of the fixtures: `id`'s gender and birth province, born on `dob`
+/// (`YYYY[-MM[-DD]]`), living in `commune` of the 2025 structure, Vietnamese, and nothing
+/// else known; tests set what else they need with `..citizen(…)`.
+pub fn citizen(id: PersonalId, name: &str, dob: &str, commune: &str) -> Citizen {
+    Citizen {
+        personal_id: id,
+        full_name: name.into(),
+        date_of_birth: PartialDate::parse(dob).expect("a fixture's date"),
+        gender: id.gender(),
+        birth_registration_province: Some(id.province_code()),
+        hometown: None,
+        ethnicity: None,
+        religion: None,
+        nationality: "VN".into(),
+        blood_type: None,
+        old_id_number: None,
+        father_id: None,
+        mother_id: None,
+        spouse_id: None,
+        household_id: None,
+        relationship_to_head: None,
+        commune_code: Some(commune.into()),
+        commune_structure: Structure::Y2025,
+        date_of_death: None,
+    }
+}
 
 /// Two communes of Hà Nội (province 01) and one commune of another province, from the
 /// shipped catalog: the fixtures of scope tests.

@@ -23,25 +23,8 @@ fn pid(province: u16, gender: Gender, year: i32, serial: u32) -> PersonalId {
 
 fn person(id: PersonalId, name: &str, dob: &str, commune: &str) -> Citizen {
     Citizen {
-        personal_id: id,
-        full_name: name.into(),
-        date_of_birth: date(dob),
-        gender: id.gender(),
-        birth_registration_province: Some(id.province_code()),
-        hometown: None,
         ethnicity: Some("Kinh".into()),
-        religion: None,
-        nationality: "VN".into(),
-        blood_type: None,
-        old_id_number: None,
-        father_id: None,
-        mother_id: None,
-        spouse_id: None,
-        household_id: None,
-        relationship_to_head: None,
-        commune_code: Some(commune.into()),
-        commune_structure: Structure::Y2025,
-        date_of_death: None,
+        ..dancu_store::testing::citizen(id, name, dob, commune)
     }
 }
 
