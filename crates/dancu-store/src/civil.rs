@@ -290,18 +290,13 @@ impl Store {
     /// Books of a province of the 2025 structure (`None`: all), by id.
     pub fn books(&self, province_2025: Option<&str>) -> Result<Vec<BookRecord>, Error> {
         self.read(|tx| {
-            let rows = match province_2025 {
-                Some(p) => tx.query(
-                    &format!(
-                        "SELECT {BOOK_COLUMNS} FROM civil_books WHERE province_2025 = $1 ORDER BY id"
-                    ),
-                    &[p.into()],
-                )?,
-                None => tx.query(
-                    &format!("SELECT {BOOK_COLUMNS} FROM civil_books ORDER BY id"),
-                    &[],
-                )?,
-            };
+            let rows = tx.query(
+                &format!(
+                    "SELECT {BOOK_COLUMNS} FROM civil_books \
+                     WHERE ($1 = '' OR province_2025 = $1) ORDER BY id"
+                ),
+                &[province_2025.unwrap_or("").into()],
+            )?;
             Ok(rows.into_iter().map(book_from).collect())
         })
     }
