@@ -1,7 +1,7 @@
 //! Civil-status books, scans, entries, links and progress counts, on both backends.
 
 use dancu_domain::units::Structure;
-use dancu_domain::{Citizen, Gender, PartialDate, PersonalId, PopulationBatch};
+use dancu_domain::{Gender, PartialDate, PersonalId, PopulationBatch};
 use dancu_store::civil::{
     CIVIL_LINK_FIELD, ENTRY_CHECKED, ENTRY_LINKED, ENTRY_NEEDS_REVIEW, ENTRY_NEW, EntryDecision,
     EntryFields, NewBook, ScanRecord,

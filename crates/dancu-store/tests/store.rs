@@ -1201,10 +1201,16 @@ fn audit_verify_finds_a_person_hidden_from_the_tracker(store: &Store) {
 fn audit_verify_finds_a_person_added_to_the_tracker(store: &Store) {
     let [a, _, _, d] = log_with_groups(store);
     let (an, dn) = (a.as_u64(), d.as_u64());
-    let restore = || {
+    let add = |entry: i64| {
         sql(
             store,
-            "DELETE FROM audit_persons WHERE entry_id NOT IN (4, 5)",
+            &format!("INSERT INTO audit_persons VALUES ({an}, {entry}, 'match')"),
+        )
+    };
+    let remove = |entry: i64| {
+        sql(
+            store,
+            &format!("DELETE FROM audit_persons WHERE personal_id = {an} AND entry_id = {entry}"),
         )
     };
     for (entry, fault) in [
@@ -1216,16 +1222,13 @@ fn audit_verify_finds_a_person_added_to_the_tracker(store: &Store) {
         (1_000, Fault::Dangling),
         (0, Fault::Dangling),
     ] {
-        sql(
-            store,
-            &format!("INSERT INTO audit_persons VALUES ({an}, {entry}, 'match')"),
-        );
+        add(entry);
         assert_eq!(
             broken_at(verify(store)),
             (entry, fault(person_row(a, "match"))),
             "a row under entry {entry}"
         );
-        restore();
+        remove(entry);
     }
     // Moved from one group entry to another: missing from one, unlisted by the other.
     sql(
@@ -1237,12 +1240,9 @@ fn audit_verify_finds_a_person_added_to_the_tracker(store: &Store) {
         (4, Fault::Unlisted(person_row(d, "match")))
     );
     // The first bad entry is named, whichever kind of fault comes later.
-    sql(
-        store,
-        &format!("INSERT INTO audit_persons VALUES ({an}, 2, 'match')"),
-    );
+    add(2);
     assert_eq!(broken_at(verify(store)).0, 2);
-    restore();
+    remove(2);
     sql(
         store,
         &format!("UPDATE audit_persons SET entry_id = 5 WHERE personal_id = {dn}"),
