@@ -92,6 +92,29 @@ pub fn copy_audit_tables_only(store: &Store) -> Result<(), crate::Error> {
     store.write(crate::schema::copy_audit_tables)
 }
 
+/// Instantiates test bodies once per backend, in modules `sqlite` and `postgres`: each
+/// `name` is a `fn(&Store)` given a fresh store; after a `;`, each `name @ version` is a
+/// `fn(&Store, url: &str)` given a fresh store migrated up to `version` (an
+/// `Option<i64>`, `None` for all) and its URL, to open it again.
+#[macro_export]
+macro_rules! on_both_backends {
+    (@module $backend:ident; $($name:ident),*; $($at:ident @ $version:expr),*) => {
+        mod $backend {
+            $(#[test] fn $name() {
+                super::$name(&$crate::testing::TestStore::of(stringify!($backend), None).store)
+            })*
+            $(#[test] fn $at() {
+                let t = $crate::testing::TestStore::of(stringify!($backend), $version);
+                super::$at(&t.store, &t.url)
+            })*
+        }
+    };
+    ($($name:ident),* $(,)? $(; $($at:ident @ $version:expr),* $(,)?)?) => {
+        $crate::on_both_backends!(@module sqlite; $($name),*; $($($at @ $version),*)?);
+        $crate::on_both_backends!(@module postgres; $($name),*; $($($at @ $version),*)?);
+    };
+}
+
 /// A store that cleans up after itself.
 pub struct TestStore {
     pub store: Store,
@@ -156,6 +179,16 @@ impl TestStore {
     /// A store with the migrations up to `version` only, as an earlier release left it.
     pub fn postgres_at_version(version: i64) -> TestStore {
         Self::postgres_at(Some(version))
+    }
+
+    /// A store of `backend` (`sqlite` or `postgres`, as [`on_both_backends!`] names its
+    /// modules) with the migrations up to `version` (all when `None`).
+    pub fn of(backend: &str, version: Option<i64>) -> TestStore {
+        match backend {
+            "sqlite" => Self::sqlite_at(version),
+            "postgres" => Self::postgres_at(version),
+            other => panic!("no backend {other}"),
+        }
     }
 
     fn postgres_at(version: Option<i64>) -> TestStore {

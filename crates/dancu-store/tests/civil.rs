@@ -280,18 +280,7 @@ fn progress_counts_come_from_the_data(store: &Store) {
     assert_eq!((o.pages_scanned, o.entries_typed), (0, 0));
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $name() { super::$name(&dancu_store::testing::TestStore::sqlite().store) })*
-        }
-        mod postgres {
-            $(#[test] fn $name() { super::$name(&dancu_store::testing::TestStore::postgres().store) })*
-        }
-    };
-}
-
-on_both_backends!(
+dancu_store::on_both_backends!(
     books_scans_entries_and_their_qa_trail,
     links_write_an_event_and_a_history_line,
     progress_counts_come_from_the_data,

@@ -233,18 +233,7 @@ fn a_failed_batch_leaves_no_half_state(store: &Store) {
     );
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $name() { super::$name(&dancu_store::testing::TestStore::sqlite().store) })*
-        }
-        mod postgres {
-            $(#[test] fn $name() { super::$name(&dancu_store::testing::TestStore::postgres().store) })*
-        }
-    };
-}
-
-on_both_backends!(
+dancu_store::on_both_backends!(
     versions_history_mirror_and_as_of,
     conflicts_are_kept_and_nothing_else_written,
     a_failed_batch_leaves_no_half_state,

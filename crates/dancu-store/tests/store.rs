@@ -1467,34 +1467,7 @@ fn unchained_entries_are_sealed_on_upgrade(store: &Store, url: &str) {
     ));
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $name() { super::$name(&dancu_store::testing::TestStore::sqlite().store) })*
-            #[test] fn reopening_keeps_data_and_schema() {
-                let t = dancu_store::testing::TestStore::sqlite();
-                super::reopening_keeps_data_and_schema(&t.store, &t.url)
-            }
-            #[test] fn unchained_entries_are_sealed_on_upgrade() {
-                let t = dancu_store::testing::TestStore::sqlite_at_version(2);
-                super::unchained_entries_are_sealed_on_upgrade(&t.store, &t.url)
-            }
-        }
-        mod postgres {
-            $(#[test] fn $name() { super::$name(&dancu_store::testing::TestStore::postgres().store) })*
-            #[test] fn reopening_keeps_data_and_schema() {
-                let t = dancu_store::testing::TestStore::postgres();
-                super::reopening_keeps_data_and_schema(&t.store, &t.url)
-            }
-            #[test] fn unchained_entries_are_sealed_on_upgrade() {
-                let t = dancu_store::testing::TestStore::postgres_at_version(2);
-                super::unchained_entries_are_sealed_on_upgrade(&t.store, &t.url)
-            }
-        }
-    };
-}
-
-on_both_backends!(
+dancu_store::on_both_backends!(
     loads_and_reads_a_household,
     a_failed_load_leaves_nothing,
     searches_by_folded_name_date_and_unit,
@@ -1514,7 +1487,9 @@ on_both_backends!(
     audit_chain_names_a_reordered_entry,
     audit_chain_detects_truncation,
     audit_chain_rejects_a_forged_checkpoint,
-    partners_usage_and_alerts,
+    partners_usage_and_alerts;
+    reopening_keeps_data_and_schema @ None,
+    unchained_entries_are_sealed_on_upgrade @ Some(2),
 );
 
 // ---- the audit file (SQLite) ----
