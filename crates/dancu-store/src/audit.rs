@@ -680,8 +680,8 @@ struct Walk<'a> {
     checkpoints_done: bool,
     checkpoints_checked: u64,
     tracked: u64,
-    /// The first `audit_persons` row under the entries of the current page that list no
-    /// one, looked for up to this entry id.
+    /// The last id of the run of entries that list no one searched so far, and the first
+    /// `audit_persons` row found under that run (a fault once the walk reaches it).
     unlisted: (i64, Option<Indexed>),
     /// The head record, once its genesis matched this chain.
     head: Option<&'a HeadRecord>,

@@ -999,6 +999,19 @@ fn broken_at(verdict: ChainVerdict) -> (i64, Fault) {
     }
 }
 
+/// The entry of a chunk of batch verification job 1, before its persons are added.
+fn batch_entry() -> AuditEntry {
+    AuditEntry {
+        at_millis: 5,
+        actor: "bank".into(),
+        actor_role: "partner".into(),
+        action: "verify.batch".into(),
+        outcome: "ok".into(),
+        detail: Some("job 1".into()),
+        ..Default::default()
+    }
+}
+
 /// A group entry (a chunk of a batch verification) is one chained entry whose detail lists
 /// its persons, and the data tracker finds each of them with the outcome for them.
 fn group_entries_list_their_persons_for_the_tracker(store: &Store) {
@@ -1008,15 +1021,7 @@ fn group_entries_list_their_persons_for_the_tracker(store: &Store) {
         pid(1, Gender::Female, 1990, 3),
     );
     let job = store.open_verify_job("bank", "in", "f", "out").unwrap();
-    let entry = AuditEntry {
-        at_millis: 5,
-        actor: "bank".into(),
-        actor_role: "partner".into(),
-        action: "verify.batch".into(),
-        outcome: "ok".into(),
-        detail: Some("job 1".into()),
-        ..Default::default()
-    };
+    let entry = batch_entry();
     let start = AuditEntry {
         action: "verify.batch.start".into(),
         ..entry.clone()
@@ -1092,13 +1097,7 @@ fn log_with_groups(store: &Store) -> [PersonalId; 4] {
     let p = [1, 2, 3, 4].map(|serial| pid(1, Gender::Male, 1980, serial));
     audit_log(store, 2);
     let job = store.open_verify_job("bank", "in", "f", "out").unwrap();
-    let entry = AuditEntry {
-        actor: "bank".into(),
-        action: "verify.batch".into(),
-        outcome: "ok".into(),
-        detail: Some("job 1".into()),
-        ..Default::default()
-    };
+    let entry = batch_entry();
     let start = AuditEntry {
         action: "verify.batch.start".into(),
         detail: Some("job 1; input /tmp/a\nb.csv".into()),
@@ -1144,54 +1143,37 @@ fn person_row(id: PersonalId, outcome: &str) -> IndexedPerson {
 /// (a row deleted or altered), then restored, the log is intact again.
 fn audit_verify_finds_a_person_hidden_from_the_tracker(store: &Store) {
     let [a, b, c, _] = log_with_groups(store);
-    let (bn, cn) = (b.as_u64(), c.as_u64());
-    sql(
-        store,
-        &format!("DELETE FROM audit_persons WHERE personal_id = {bn}"),
-    );
-    assert_eq!(
-        broken_at(verify(store)),
-        (4, Fault::Untracked(person_row(b, "match")))
-    );
-    sql(
-        store,
-        &format!("INSERT INTO audit_persons VALUES ({bn}, 4, 'match')"),
-    );
-    // Altered: the outcome, then the person.
-    sql(
-        store,
-        &format!("UPDATE audit_persons SET outcome = 'no_match' WHERE personal_id = {cn}"),
-    );
-    assert_eq!(
-        broken_at(verify(store)),
-        (4, Fault::Untracked(person_row(c, "mismatch")))
-    );
-    sql(
-        store,
-        &format!("UPDATE audit_persons SET outcome = 'mismatch' WHERE personal_id = {cn}"),
-    );
-    sql(
-        store,
-        &format!(
-            "UPDATE audit_persons SET personal_id = {} WHERE personal_id = {bn}",
-            bn + 1_000
+    let (bn, cn, other) = (b.as_u64(), c.as_u64(), b.as_u64() + 1_000);
+    for (tamper, undo, fault) in [
+        (
+            format!("DELETE FROM audit_persons WHERE personal_id = {bn}"),
+            format!("INSERT INTO audit_persons VALUES ({bn}, 4, 'match')"),
+            person_row(b, "match"),
         ),
-    );
-    assert_eq!(
-        broken_at(verify(store)),
-        (4, Fault::Untracked(person_row(b, "match")))
-    );
-    sql(
-        store,
-        &format!(
-            "UPDATE audit_persons SET personal_id = {bn} WHERE personal_id = {}",
-            bn + 1_000
+        // Altered: the outcome, then the person.
+        (
+            format!("UPDATE audit_persons SET outcome = 'no_match' WHERE personal_id = {cn}"),
+            format!("UPDATE audit_persons SET outcome = 'mismatch' WHERE personal_id = {cn}"),
+            person_row(c, "mismatch"),
         ),
-    );
-    assert!(matches!(
-        verify(store),
-        ChainVerdict::Intact { tracked: 4, .. }
-    ));
+        (
+            format!("UPDATE audit_persons SET personal_id = {other} WHERE personal_id = {bn}"),
+            format!("UPDATE audit_persons SET personal_id = {bn} WHERE personal_id = {other}"),
+            person_row(b, "match"),
+        ),
+    ] {
+        sql(store, &tamper);
+        assert_eq!(
+            broken_at(verify(store)),
+            (4, Fault::Untracked(fault)),
+            "{tamper}"
+        );
+        sql(store, &undo);
+        assert!(
+            matches!(verify(store), ChainVerdict::Intact { tracked: 4, .. }),
+            "{undo}"
+        );
+    }
     assert_eq!(store.audit_for_person(a, 10).unwrap().len(), 1);
 }
 
