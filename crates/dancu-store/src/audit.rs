@@ -784,10 +784,8 @@ impl<'a> Walk<'a> {
                         let first = indexed(tx, id, id + run - 1, 1)?.pop();
                         self.unlisted = (id + run - 1, first);
                     }
-                    match self.unlisted.1.take_if(|r| r.0 == id) {
-                        Some(row) => Some(person_fault(Fault::Unlisted, row)),
-                        None => None,
-                    }
+                    let found = self.unlisted.1.take_if(|r| r.0 == id);
+                    found.map(|row| person_fault(Fault::Unlisted, row))
                 };
                 if let Some(fault) = tracker {
                     return Ok(Err((id, fault)));
