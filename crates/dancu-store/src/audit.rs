@@ -164,6 +164,10 @@ const GROUP_DETAIL_HEAD: usize = 200;
 /// Rows read per query when walking the chain: memory stays bounded on any log size.
 const PAGE: i64 = 10_000;
 
+/// Bytes of details the walk reads per page at most (unless one entry is larger): a
+/// group entry lists thousands of persons, so 10,000 of them would take half a GB.
+const PAGE_DETAIL_BYTES: i64 = 16 << 20;
+
 /// Entries around a broken link searched for the place a moved entry was written at.
 const REORDER_WINDOW: i64 = 64;
 
@@ -644,6 +648,25 @@ impl Store {
     }
 }
 
+/// The id of the last entry of the walk's page after entry `after`: at most [`PAGE`]
+/// entries and [`PAGE_DETAIL_BYTES`] of details, and at least one entry (`None`: none).
+fn page_end(tx: &mut dyn Tx, after: i64) -> Result<Option<i64>, Error> {
+    // The sizes only: neither backend reads a text to measure it.
+    let sizes = tx.query(
+        "SELECT id, octet_length(detail) FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2",
+        &[Value::Int(after), Value::Int(PAGE)],
+    )?;
+    let (mut end, mut bytes) = (None, 0);
+    for r in &sizes {
+        bytes += r[1].as_i64().unwrap_or_default();
+        if end.is_some() && bytes > PAGE_DETAIL_BYTES {
+            break;
+        }
+        end = r[0].as_i64();
+    }
+    Ok(end)
+}
+
 /// The `audit_persons` rows under entries `from..=to`, in order, at most `limit`.
 fn indexed(tx: &mut dyn Tx, from: i64, to: i64, limit: i64) -> Result<Vec<Indexed>, Error> {
     Ok(tx
@@ -737,7 +760,7 @@ impl<'a> Walk<'a> {
     fn walk(&mut self, tx: &mut dyn Tx) -> Result<Result<(), Broken>, Error> {
         let mut cols = CHAINED.join(", ");
         cols.push_str(", hash");
-        let sql = format!("SELECT {cols} FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2");
+        let sql = format!("SELECT {cols} FROM audit_log WHERE id > $1 AND id <= $2 ORDER BY id");
         let mut after = i64::MIN;
         if let Err(broken) = self.checkpoints_before(tx, self.next_id)? {
             return Ok(Err(broken));
@@ -745,8 +768,8 @@ impl<'a> Walk<'a> {
         if let Some(row) = indexed(tx, i64::MIN, 0, 1)?.pop() {
             return Ok(Err((row.0, person_fault(Fault::Dangling, row))));
         }
-        loop {
-            let mut rows = tx.query(&sql, &[Value::Int(after), Value::Int(PAGE)])?;
+        while let Some(page_end) = page_end(tx, after)? {
+            let mut rows = tx.query(&sql, &[Value::Int(after), Value::Int(page_end)])?;
             let Some(last) = rows.last() else { break };
             after = last[0].as_i64().unwrap_or(i64::MAX);
             let lists: Vec<bool> = rows

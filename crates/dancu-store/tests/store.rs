@@ -1251,6 +1251,28 @@ fn a_group_entry_head_is_one_line() {
     );
 }
 
+/// Pages of the walk are cut by the size of their details too (entries of 9 MB here, two
+/// of which exceed a page's bytes): every entry is still checked, in order.
+fn audit_walk_cuts_pages_of_large_entries(store: &Store) {
+    let big = |i: usize| AuditEntry {
+        at_millis: i as i64,
+        actor: "bank".into(),
+        action: "verify.batch".into(),
+        outcome: "ok".into(),
+        detail: Some(format!("job {i} {}", "x".repeat(9 << 20))),
+        ..Default::default()
+    };
+    audit_log(store, 1);
+    store.append_audit(&[big(2), big(3), big(4)]).unwrap();
+    audit_log(store, 1);
+    assert!(matches!(
+        verify(store),
+        ChainVerdict::Intact { entries: 5, .. }
+    ));
+    sql(store, "UPDATE audit_log SET detail = 'job 3' WHERE id = 3");
+    assert_eq!(broken_at(verify(store)), (3, Fault::Edited));
+}
+
 fn audit_chain_is_linear_and_verifies(store: &Store) {
     assert!(matches!(
         verify(store),
@@ -1461,6 +1483,7 @@ dancu_store::on_both_backends!(
     audit_and_accounts,
     dossiers_scope_lookups,
     audit_chain_is_linear_and_verifies,
+    audit_walk_cuts_pages_of_large_entries,
     group_entries_list_their_persons_for_the_tracker,
     audit_verify_finds_a_person_hidden_from_the_tracker,
     audit_verify_finds_a_person_added_to_the_tracker,
