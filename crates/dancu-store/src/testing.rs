@@ -153,11 +153,6 @@ impl TestStore {
         Self::sqlite_at(None)
     }
 
-    /// A store with the migrations up to `version` only, as an earlier release left it.
-    pub fn sqlite_at_version(version: i64) -> TestStore {
-        Self::sqlite_at(Some(version))
-    }
-
     fn sqlite_at(version: Option<i64>) -> TestStore {
         let dir = std::env::temp_dir().join(unique("dancu_test"));
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -176,13 +171,9 @@ impl TestStore {
         Self::postgres_at(None)
     }
 
-    /// A store with the migrations up to `version` only, as an earlier release left it.
-    pub fn postgres_at_version(version: i64) -> TestStore {
-        Self::postgres_at(Some(version))
-    }
-
     /// A store of `backend` (`sqlite` or `postgres`, as [`on_both_backends!`] names its
-    /// modules) with the migrations up to `version` (all when `None`).
+    /// modules) with the migrations up to `version` (all when `None`), as an earlier
+    /// release left it.
     pub fn of(backend: &str, version: Option<i64>) -> TestStore {
         match backend {
             "sqlite" => Self::sqlite_at(version),
