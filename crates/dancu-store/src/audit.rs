@@ -56,6 +56,8 @@ impl GroupEntry {
         // Outcomes are few: a bucket each, then sort plain numbers (often sorted already).
         let mut by_outcome: Vec<(&'static str, Vec<PersonalId>)> = Vec::new();
         for (outcome, id) in persons {
+            // A word, so that `audit verify` reads the list back as written.
+            debug_assert!(!outcome.is_empty() && !outcome.contains([' ', '\n']));
             match by_outcome.iter_mut().find(|(o, _)| *o == outcome) {
                 Some((_, ids)) => ids.push(id),
                 None => by_outcome.push((outcome, vec![id])),
