@@ -12,6 +12,7 @@ use axum::http::{Method, Request, header};
 use dancu_app::accounts::LoginAttempt;
 use dancu_app::auth::totp;
 use dancu_app::civil::BookRequest;
+use dancu_app::partners::PartnerTerms;
 use dancu_app::{Actor, Role};
 use libfuzzer_sys::fuzz_target;
 use tower::ServiceExt;
@@ -66,14 +67,16 @@ fn fixture() -> &'static Fixture {
         let civil = session(&app, "civil", Role::CivilStatusOfficer, &a);
         let system = Actor::system("fuzz");
         let api_key = app
-            .add_partner_with(
+            .add_partner(
                 &system,
-                "byt",
-                "BYT",
-                &["verify", "verify_batch", "enrich:blood_type"],
-                1_000_000_000,
-                &[],
-                "full_name,date_of_birth,gender",
+                &PartnerTerms {
+                    name: "byt",
+                    agency: "BYT",
+                    scopes: &["verify", "verify_batch", "enrich:blood_type"],
+                    daily_quota: 1_000_000_000,
+                    allow_ips: &[],
+                    returns: "full_name,date_of_birth,gender",
+                },
             )
             .expect("partner")
             .api_key;

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use dancu_app::App;
 use dancu_app::enrich::{EnrichItem, MAX_ITEMS};
+use dancu_app::partners::PartnerTerms;
 use dancu_app::policy::Actor;
 use serde_json::json;
 
@@ -32,13 +33,15 @@ fn main() {
         .map(|r| format!("{:012}", r[0].as_i64().unwrap()))
         .collect();
     let key = app
-        .add_agency_partner(
+        .add_partner(
             &system,
-            "byt",
-            "BYT",
-            &["enrich:blood_type"],
-            i64::MAX / 2,
-            &[],
+            &PartnerTerms {
+                name: "byt",
+                agency: "BYT",
+                scopes: &["enrich:blood_type"],
+                daily_quota: i64::MAX / 2,
+                ..Default::default()
+            },
         )
         .unwrap()
         .api_key;

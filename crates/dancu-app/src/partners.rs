@@ -122,6 +122,22 @@ pub struct PartnerView {
     pub agency: String,
 }
 
+/// What a partner is created with: its name and its agreement.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PartnerTerms<'a> {
+    pub name: &'a str,
+    /// The agency it speaks for (one of [`policy::AGENCIES`]), or empty for banks and
+    /// telcos; an `enrich:FIELD` scope needs one, which becomes the source of what the
+    /// partner pushes.
+    pub agency: &'a str,
+    pub scopes: &'a [&'a str],
+    pub daily_quota: i64,
+    pub allow_ips: &'a [&'a str],
+    /// The fields whose registry value verification returns (comma-separated, see
+    /// [`Agreement::parse`]; empty: none).
+    pub returns: &'a str,
+}
+
 /// A new partner and its key, shown once.
 #[derive(Debug, Clone, Serialize)]
 pub struct NewPartnerKey {
@@ -237,47 +253,21 @@ impl App {
         )
     }
 
-    /// Creates a partner; returns its API key, which is shown this once.
+    /// Creates a partner with its whole agreement in one step; returns its API key, which
+    /// is shown this once.
     pub fn add_partner(
         &self,
         actor: &Actor,
-        name: &str,
-        scopes: &[&str],
-        daily_quota: i64,
-        allow_ips: &[&str],
+        terms: &PartnerTerms<'_>,
     ) -> Result<NewPartnerKey, Error> {
-        self.add_agency_partner(actor, name, "", scopes, daily_quota, allow_ips)
-    }
-
-    /// Creates a partner speaking for `agency` (one of [`policy::AGENCIES`], or empty
-    /// for banks and telcos); an `enrich:FIELD` scope needs an agency, which becomes the
-    /// source of what the partner pushes.
-    pub fn add_agency_partner(
-        &self,
-        actor: &Actor,
-        name: &str,
-        agency: &str,
-        scopes: &[&str],
-        daily_quota: i64,
-        allow_ips: &[&str],
-    ) -> Result<NewPartnerKey, Error> {
-        self.add_partner_with(actor, name, agency, scopes, daily_quota, allow_ips, "")
-    }
-
-    /// Creates a partner with its whole agreement in one step: the agency it speaks for
-    /// and the fields whose registry value verification returns (comma-separated, see
-    /// [`Agreement::parse`]; empty: none).
-    #[allow(clippy::too_many_arguments)]
-    pub fn add_partner_with(
-        &self,
-        actor: &Actor,
-        name: &str,
-        agency: &str,
-        scopes: &[&str],
-        daily_quota: i64,
-        allow_ips: &[&str],
-        returns: &str,
-    ) -> Result<NewPartnerKey, Error> {
+        let PartnerTerms {
+            name,
+            agency,
+            scopes,
+            daily_quota,
+            allow_ips,
+            returns,
+        } = *terms;
         self.authorize_partner_admin(actor)?;
         let returns = Agreement::parse(returns).map_err(Error::Invalid)?.code();
         crate::accounts::validate_name("partner name", name)?;
@@ -346,16 +336,8 @@ impl App {
     ) -> Result<PartnerView, Error> {
         self.authorize_partner_admin(actor)?;
         let returns = Agreement::parse(fields).map_err(Error::Invalid)?.code();
-        if !self.store.set_partner_returns(name, &returns)? {
-            return Err(Error::NotFound);
-        }
-        self.partners.remove_partner(name);
-        let mut entry = self.audit_entry(actor, "partner.change", None, Some(name), "ok");
-        entry.detail = Some(format!("returns={returns}"));
-        self.audit.record(entry).wait()?;
-        Ok(view(
-            &self.store.partner_by_name(name)?.ok_or(Error::NotFound)?,
-        ))
+        let found = self.store.set_partner_returns(name, &returns)?;
+        self.partner_changed(actor, name, found, format!("returns={returns}"))
     }
 
     /// Disables (every key use answers 401) or re-enables a partner.
@@ -366,12 +348,26 @@ impl App {
         disabled: bool,
     ) -> Result<PartnerView, Error> {
         self.authorize_partner_admin(actor)?;
-        if !self.store.set_partner_disabled(name, disabled)? {
+        let found = self.store.set_partner_disabled(name, disabled)?;
+        let detail = if disabled { "disabled" } else { "enabled" };
+        self.partner_changed(actor, name, found, detail.into())
+    }
+
+    /// After a change of partner `name` (`found`: it exists): drops its cached terms,
+    /// audits the change and returns the partner as it now stands.
+    fn partner_changed(
+        &self,
+        actor: &Actor,
+        name: &str,
+        found: bool,
+        detail: String,
+    ) -> Result<PartnerView, Error> {
+        if !found {
             return Err(Error::NotFound);
         }
         self.partners.remove_partner(name);
         let mut entry = self.audit_entry(actor, "partner.change", None, Some(name), "ok");
-        entry.detail = Some(if disabled { "disabled" } else { "enabled" }.into());
+        entry.detail = Some(detail);
         self.audit.record(entry).wait()?;
         Ok(view(
             &self.store.partner_by_name(name)?.ok_or(Error::NotFound)?,

@@ -84,6 +84,7 @@ fn finding_3_login_log_is_tamper_evident() {
             entries,
             checkpoints,
             head_checked,
+            ..
         } => {
             assert!(checkpoints >= 1, "closing the app signs the head");
             assert!(head_checked, "the head file belongs to this chain");

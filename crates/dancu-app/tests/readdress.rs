@@ -13,25 +13,11 @@ use dancu_store::testing::TestStore;
 
 fn old_person(id: PersonalId, commune: &str) -> Citizen {
     Citizen {
-        personal_id: id,
-        full_name: "Phạm Văn Đồng".into(),
-        date_of_birth: PartialDate::parse("1950").unwrap(),
         gender: Gender::Male,
-        birth_registration_province: Some(id.province_code()),
-        hometown: None,
-        ethnicity: None,
-        religion: None,
-        nationality: "VN".into(),
-        blood_type: None,
-        old_id_number: None,
-        father_id: None,
-        mother_id: None,
-        spouse_id: None,
         household_id: Some(1),
         relationship_to_head: Some(dancu_domain::Relationship::Head),
-        commune_code: Some(commune.into()),
         commune_structure: Structure::Pre2025,
-        date_of_death: None,
+        ..dancu_store::testing::citizen(id, "Phạm Văn Đồng", "1950", commune)
     }
 }
 

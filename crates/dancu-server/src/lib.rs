@@ -795,14 +795,16 @@ async fn create_partner(
         let quota = b
             .daily_quota
             .unwrap_or(dancu_app::partners::DEFAULT_DAILY_QUOTA);
-        app.add_partner_with(
+        app.add_partner(
             &s.actor,
-            &b.name,
-            &b.agency,
-            &scopes,
-            quota,
-            &ips,
-            &b.returns.join(","),
+            &dancu_app::partners::PartnerTerms {
+                name: &b.name,
+                agency: &b.agency,
+                scopes: &scopes,
+                daily_quota: quota,
+                allow_ips: &ips,
+                returns: &b.returns.join(","),
+            },
         )
     })
     .await?;

@@ -32,6 +32,27 @@ fn new_book(s: &Server, token: &str, commune: &str, pages: i64) -> i64 {
     res.json::<Value>().unwrap()["id"].as_i64().unwrap()
 }
 
+/// `user` checks each entry, then runs the book's linking; returns the run's report.
+fn check_and_link(s: &Server, user: &str, book: i64, ids: &[i64]) -> Value {
+    let token = s.login(user);
+    for id in ids {
+        let res = s.post(
+            &token,
+            &format!("/api/v1/civil/entries/{id}/check"),
+            json!({}),
+        );
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.json::<Value>().unwrap()["checked_by"], user);
+    }
+    s.post(
+        &token,
+        &format!("/api/v1/civil/books/{book}/link"),
+        json!({}),
+    )
+    .json()
+    .unwrap()
+}
+
 fn child_entry(page: i64, number: &str) -> Value {
     json!({
         "page": page, "registration_number": number, "registration_date": "2010-07-20",
@@ -201,23 +222,7 @@ fn a_confirmed_review_is_an_event_in_the_citizens_history() {
         assert_eq!(res.status(), StatusCode::CREATED);
         ids.push(res.json::<Value>().unwrap()["id"].as_i64().unwrap());
     }
-    for id in &ids {
-        let res = s.post(
-            &civil,
-            &format!("/api/v1/civil/entries/{id}/check"),
-            json!({}),
-        );
-        assert_eq!(res.status(), StatusCode::OK);
-        assert_eq!(res.json::<Value>().unwrap()["checked_by"], "civil.commune");
-    }
-    let run: Value = s
-        .post(
-            &civil,
-            &format!("/api/v1/civil/books/{book}/link"),
-            json!({}),
-        )
-        .json()
-        .unwrap();
+    let run = check_and_link(&s, "civil.commune", book, &ids);
     assert_eq!(run["needs_review"], 2, "{run}");
 
     let queue: Value = s.get(&civil, "/api/v1/civil/review").json().unwrap();
@@ -415,22 +420,13 @@ fn the_civil_flow_works_on_postgresql_too() {
     .json()
     .unwrap();
     assert_eq!(report["imported"], 2);
-    for id in report["entry_ids"].as_array().unwrap() {
-        let res = s.post(
-            &civil,
-            &format!("/api/v1/civil/entries/{id}/check"),
-            json!({}),
-        );
-        assert_eq!(res.status(), StatusCode::OK);
-    }
-    let run: Value = s
-        .post(
-            &civil,
-            &format!("/api/v1/civil/books/{book}/link"),
-            json!({}),
-        )
-        .json()
-        .unwrap();
+    let ids: Vec<i64> = report["entry_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_i64().unwrap())
+        .collect();
+    let run = check_and_link(&s, "civil.commune", book, &ids);
     assert_eq!(run["entries"], 2, "{run}");
     assert_eq!(run["linked"], 0, "one birth never links twice: {run}");
     let p: Value = s

@@ -7,26 +7,35 @@ mod common;
 use common::{CHILD, Server, assert_problem, sqlite, sqlite_with};
 use dancu_app::Actor;
 use dancu_app::limits::Limits;
+use dancu_app::partners::PartnerTerms;
 use dancu_store::testing::TestStore;
-use reqwest::StatusCode;
 use reqwest::blocking::Response;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+const ENRICH: &str = "/api/v1/enrich";
 const FAMILY_HEAD: &str = "001080000001";
 /// A well-formed number nobody in the test population has.
 const NOBODY: &str = "001085000009";
 
 fn ministry(s: &Server, name: &str, agency: &str, scopes: &[&str], quota: i64) -> String {
     s.app
-        .add_agency_partner(&Actor::system("test"), name, agency, scopes, quota, &[])
+        .add_partner(
+            &Actor::system("test"),
+            &PartnerTerms {
+                name,
+                agency,
+                scopes,
+                daily_quota: quota,
+                ..Default::default()
+            },
+        )
         .unwrap()
         .api_key
 }
 
 fn push(s: &Server, key: &str, items: Value) -> Response {
-    s.client
-        .post(format!("{}/api/v1/enrich", s.base))
-        .header("x-api-key", key)
+    s.partner_request(Method::POST, &s.base, key, ENRICH)
         .json(&json!({ "basis": "Thông tư 06/2026/TT-BYT", "items": items }))
         .send()
         .unwrap()
@@ -174,7 +183,7 @@ fn a_field_outside_the_partners_scopes_is_refused_whole() {
     // Without a key: 401.
     let res = s
         .client
-        .post(format!("{}/api/v1/enrich", s.base))
+        .post(format!("{}{ENRICH}", s.base))
         .json(&json!({ "items": [] }))
         .send()
         .unwrap();
@@ -184,10 +193,12 @@ fn a_field_outside_the_partners_scopes_is_refused_whole() {
         s.app
             .add_partner(
                 &Actor::system("test"),
-                "nameless",
-                &["enrich:blood_type"],
-                10,
-                &[]
+                &PartnerTerms {
+                    name: "nameless",
+                    scopes: &["enrich:blood_type"],
+                    daily_quota: 10,
+                    ..Default::default()
+                },
             )
             .is_err()
     );
@@ -422,9 +433,7 @@ fn a_malformed_id_is_an_invalid_item_as_documented() {
     );
     // A null basis is the default one, as absent is.
     let res = s
-        .client
-        .post(format!("{}/api/v1/enrich", s.base))
-        .header("x-api-key", &key)
+        .partner_request(Method::POST, &s.base, &key, ENRICH)
         .json(&json!({ "basis": null, "items": [
             {"personal_id": FAMILY_HEAD, "field": "blood_type", "value": "O-"}] }))
         .send()

@@ -8,17 +8,15 @@ use std::time::{Duration, Instant};
 
 use common::{Server, assert_problem, sqlite, sqlite_with};
 use dancu_app::limits::Limits;
-use reqwest::StatusCode;
 use reqwest::blocking::Response;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const VERIFY: &str = "/api/v1/verify";
 const JOBS: &str = "/api/v1/verify/jobs";
 
 fn verify(s: &Server, key: &str, body: &Value) -> Response {
-    s.client
-        .post(format!("{}{VERIFY}", s.base))
-        .header("x-api-key", key)
+    s.partner_request(Method::POST, &s.base, key, VERIFY)
         .json(body)
         .send()
         .unwrap()
@@ -35,9 +33,7 @@ fn upload(base: &str, s: &Server, key: &str, file: &str) -> Response {
 }
 
 fn upload_as(base: &str, s: &Server, key: &str, content_type: &str, file: &str) -> Response {
-    s.client
-        .post(format!("{base}{JOBS}"))
-        .header("x-api-key", key)
+    s.partner_request(Method::POST, base, key, JOBS)
         .header("content-type", content_type)
         .body(file.to_owned())
         .send()
@@ -230,9 +226,7 @@ fn keys_scopes_quotas_and_bad_bodies() {
     // Bad bodies: problem+json, charged nothing.
     let key = s.partner("bank", &["verify"], 2, &[]);
     let res = s
-        .client
-        .post(format!("{}{VERIFY}", s.base))
-        .header("x-api-key", &key)
+        .partner_request(Method::POST, &s.base, &key, VERIFY)
         .header("content-type", "application/json")
         .body("{not json")
         .send()

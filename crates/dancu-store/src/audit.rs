@@ -49,19 +49,24 @@ pub struct GroupEntry {
 }
 
 impl GroupEntry {
-    /// `entry` (its `personal_id` is ignored) for the persons read, each with its
-    /// outcome; a person read twice with the same outcome is listed once.
+    /// `entry` (its `personal_id` is ignored, and line breaks in its detail become
+    /// spaces) for the persons read, each with its outcome (a word without spaces); a
+    /// person read twice with the same outcome is listed once.
     pub fn new(mut entry: AuditEntry, persons: Vec<(&'static str, PersonalId)>) -> Self {
         // Outcomes are few: a bucket each, then sort plain numbers (often sorted already).
         let mut by_outcome: Vec<(&'static str, Vec<PersonalId>)> = Vec::new();
         for (outcome, id) in persons {
+            // A word, so that `audit verify` reads the list back as written.
+            debug_assert!(!outcome.is_empty() && !outcome.contains([' ', '\n']));
             match by_outcome.iter_mut().find(|(o, _)| *o == outcome) {
                 Some((_, ids)) => ids.push(id),
                 None => by_outcome.push((outcome, vec![id])),
             }
         }
         by_outcome.sort_unstable_by_key(|(o, _)| *o);
-        let mut detail = entry.detail.take().unwrap_or_default();
+        // The head stays one line, so that `audit verify` tells the list that follows it
+        // (which `audit_persons` must match) from any other detail.
+        let mut detail = entry.detail.take().unwrap_or_default().replace('\n', " ");
         for (outcome, ids) in &mut by_outcome {
             ids.sort_unstable();
             ids.dedup();
@@ -98,6 +103,36 @@ fn push_pid(out: &mut String, id: PersonalId) {
     out.push_str(std::str::from_utf8(&digits).expect("ASCII digits"));
 }
 
+/// Calls `f(personal_id, outcome)` for each person a group entry lists and returns
+/// whether it lists any: an entry about no one whose detail, after its first line, is
+/// lines of an outcome followed by 12-digit personal ids, as [`GroupEntry::new`] writes
+/// it. For any other entry it returns false (having maybe called `f` for a few lines).
+fn listed_persons(personal_id: &Value, detail: &Value, mut f: impl FnMut(i64, &str)) -> bool {
+    let (Value::Null, Some(detail)) = (personal_id, detail.as_str()) else {
+        return false;
+    };
+    let mut lines = detail.split('\n').skip(1).peekable();
+    if lines.peek().is_none() {
+        return false;
+    }
+    for line in lines {
+        let mut words = line.split(' ');
+        let outcome = words.next().unwrap_or_default();
+        let mut ids = 0;
+        for word in words {
+            if word.len() != 12 || !word.bytes().all(|b| b.is_ascii_digit()) {
+                return false;
+            }
+            f(word.parse().expect("12 digits"), outcome);
+            ids += 1;
+        }
+        if outcome.is_empty() || ids == 0 {
+            return false;
+        }
+    }
+    true
+}
+
 impl From<AuditEntry> for GroupEntry {
     /// A plain entry, about one person or none.
     fn from(entry: AuditEntry) -> Self {
@@ -130,6 +165,10 @@ const GROUP_DETAIL_HEAD: usize = 200;
 
 /// Rows read per query when walking the chain: memory stays bounded on any log size.
 const PAGE: i64 = 10_000;
+
+/// Bytes of details the walk reads per page at most (unless one entry is larger): a
+/// group entry lists thousands of persons, so 10,000 of them would take half a GB.
+const PAGE_DETAIL_BYTES: i64 = 16 << 20;
 
 /// Entries around a broken link searched for the place a moved entry was written at.
 const REORDER_WINDOW: i64 = 64;
@@ -255,6 +294,39 @@ pub enum Fault {
     /// A validly signed checkpoint names another hash for this entry (the chain was
     /// rewritten from here on).
     Rewritten { checkpoint: String },
+    /// The group entry lists this person (with this outcome) but the data tracker's index
+    /// (`audit_persons`) does not: the read is hidden from the person's tracker.
+    Untracked(IndexedPerson),
+    /// `audit_persons` indexes this person under the entry, which does not list them (a
+    /// row added or altered, or put under an entry that lists no one).
+    Unlisted(IndexedPerson),
+    /// `audit_persons` indexes this person under an entry the log does not hold.
+    Dangling(IndexedPerson),
+}
+
+/// A person with the outcome for them, as a group entry lists them or `audit_persons`
+/// indexes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedPerson {
+    /// The 12 digits (as stored: a tampered row may hold no valid personal id).
+    pub person: String,
+    pub outcome: String,
+}
+
+impl std::fmt::Display for IndexedPerson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "person {} ({})", self.person, self.outcome)
+    }
+}
+
+impl Fault {
+    /// Whether the fault is in the data tracker's index rather than in the chain itself.
+    pub fn in_tracker_index(&self) -> bool {
+        matches!(
+            self,
+            Fault::Untracked(_) | Fault::Unlisted(_) | Fault::Dangling(_)
+        )
+    }
 }
 
 impl std::fmt::Display for Fault {
@@ -279,6 +351,19 @@ impl std::fmt::Display for Fault {
                 f,
                 "rewritten: {checkpoint} signed another hash for this entry"
             ),
+            Fault::Untracked(p) => write!(
+                f,
+                "untracked: it lists {p} but audit_persons does not index them, so their \
+                 data tracker hides this read"
+            ),
+            Fault::Unlisted(p) => write!(
+                f,
+                "unlisted: audit_persons indexes {p} under it but it does not list them"
+            ),
+            Fault::Dangling(p) => write!(
+                f,
+                "dangling: audit_persons indexes {p} under this id but the log has no such entry"
+            ),
         }
     }
 }
@@ -289,6 +374,8 @@ pub enum ChainVerdict {
     Intact {
         entries: u64,
         checkpoints: u64,
+        /// Persons listed by group entries, each found in `audit_persons`.
+        tracked: u64,
         /// Whether a head file was given and checked against the chain.
         head_checked: bool,
     },
@@ -501,8 +588,10 @@ impl Store {
     }
 
     /// Walks the whole chain in id order, a page at a time, in one snapshot: every hash,
-    /// every id (no gaps), every checkpoint (signature, and the hash it names) and the
-    /// head record. Returns the number of entries checked, or the first bad entry and why.
+    /// every id (no gaps), every checkpoint (signature, and the hash it names), the head
+    /// record, and the data tracker's index: `audit_persons` must hold exactly the persons
+    /// (and outcomes) that each group entry lists, and nothing under other entries.
+    /// Returns the number of entries checked, or the first bad entry and why.
     pub fn verify_audit_chain(&self, trust: ChainTrust<'_>) -> Result<ChainVerdict, Error> {
         self.read(|tx| Walk::new(trust).run(tx))
     }
@@ -561,6 +650,44 @@ impl Store {
     }
 }
 
+/// The id of the last entry of the walk's page after entry `after`: at most [`PAGE`]
+/// entries and [`PAGE_DETAIL_BYTES`] of details, and at least one entry (`None`: none).
+fn page_end(tx: &mut dyn Tx, after: i64) -> Result<Option<i64>, Error> {
+    // The sizes only: neither backend reads a text to measure it.
+    let sizes = tx.query(
+        "SELECT id, octet_length(detail) FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2",
+        &[Value::Int(after), Value::Int(PAGE)],
+    )?;
+    let (mut end, mut bytes) = (None, 0);
+    for r in &sizes {
+        bytes += r[1].as_i64().unwrap_or_default();
+        if end.is_some() && bytes > PAGE_DETAIL_BYTES {
+            break;
+        }
+        end = r[0].as_i64();
+    }
+    Ok(end)
+}
+
+/// The `audit_persons` rows under entries `from..=to`, in order, at most `limit`.
+fn indexed(tx: &mut dyn Tx, from: i64, to: i64, limit: i64) -> Result<Vec<Indexed>, Error> {
+    Ok(tx
+        .query(
+            "SELECT entry_id, personal_id, outcome FROM audit_persons \
+             WHERE entry_id BETWEEN $1 AND $2 ORDER BY entry_id, personal_id, outcome LIMIT $3",
+            &[Value::Int(from), Value::Int(to), Value::Int(limit)],
+        )?
+        .into_iter()
+        .map(|mut r| {
+            (
+                r[0].as_i64().unwrap_or_default(),
+                r[1].as_i64().unwrap_or_default(),
+                r[2].take_text().unwrap_or_default(),
+            )
+        })
+        .collect())
+}
+
 /// A checkpoint as found in the table (its columns may have been tampered with).
 struct StoredCheckpoint {
     id: i64,
@@ -577,8 +704,22 @@ struct Walk<'a> {
     checkpoints_after: (i64, i64),
     checkpoints_done: bool,
     checkpoints_checked: u64,
+    tracked: u64,
+    /// The last id of the run of entries that list no one searched so far, and the first
+    /// `audit_persons` row found under that run (a fault once the walk reaches it).
+    unlisted: (i64, Option<Indexed>),
     /// The head record, once its genesis matched this chain.
     head: Option<&'a HeadRecord>,
+}
+
+/// An `audit_persons` row: entry id, personal id, outcome.
+type Indexed = (i64, i64, String);
+
+fn person_fault(make: fn(IndexedPerson) -> Fault, (_, person, outcome): Indexed) -> Fault {
+    make(IndexedPerson {
+        person: format!("{person:012}"),
+        outcome,
+    })
 }
 
 type Broken = (i64, Fault);
@@ -596,6 +737,8 @@ impl<'a> Walk<'a> {
             checkpoints_after: (i64::MIN, i64::MIN),
             checkpoints_done: false,
             checkpoints_checked: 0,
+            tracked: 0,
+            unlisted: (i64::MIN, None),
             head: None,
         }
     }
@@ -605,6 +748,7 @@ impl<'a> Walk<'a> {
             Ok(()) => ChainVerdict::Intact {
                 entries: self.checked,
                 checkpoints: self.checkpoints_checked,
+                tracked: self.tracked,
                 head_checked: self.head.is_some(),
             },
             Err((entry_id, fault)) => ChainVerdict::Broken {
@@ -618,16 +762,23 @@ impl<'a> Walk<'a> {
     fn walk(&mut self, tx: &mut dyn Tx) -> Result<Result<(), Broken>, Error> {
         let mut cols = CHAINED.join(", ");
         cols.push_str(", hash");
-        let sql = format!("SELECT {cols} FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2");
+        let sql = format!("SELECT {cols} FROM audit_log WHERE id > $1 AND id <= $2 ORDER BY id");
         let mut after = i64::MIN;
         if let Err(broken) = self.checkpoints_before(tx, self.next_id)? {
             return Ok(Err(broken));
         }
-        loop {
-            let mut rows = tx.query(&sql, &[Value::Int(after), Value::Int(PAGE)])?;
+        if let Some(row) = indexed(tx, i64::MIN, 0, 1)?.pop() {
+            return Ok(Err((row.0, person_fault(Fault::Dangling, row))));
+        }
+        while let Some(page_end) = page_end(tx, after)? {
+            let mut rows = tx.query(&sql, &[Value::Int(after), Value::Int(page_end)])?;
             let Some(last) = rows.last() else { break };
             after = last[0].as_i64().unwrap_or(i64::MAX);
-            for row in &mut rows {
+            let lists: Vec<bool> = rows
+                .iter()
+                .map(|r| listed_persons(&r[6], &r[11], |_, _| {}))
+                .collect();
+            for (i, row) in rows.iter_mut().enumerate() {
                 let stored = row.pop().and_then(|h| parse_hash(&h));
                 let id = row[0].as_i64().unwrap_or_default();
                 if id != self.next_id {
@@ -649,6 +800,21 @@ impl<'a> Walk<'a> {
                 {
                     return Ok(Err((id, fault)));
                 }
+                let tracker = if lists[i] {
+                    self.check_listed(tx, id, row)?
+                } else {
+                    // Entries that list no one: one query for the run of them from here.
+                    if self.unlisted.0 < id {
+                        let run = lists[i..].iter().take_while(|l| !**l).count() as i64;
+                        let first = indexed(tx, id, id + run - 1, 1)?.pop();
+                        self.unlisted = (id + run - 1, first);
+                    }
+                    let found = self.unlisted.1.take_if(|r| r.0 == id);
+                    found.map(|row| person_fault(Fault::Unlisted, row))
+                };
+                if let Some(fault) = tracker {
+                    return Ok(Err((id, fault)));
+                }
                 self.prev = hash;
                 self.next_id += 1;
                 self.checked += 1;
@@ -663,7 +829,42 @@ impl<'a> Walk<'a> {
         if let Some(head) = self.head.filter(|h| h.checkpoint.entry_id >= self.next_id) {
             return Ok(Err(self.beyond_end(&head.checkpoint, HEAD_FILE)));
         }
+        if let Some(row) = indexed(tx, self.next_id, i64::MAX, 1)?.pop() {
+            return Ok(Err((row.0, person_fault(Fault::Dangling, row))));
+        }
         Ok(Ok(()))
+    }
+
+    /// Compares the persons a group entry lists with its `audit_persons` rows (at most
+    /// one more than it lists are read, so a flood of added rows costs nothing).
+    fn check_listed(
+        &mut self,
+        tx: &mut dyn Tx,
+        id: i64,
+        row: &[Value],
+    ) -> Result<Option<Fault>, Error> {
+        let mut listed = Vec::new();
+        listed_persons(&row[6], &row[11], |person, outcome| {
+            listed.push((id, person, outcome.to_owned()))
+        });
+        listed.sort_unstable();
+        listed.dedup();
+        let mut found = indexed(tx, id, id, listed.len() as i64 + 1)?;
+        // Sorted here too: PostgreSQL may order the outcomes by another collation.
+        found.sort_unstable();
+        self.tracked += listed.len() as u64;
+        // The first row of one side but not the other, in that order.
+        let (mut l, mut f) = (0, 0);
+        while l < listed.len() || f < found.len() {
+            match (listed.get(l), found.get(f)) {
+                (Some(a), Some(b)) if a == b => (l, f) = (l + 1, f + 1),
+                (Some(a), b) if b.is_none_or(|b| a < b) => {
+                    return Ok(Some(person_fault(Fault::Untracked, listed.swap_remove(l))));
+                }
+                _ => return Ok(Some(person_fault(Fault::Unlisted, found.swap_remove(f)))),
+            }
+        }
+        Ok(None)
     }
 
     /// A checkpoint that covers an entry past the end of the log: a truncation if it is

@@ -42,8 +42,9 @@ const CITIZEN_COLUMNS: &[&str] = &[
 ];
 
 /// The citizen columns as a select list (without the event references).
-const SELECT_CITIZEN: &str = "SELECT personal_id, full_name, name_folded, date_of_birth, gender, \
-     birth_province, hometown, ethnicity, religion, nationality, blood_type, old_id_number, \
+/// Starts with the columns of [`SELECT_IDENTITY`], so that one decoder reads both.
+const SELECT_CITIZEN: &str = "SELECT personal_id, full_name, date_of_birth, gender, \
+     old_id_number, birth_province, hometown, ethnicity, religion, nationality, blood_type, \
      father_id, mother_id, spouse_id, household_id, relationship, commune_code, unit_structure, \
      date_of_death FROM citizens";
 
@@ -267,10 +268,6 @@ pub(crate) fn date_value(d: Option<PartialDate>) -> Value {
     d.map_or(Value::Null, |d| Value::Int(d.sort_key().into()))
 }
 
-fn take_text(row: &mut Row, i: usize) -> Option<String> {
-    std::mem::replace(&mut row[i], Value::Null).into_string()
-}
-
 fn structure_from(v: Option<&str>) -> Result<Structure, Error> {
     v.and_then(Structure::parse)
         .ok_or_else(|| Error::Corrupt(format!("unknown unit structure {v:?}")))
@@ -289,54 +286,58 @@ pub struct Identity {
 const SELECT_IDENTITY: &str =
     "SELECT personal_id, full_name, date_of_birth, gender, old_id_number FROM citizens";
 
-/// Reads an identity from the columns of [`SELECT_IDENTITY`].
-fn identity_from(mut row: Row) -> Result<Identity, Error> {
+/// Reads an identity from the first columns of [`SELECT_IDENTITY`] or [`SELECT_CITIZEN`]
+/// (taking its texts out of the row).
+fn identity_from(row: &mut Row) -> Result<Identity, Error> {
     let personal_id =
         pid_from(&row[0])?.ok_or_else(|| Error::Corrupt("citizen without ID".into()))?;
     let corrupt = |what: &str| Error::Corrupt(format!("citizen {personal_id}: bad {what}"));
     Ok(Identity {
         personal_id,
-        full_name: take_text(&mut row, 1).ok_or_else(|| corrupt("name"))?,
+        full_name: row[1].take_text().ok_or_else(|| corrupt("name"))?,
         date_of_birth: date_from(&row[2])?.ok_or_else(|| corrupt("date of birth"))?,
         gender: row[3]
             .as_str()
             .and_then(Gender::parse)
             .ok_or_else(|| corrupt("gender"))?,
-        old_id_number: take_text(&mut row, 4),
+        old_id_number: row[4].take_text(),
     })
 }
 
 /// Reads a citizen from the columns of [`SELECT_CITIZEN`].
 fn citizen_from(mut row: Row) -> Result<Citizen, Error> {
-    let personal_id =
-        pid_from(&row[0])?.ok_or_else(|| Error::Corrupt("citizen without ID".into()))?;
-    let corrupt = |what: &str| Error::Corrupt(format!("citizen {personal_id}: bad {what}"));
+    let Identity {
+        personal_id,
+        full_name,
+        date_of_birth,
+        gender,
+        old_id_number,
+    } = identity_from(&mut row)?;
     Ok(Citizen {
         personal_id,
-        full_name: take_text(&mut row, 1).ok_or_else(|| corrupt("name"))?,
-        date_of_birth: date_from(&row[3])?.ok_or_else(|| corrupt("date of birth"))?,
-        gender: row[4]
-            .as_str()
-            .and_then(Gender::parse)
-            .ok_or_else(|| corrupt("gender"))?,
+        full_name,
+        date_of_birth,
+        gender,
+        old_id_number,
         birth_registration_province: row[5].as_i64().map(|v| v as u16),
-        hometown: take_text(&mut row, 6),
-        ethnicity: take_text(&mut row, 7),
-        religion: take_text(&mut row, 8),
-        nationality: take_text(&mut row, 9).unwrap_or_default(),
-        blood_type: take_text(&mut row, 10),
-        old_id_number: take_text(&mut row, 11),
-        father_id: pid_from(&row[12])?,
-        mother_id: pid_from(&row[13])?,
-        spouse_id: pid_from(&row[14])?,
-        household_id: row[15].as_i64().map(|v| v as u64),
-        relationship_to_head: match row[16].as_str() {
+        hometown: row[6].take_text(),
+        ethnicity: row[7].take_text(),
+        religion: row[8].take_text(),
+        nationality: row[9].take_text().unwrap_or_default(),
+        blood_type: row[10].take_text(),
+        father_id: pid_from(&row[11])?,
+        mother_id: pid_from(&row[12])?,
+        spouse_id: pid_from(&row[13])?,
+        household_id: row[14].as_i64().map(|v| v as u64),
+        relationship_to_head: match row[15].as_str() {
             None => None,
-            Some(r) => Some(Relationship::parse(r).ok_or_else(|| corrupt("relationship"))?),
+            Some(r) => Some(Relationship::parse(r).ok_or_else(|| {
+                Error::Corrupt(format!("citizen {personal_id}: bad relationship"))
+            })?),
         },
-        commune_code: take_text(&mut row, 17),
-        commune_structure: structure_from(row[18].as_str())?,
-        date_of_death: date_from(&row[19])?,
+        commune_code: row[16].take_text(),
+        commune_structure: structure_from(row[17].as_str())?,
+        date_of_death: date_from(&row[18])?,
     })
 }
 
@@ -388,8 +389,8 @@ fn residence_from(mut row: Row) -> Result<ResidenceRecord, Error> {
         unit_structure: structure_from(row[3].as_str())?,
         residence: Residence {
             kind,
-            commune_code: take_text(&mut row, 2).unwrap_or_default(),
-            address: take_text(&mut row, 4).unwrap_or_default(),
+            commune_code: row[2].take_text().unwrap_or_default(),
+            address: row[4].take_text().unwrap_or_default(),
             valid_from: date_from(&row[5])?
                 .ok_or_else(|| Error::Corrupt("residence start".into()))?,
             valid_to: date_from(&row[6])?,
@@ -914,8 +915,8 @@ fn identities_where_in(
         params.clear();
         params.extend_from_slice(group);
         params.resize(IN_WIDTHS[w], group[0].clone());
-        tx.for_each(sql, &params, &mut |row| {
-            out.push(identity_from(row)?);
+        tx.for_each(sql, &params, &mut |mut row| {
+            out.push(identity_from(&mut row)?);
             Ok(())
         })?;
     }
@@ -1050,9 +1051,9 @@ fn changes_in(tx: &mut dyn Tx, id: PersonalId) -> Result<Vec<ChangeRecord>, Erro
     .into_iter()
     .map(|mut row| {
         Ok(ChangeRecord {
-            field: take_text(&mut row, 0).unwrap_or_default(),
-            old_value: take_text(&mut row, 1),
-            new_value: take_text(&mut row, 2),
+            field: row[0].take_text().unwrap_or_default(),
+            old_value: row[1].take_text(),
+            new_value: row[2].take_text(),
             event: events::from_row(&mut row, 3)?,
         })
     })

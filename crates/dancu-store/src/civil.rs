@@ -151,30 +151,41 @@ pub struct BookCounts {
 const BOOK_COLUMNS: &str = "id, kind, commune_code, unit_structure, commune_2025, province_2025, \
      year_from, year_to, pages, created_by, created_at";
 
+/// The number of [`BOOK_COLUMNS`]: a joined row's own columns follow them.
+const BOOK_WIDTH: usize = 11;
+
+/// [`BOOK_COLUMNS`] of the table named `b` in a join.
+fn joined_book_columns() -> String {
+    BOOK_COLUMNS
+        .split(", ")
+        .map(|c| format!("b.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 const ENTRY_COLUMNS: &str = "e.id, e.book_id, e.page, e.registration_number, \
      e.registration_date, e.full_name, e.date_of_birth, e.gender, e.event_date, e.place, \
      e.father_name, e.mother_name, e.spouse_name, e.spouse_date_of_birth, e.status, \
      e.typed_by, e.typed_at, e.checked_by, e.checked_at, e.decided_by, e.decided_at, \
      e.reviewed_by, e.reviewed_at, e.candidate_id, e.score_milli, e.explanation, l.personal_id";
 
-const ENTRY_FROM: &str = "civil_entries e LEFT JOIN civil_links l ON l.entry_id = e.id";
+/// The number of [`ENTRY_COLUMNS`].
+const ENTRY_WIDTH: usize = 27;
 
-fn text(row: &mut Row, i: usize) -> Option<String> {
-    std::mem::replace(&mut row[i], Value::Null).into_string()
-}
+const ENTRY_FROM: &str = "civil_entries e LEFT JOIN civil_links l ON l.entry_id = e.id";
 
 fn book_from(mut r: Row) -> BookRecord {
     BookRecord {
         id: r[0].as_i64().unwrap_or_default(),
-        kind: text(&mut r, 1).unwrap_or_default(),
-        commune_code: text(&mut r, 2).unwrap_or_default(),
-        unit_structure: text(&mut r, 3).unwrap_or_default(),
-        commune_2025: text(&mut r, 4).unwrap_or_default(),
-        province_2025: text(&mut r, 5).unwrap_or_default(),
+        kind: r[1].take_text().unwrap_or_default(),
+        commune_code: r[2].take_text().unwrap_or_default(),
+        unit_structure: r[3].take_text().unwrap_or_default(),
+        commune_2025: r[4].take_text().unwrap_or_default(),
+        province_2025: r[5].take_text().unwrap_or_default(),
         year_from: r[6].as_i64().unwrap_or_default() as i32,
         year_to: r[7].as_i64().unwrap_or_default() as i32,
         pages: r[8].as_i64().unwrap_or_default(),
-        created_by: text(&mut r, 9).unwrap_or_default(),
+        created_by: r[9].take_text().unwrap_or_default(),
         created_at: r[10].as_i64().unwrap_or_default(),
     }
 }
@@ -182,34 +193,34 @@ fn book_from(mut r: Row) -> BookRecord {
 fn entry_from(mut r: Row) -> Result<EntryRecord, Error> {
     let fields = EntryFields {
         page: r[2].as_i64().unwrap_or_default(),
-        registration_number: text(&mut r, 3).unwrap_or_default(),
+        registration_number: r[3].take_text().unwrap_or_default(),
         registration_date: date_from(&r[4])?,
-        full_name: text(&mut r, 5).unwrap_or_default(),
+        full_name: r[5].take_text().unwrap_or_default(),
         date_of_birth: date_from(&r[6])?,
-        gender: text(&mut r, 7),
+        gender: r[7].take_text(),
         event_date: date_from(&r[8])?,
-        place: text(&mut r, 9),
-        father_name: text(&mut r, 10),
-        mother_name: text(&mut r, 11),
-        spouse_name: text(&mut r, 12),
+        place: r[9].take_text(),
+        father_name: r[10].take_text(),
+        mother_name: r[11].take_text(),
+        spouse_name: r[12].take_text(),
         spouse_date_of_birth: date_from(&r[13])?,
     };
     Ok(EntryRecord {
         id: r[0].as_i64().unwrap_or_default(),
         book_id: r[1].as_i64().unwrap_or_default(),
         fields,
-        status: text(&mut r, 14).unwrap_or_default(),
-        typed_by: text(&mut r, 15).unwrap_or_default(),
+        status: r[14].take_text().unwrap_or_default(),
+        typed_by: r[15].take_text().unwrap_or_default(),
         typed_at: r[16].as_i64().unwrap_or_default(),
-        checked_by: text(&mut r, 17),
+        checked_by: r[17].take_text(),
         checked_at: r[18].as_i64(),
-        decided_by: text(&mut r, 19),
+        decided_by: r[19].take_text(),
         decided_at: r[20].as_i64(),
-        reviewed_by: text(&mut r, 21),
+        reviewed_by: r[21].take_text(),
         reviewed_at: r[22].as_i64(),
         candidate_id: pid_from(&r[23])?,
         score: r[24].as_i64().map(|m| m as f64 / 1000.0),
-        explanation: text(&mut r, 25),
+        explanation: r[25].take_text(),
         personal_id: pid_from(&r[26])?,
     })
 }
@@ -294,18 +305,13 @@ impl Store {
     /// Books of a province of the 2025 structure (`None`: all), by id.
     pub fn books(&self, province_2025: Option<&str>) -> Result<Vec<BookRecord>, Error> {
         self.read(|tx| {
-            let rows = match province_2025 {
-                Some(p) => tx.query(
-                    &format!(
-                        "SELECT {BOOK_COLUMNS} FROM civil_books WHERE province_2025 = $1 ORDER BY id"
-                    ),
-                    &[p.into()],
-                )?,
-                None => tx.query(
-                    &format!("SELECT {BOOK_COLUMNS} FROM civil_books ORDER BY id"),
-                    &[],
-                )?,
-            };
+            let rows = tx.query(
+                &format!(
+                    "SELECT {BOOK_COLUMNS} FROM civil_books \
+                     WHERE ($1 = '' OR province_2025 = $1) ORDER BY id"
+                ),
+                &[province_2025.unwrap_or("").into()],
+            )?;
             Ok(rows.into_iter().map(book_from).collect())
         })
     }
@@ -348,11 +354,11 @@ impl Store {
                 .map(|mut r| ScanRecord {
                     book_id: r[0].as_i64().unwrap_or_default(),
                     page: r[1].as_i64().unwrap_or_default(),
-                    sha256: text(&mut r, 2).unwrap_or_default(),
+                    sha256: r[2].take_text().unwrap_or_default(),
                     size: r[3].as_i64().unwrap_or_default(),
-                    content_type: text(&mut r, 4).unwrap_or_default(),
-                    blob_key: text(&mut r, 5).unwrap_or_default(),
-                    uploaded_by: text(&mut r, 6).unwrap_or_default(),
+                    content_type: r[4].take_text().unwrap_or_default(),
+                    blob_key: r[5].take_text().unwrap_or_default(),
+                    uploaded_by: r[6].take_text().unwrap_or_default(),
                     uploaded_at: r[7].as_i64().unwrap_or_default(),
                 }))
         })
@@ -445,11 +451,7 @@ impl Store {
                     "SELECT {ENTRY_COLUMNS}, {} FROM {ENTRY_FROM} \
                      JOIN civil_books b ON b.id = e.book_id WHERE e.status = $1 \
                      AND ($2 = '' OR b.province_2025 = $2) ORDER BY e.id LIMIT $3",
-                    BOOK_COLUMNS
-                        .split(", ")
-                        .map(|c| format!("b.{c}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    joined_book_columns()
                 ),
                 &[
                     Value::Code(ENTRY_NEEDS_REVIEW),
@@ -459,7 +461,7 @@ impl Store {
             )?;
             rows.into_iter()
                 .map(|mut r| {
-                    let book = book_from(r.split_off(27));
+                    let book = book_from(r.split_off(ENTRY_WIDTH));
                     Ok((book, entry_from(r)?))
                 })
                 .collect()
@@ -561,8 +563,7 @@ impl Store {
     ) -> Result<Vec<BookCounts>, Error> {
         let count_status = |s: &str| format!("COUNT(CASE WHEN status = '{s}' THEN 1 END)");
         let sql = format!(
-            "SELECT b.id, b.kind, b.commune_code, b.unit_structure, b.commune_2025, \
-             b.province_2025, b.pages, COALESCE(s.scanned, 0), COALESCE(s.recent, 0), \
+            "SELECT {}, COALESCE(s.scanned, 0), COALESCE(s.recent, 0), \
              COALESCE(e.typed, 0), COALESCE(e.checked, 0), COALESCE(e.linked, 0), \
              COALESCE(e.new_, 0), COALESCE(e.review, 0), COALESCE(e.reviewed, 0) \
              FROM civil_books b \
@@ -575,6 +576,7 @@ impl Store {
                  COUNT(reviewed_by) AS reviewed \
                  FROM civil_entries GROUP BY book_id) e ON e.book_id = b.id \
              WHERE ($2 = '' OR b.province_2025 = $2) ORDER BY b.id",
+            joined_book_columns(),
             count_status(ENTRY_LINKED),
             count_status(ENTRY_NEW),
             count_status(ENTRY_NEEDS_REVIEW),
@@ -587,23 +589,25 @@ impl Store {
                 )?
                 .into_iter()
                 .map(|mut r| {
-                    let n = |r: &Row, i: usize| r[i].as_i64().unwrap_or_default();
+                    let counts = r.split_off(BOOK_WIDTH);
+                    let n = |i: usize| counts[i].as_i64().unwrap_or_default();
+                    let book = book_from(r);
                     BookCounts {
-                        book_id: n(&r, 0),
-                        kind: text(&mut r, 1).unwrap_or_default(),
-                        commune_code: text(&mut r, 2).unwrap_or_default(),
-                        unit_structure: text(&mut r, 3).unwrap_or_default(),
-                        commune_2025: text(&mut r, 4).unwrap_or_default(),
-                        province_2025: text(&mut r, 5).unwrap_or_default(),
-                        pages: n(&r, 6),
-                        pages_scanned: n(&r, 7),
-                        pages_scanned_recently: n(&r, 8),
-                        entries_typed: n(&r, 9),
-                        entries_checked: n(&r, 10),
-                        entries_linked: n(&r, 11),
-                        entries_new: n(&r, 12),
-                        entries_needs_review: n(&r, 13),
-                        entries_reviewed: n(&r, 14),
+                        book_id: book.id,
+                        kind: book.kind,
+                        commune_code: book.commune_code,
+                        unit_structure: book.unit_structure,
+                        commune_2025: book.commune_2025,
+                        province_2025: book.province_2025,
+                        pages: book.pages,
+                        pages_scanned: n(0),
+                        pages_scanned_recently: n(1),
+                        entries_typed: n(2),
+                        entries_checked: n(3),
+                        entries_linked: n(4),
+                        entries_new: n(5),
+                        entries_needs_review: n(6),
+                        entries_reviewed: n(7),
                     }
                 })
                 .collect())
@@ -656,4 +660,15 @@ fn review_in(tx: &mut dyn Tx, entry_id: i64, status: &'static str, by: &str) -> 
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_widths_count_the_columns() {
+        assert_eq!(BOOK_COLUMNS.split(", ").count(), BOOK_WIDTH);
+        assert_eq!(ENTRY_COLUMNS.split(", ").count(), ENTRY_WIDTH);
+    }
 }

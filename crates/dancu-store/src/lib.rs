@@ -31,6 +31,7 @@ use std::path::Path;
 pub use accounts::{NewUser, SessionRecord, UserRecord};
 pub use audit::{
     AuditEntry, AuditHead, ChainTrust, ChainVerdict, Checkpoint, Fault, GroupEntry, HeadRecord,
+    IndexedPerson,
 };
 pub use citizens::{
     ChangeRecord, CitizenField, Identity, ResidenceRecord, SearchQuery, UnitFilter,

@@ -176,15 +176,15 @@ fn grouped(tx: &mut dyn Tx, sql: &str) -> Result<HashMap<(String, String), u64>,
         .into_iter()
         .map(|mut r| {
             let n = r[2].as_i64().unwrap_or(0) as u64;
-            ((take_text(&mut r, 0), take_text(&mut r, 1)), n)
+            (
+                (
+                    r[0].take_text().unwrap_or_default(),
+                    r[1].take_text().unwrap_or_default(),
+                ),
+                n,
+            )
         })
         .collect())
-}
-
-fn take_text(r: &mut [Value], i: usize) -> String {
-    std::mem::replace(&mut r[i], Value::Null)
-        .into_string()
-        .unwrap_or_default()
 }
 
 /// Counts per old unit: the counts of the recorded units that resolve to it, summed.

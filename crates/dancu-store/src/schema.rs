@@ -338,6 +338,11 @@ CREATE TABLE unit_successions (
 );
 CREATE UNIQUE INDEX unit_successions_from ON unit_successions (from_code, from_structure)
 "#,
+    // `audit verify` compares each group entry's list with its `audit_persons` rows, in
+    // entry order: by entry (the key is by person, for the tracker).
+    r#"
+CREATE INDEX {AUDIT}audit_persons_entry ON audit_persons (entry_id, personal_id, outcome)
+"#,
 ];
 
 /// Moves the audit-owned tables into the audit file (SQLite; nothing on PostgreSQL), in

@@ -38,6 +38,11 @@ impl Value {
             _ => None,
         }
     }
+
+    /// Moves the text out (leaving NULL): a read consumes its rows, so strings move.
+    pub fn take_text(&mut self) -> Option<String> {
+        std::mem::replace(self, Value::Null).into_string()
+    }
 }
 
 impl From<i64> for Value {

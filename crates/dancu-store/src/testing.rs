@@ -4,8 +4,36 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use dancu_domain::units::{Structure, UnitCatalog};
+use dancu_domain::{Citizen, PartialDate, PersonalId};
 
 use crate::Store;
+
+/// A citizen of the fixtures: `id`'s gender and birth province, born on `dob`
+/// (`YYYY[-MM[-DD]]`), living in `commune` of the 2025 structure, Vietnamese, and nothing
+/// else known; tests set what else they need with `..citizen(…)`.
+pub fn citizen(id: PersonalId, name: &str, dob: &str, commune: &str) -> Citizen {
+    Citizen {
+        personal_id: id,
+        full_name: name.into(),
+        date_of_birth: PartialDate::parse(dob).expect("a fixture's date"),
+        gender: id.gender(),
+        birth_registration_province: Some(id.province_code()),
+        hometown: None,
+        ethnicity: None,
+        religion: None,
+        nationality: "VN".into(),
+        blood_type: None,
+        old_id_number: None,
+        father_id: None,
+        mother_id: None,
+        spouse_id: None,
+        household_id: None,
+        relationship_to_head: None,
+        commune_code: Some(commune.into()),
+        commune_structure: Structure::Y2025,
+        date_of_death: None,
+    }
+}
 
 /// Two communes of Hà Nội (province 01) and one commune of another province, from the
 /// shipped catalog: the fixtures of scope tests.
@@ -64,6 +92,29 @@ pub fn copy_audit_tables_only(store: &Store) -> Result<(), crate::Error> {
     store.write(crate::schema::copy_audit_tables)
 }
 
+/// Instantiates test bodies once per backend, in modules `sqlite` and `postgres`: each
+/// `name` is a `fn(&Store)` given a fresh store; after a `;`, each `name @ version` is a
+/// `fn(&Store, url: &str)` given a fresh store migrated up to `version` (an
+/// `Option<i64>`, `None` for all) and its URL, to open it again.
+#[macro_export]
+macro_rules! on_both_backends {
+    (@module $backend:ident; $($name:ident),*; $($at:ident @ $version:expr),*) => {
+        mod $backend {
+            $(#[test] fn $name() {
+                super::$name(&$crate::testing::TestStore::of(stringify!($backend), None).store)
+            })*
+            $(#[test] fn $at() {
+                let t = $crate::testing::TestStore::of(stringify!($backend), $version);
+                super::$at(&t.store, &t.url)
+            })*
+        }
+    };
+    ($($name:ident),* $(,)? $(; $($at:ident @ $version:expr),* $(,)?)?) => {
+        $crate::on_both_backends!(@module sqlite; $($name),*; $($($at @ $version),*)?);
+        $crate::on_both_backends!(@module postgres; $($name),*; $($($at @ $version),*)?);
+    };
+}
+
 /// A store that cleans up after itself.
 pub struct TestStore {
     pub store: Store,
@@ -102,11 +153,6 @@ impl TestStore {
         Self::sqlite_at(None)
     }
 
-    /// A store with the migrations up to `version` only, as an earlier release left it.
-    pub fn sqlite_at_version(version: i64) -> TestStore {
-        Self::sqlite_at(Some(version))
-    }
-
     fn sqlite_at(version: Option<i64>) -> TestStore {
         let dir = std::env::temp_dir().join(unique("dancu_test"));
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -125,9 +171,15 @@ impl TestStore {
         Self::postgres_at(None)
     }
 
-    /// A store with the migrations up to `version` only, as an earlier release left it.
-    pub fn postgres_at_version(version: i64) -> TestStore {
-        Self::postgres_at(Some(version))
+    /// A store of `backend` (`sqlite` or `postgres`, as [`on_both_backends!`] names its
+    /// modules) with the migrations up to `version` (all when `None`), as an earlier
+    /// release left it.
+    pub fn of(backend: &str, version: Option<i64>) -> TestStore {
+        match backend {
+            "sqlite" => Self::sqlite_at(version),
+            "postgres" => Self::postgres_at(version),
+            other => panic!("no backend {other}"),
+        }
     }
 
     fn postgres_at(version: Option<i64>) -> TestStore {

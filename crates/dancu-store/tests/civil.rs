@@ -1,12 +1,12 @@
 //! Civil-status books, scans, entries, links and progress counts, on both backends.
 
 use dancu_domain::units::Structure;
-use dancu_domain::{Citizen, Gender, PartialDate, PersonalId, PopulationBatch};
+use dancu_domain::{Gender, PartialDate, PersonalId, PopulationBatch};
 use dancu_store::civil::{
     CIVIL_LINK_FIELD, ENTRY_CHECKED, ENTRY_LINKED, ENTRY_NEEDS_REVIEW, ENTRY_NEW, EntryDecision,
     EntryFields, NewBook, ScanRecord,
 };
-use dancu_store::testing::sample_communes;
+use dancu_store::testing::{citizen, sample_communes};
 use dancu_store::{EventMeta, Store};
 
 fn date(s: &str) -> PartialDate {
@@ -26,27 +26,7 @@ fn meta(kind: &str, summary: &str) -> EventMeta {
 
 fn child(store: &Store, commune: &str) -> PersonalId {
     let id = PersonalId::from_parts(1, Gender::Female, 2010, 7).unwrap();
-    let c = Citizen {
-        personal_id: id,
-        full_name: "Nguyễn Thị Minh Khai".into(),
-        date_of_birth: date("2010-07-15"),
-        gender: Gender::Female,
-        birth_registration_province: Some(1),
-        hometown: None,
-        ethnicity: None,
-        religion: None,
-        nationality: "VN".into(),
-        blood_type: None,
-        old_id_number: None,
-        father_id: None,
-        mother_id: None,
-        spouse_id: None,
-        household_id: None,
-        relationship_to_head: None,
-        commune_code: Some(commune.into()),
-        commune_structure: Structure::Y2025,
-        date_of_death: None,
-    };
+    let c = citizen(id, "Nguyễn Thị Minh Khai", "2010-07-15", commune);
     let batch = PopulationBatch {
         citizens: vec![c],
         ..Default::default()
@@ -300,18 +280,7 @@ fn progress_counts_come_from_the_data(store: &Store) {
     assert_eq!((o.pages_scanned, o.entries_typed), (0, 0));
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $name() { super::$name(&dancu_store::testing::TestStore::sqlite().store) })*
-        }
-        mod postgres {
-            $(#[test] fn $name() { super::$name(&dancu_store::testing::TestStore::postgres().store) })*
-        }
-    };
-}
-
-on_both_backends!(
+dancu_store::on_both_backends!(
     books_scans_entries_and_their_qa_trail,
     links_write_an_event_and_a_history_line,
     progress_counts_come_from_the_data,

@@ -3,7 +3,7 @@
 
 use dancu_domain::units::Structure;
 use dancu_domain::{Citizen, Gender, PartialDate, PersonalId, PopulationBatch};
-use dancu_store::testing::sample_communes;
+use dancu_store::testing::{citizen, sample_communes};
 use dancu_store::{AttributeWrite, CitizenField, Decision, EventMeta, Store};
 
 fn date(s: &str) -> PartialDate {
@@ -25,25 +25,8 @@ fn person(store: &Store) -> PersonalId {
     let id = PersonalId::from_parts(1, Gender::Male, 1980, 1).unwrap();
     let (commune, _, _) = sample_communes();
     let c = Citizen {
-        personal_id: id,
-        full_name: "Nguyễn Văn An".into(),
-        date_of_birth: date("1980-01-01"),
-        gender: Gender::Male,
-        birth_registration_province: Some(1),
-        hometown: None,
-        ethnicity: None,
-        religion: None,
-        nationality: "VN".into(),
         blood_type: Some("O".into()),
-        old_id_number: None,
-        father_id: None,
-        mother_id: None,
-        spouse_id: None,
-        household_id: None,
-        relationship_to_head: None,
-        commune_code: Some(commune),
-        commune_structure: Structure::Y2025,
-        date_of_death: None,
+        ..citizen(id, "Nguyễn Văn An", "1980-01-01", &commune)
     };
     let batch = PopulationBatch {
         households: vec![],
@@ -250,18 +233,7 @@ fn a_failed_batch_leaves_no_half_state(store: &Store) {
     );
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $name() { super::$name(&dancu_store::testing::TestStore::sqlite().store) })*
-        }
-        mod postgres {
-            $(#[test] fn $name() { super::$name(&dancu_store::testing::TestStore::postgres().store) })*
-        }
-    };
-}
-
-on_both_backends!(
+dancu_store::on_both_backends!(
     versions_history_mirror_and_as_of,
     conflicts_are_kept_and_nothing_else_written,
     a_failed_batch_leaves_no_half_state,

@@ -9,8 +9,8 @@ use dancu_domain::{
 use dancu_store::testing::sample_communes as communes;
 use dancu_store::{
     AlertRecord, AuditEntry, ChainTrust, ChainVerdict, Checkpoint, CitizenField, EventMeta, Fault,
-    GroupEntry, HeadRecord, NewPartner, NewUser, ReaddressPlan, SearchQuery, SigningKey, Store,
-    UnitFilter, UsageDay, UsageDelta, Value,
+    GroupEntry, HeadRecord, IndexedPerson, NewPartner, NewUser, ReaddressPlan, SearchQuery,
+    SigningKey, Store, UnitFilter, UsageDay, UsageDelta, Value,
 };
 
 fn date(s: &str) -> PartialDate {
@@ -23,25 +23,8 @@ fn pid(province: u16, gender: Gender, year: i32, serial: u32) -> PersonalId {
 
 fn person(id: PersonalId, name: &str, dob: &str, commune: &str) -> Citizen {
     Citizen {
-        personal_id: id,
-        full_name: name.into(),
-        date_of_birth: date(dob),
-        gender: id.gender(),
-        birth_registration_province: Some(id.province_code()),
-        hometown: None,
         ethnicity: Some("Kinh".into()),
-        religion: None,
-        nationality: "VN".into(),
-        blood_type: None,
-        old_id_number: None,
-        father_id: None,
-        mother_id: None,
-        spouse_id: None,
-        household_id: None,
-        relationship_to_head: None,
-        commune_code: Some(commune.into()),
-        commune_structure: Structure::Y2025,
-        date_of_death: None,
+        ..dancu_store::testing::citizen(id, name, dob, commune)
     }
 }
 
@@ -1016,6 +999,19 @@ fn broken_at(verdict: ChainVerdict) -> (i64, Fault) {
     }
 }
 
+/// The entry of a chunk of batch verification job 1, before its persons are added.
+fn batch_entry() -> AuditEntry {
+    AuditEntry {
+        at_millis: 5,
+        actor: "bank".into(),
+        actor_role: "partner".into(),
+        action: "verify.batch".into(),
+        outcome: "ok".into(),
+        detail: Some("job 1".into()),
+        ..Default::default()
+    }
+}
+
 /// A group entry (a chunk of a batch verification) is one chained entry whose detail lists
 /// its persons, and the data tracker finds each of them with the outcome for them.
 fn group_entries_list_their_persons_for_the_tracker(store: &Store) {
@@ -1025,15 +1021,7 @@ fn group_entries_list_their_persons_for_the_tracker(store: &Store) {
         pid(1, Gender::Female, 1990, 3),
     );
     let job = store.open_verify_job("bank", "in", "f", "out").unwrap();
-    let entry = AuditEntry {
-        at_millis: 5,
-        actor: "bank".into(),
-        actor_role: "partner".into(),
-        action: "verify.batch".into(),
-        outcome: "ok".into(),
-        detail: Some("job 1".into()),
-        ..Default::default()
-    };
+    let entry = batch_entry();
     let start = AuditEntry {
         action: "verify.batch.start".into(),
         ..entry.clone()
@@ -1102,6 +1090,189 @@ fn group_entries_list_their_persons_for_the_tracker(store: &Store) {
     assert_eq!(broken_at(verify(store)), (2, Fault::Edited));
 }
 
+/// Persons `[a, b, c, d]` (ascending) and a log of: two plain entries (1, 2), a batch's
+/// start (3, whose detail has a second line that is no list), group entries 4 (`match a b`,
+/// `mismatch c`) and 5 (`match d`), and a plain entry (6).
+fn log_with_groups(store: &Store) -> [PersonalId; 4] {
+    let p = [1, 2, 3, 4].map(|serial| pid(1, Gender::Male, 1980, serial));
+    audit_log(store, 2);
+    let job = store.open_verify_job("bank", "in", "f", "out").unwrap();
+    let entry = batch_entry();
+    let start = AuditEntry {
+        action: "verify.batch.start".into(),
+        detail: Some("job 1; input /tmp/a\nb.csv".into()),
+        ..entry.clone()
+    };
+    let groups = [
+        start.into(),
+        GroupEntry::new(
+            entry.clone(),
+            vec![("match", p[1]), ("mismatch", p[2]), ("match", p[0])],
+        ),
+        GroupEntry::new(entry, vec![("match", p[3])]),
+    ];
+    store
+        .checkpoint_verify_job(
+            job.id,
+            &Default::default(),
+            dancu_store::JOB_RUNNING,
+            &groups,
+            None,
+        )
+        .unwrap();
+    audit_log(store, 1);
+    assert!(matches!(
+        verify(store),
+        ChainVerdict::Intact {
+            entries: 6,
+            tracked: 4,
+            ..
+        }
+    ));
+    p
+}
+
+fn person_row(id: PersonalId, outcome: &str) -> IndexedPerson {
+    IndexedPerson {
+        person: id.to_string(),
+        outcome: outcome.into(),
+    }
+}
+
+/// `audit verify` names the first group entry whose persons the data tracker's index lacks
+/// (a row deleted or altered), then restored, the log is intact again.
+fn audit_verify_finds_a_person_hidden_from_the_tracker(store: &Store) {
+    let [a, b, c, _] = log_with_groups(store);
+    let (bn, cn, other) = (b.as_u64(), c.as_u64(), b.as_u64() + 1_000);
+    for (tamper, undo, fault) in [
+        (
+            format!("DELETE FROM audit_persons WHERE personal_id = {bn}"),
+            format!("INSERT INTO audit_persons VALUES ({bn}, 4, 'match')"),
+            person_row(b, "match"),
+        ),
+        // Altered: the outcome, then the person.
+        (
+            format!("UPDATE audit_persons SET outcome = 'no_match' WHERE personal_id = {cn}"),
+            format!("UPDATE audit_persons SET outcome = 'mismatch' WHERE personal_id = {cn}"),
+            person_row(c, "mismatch"),
+        ),
+        (
+            format!("UPDATE audit_persons SET personal_id = {other} WHERE personal_id = {bn}"),
+            format!("UPDATE audit_persons SET personal_id = {bn} WHERE personal_id = {other}"),
+            person_row(b, "match"),
+        ),
+    ] {
+        sql(store, &tamper);
+        assert_eq!(
+            broken_at(verify(store)),
+            (4, Fault::Untracked(fault)),
+            "{tamper}"
+        );
+        sql(store, &undo);
+        assert!(
+            matches!(verify(store), ChainVerdict::Intact { tracked: 4, .. }),
+            "{undo}"
+        );
+    }
+    assert_eq!(store.audit_for_person(a, 10).unwrap().len(), 1);
+}
+
+/// `audit verify` names the first entry under which the data tracker's index holds a row
+/// the entry does not list: added to a group entry, moved to another one, under a plain
+/// entry, or under an entry that does not exist.
+fn audit_verify_finds_a_person_added_to_the_tracker(store: &Store) {
+    let [a, _, _, d] = log_with_groups(store);
+    let (an, dn) = (a.as_u64(), d.as_u64());
+    let add = |entry: i64| {
+        sql(
+            store,
+            &format!("INSERT INTO audit_persons VALUES ({an}, {entry}, 'match')"),
+        )
+    };
+    let remove = |entry: i64| {
+        sql(
+            store,
+            &format!("DELETE FROM audit_persons WHERE personal_id = {an} AND entry_id = {entry}"),
+        )
+    };
+    for (entry, fault) in [
+        (5, Fault::Unlisted as fn(IndexedPerson) -> Fault),
+        (6, Fault::Unlisted),
+        (3, Fault::Unlisted),
+        (1, Fault::Unlisted),
+        (7, Fault::Dangling),
+        (1_000, Fault::Dangling),
+        (0, Fault::Dangling),
+    ] {
+        add(entry);
+        assert_eq!(
+            broken_at(verify(store)),
+            (entry, fault(person_row(a, "match"))),
+            "a row under entry {entry}"
+        );
+        remove(entry);
+    }
+    // Moved from one group entry to another: missing from one, unlisted by the other.
+    sql(
+        store,
+        &format!("UPDATE audit_persons SET entry_id = 4 WHERE personal_id = {dn}"),
+    );
+    assert_eq!(
+        broken_at(verify(store)),
+        (4, Fault::Unlisted(person_row(d, "match")))
+    );
+    // The first bad entry is named, whichever kind of fault comes later.
+    add(2);
+    assert_eq!(broken_at(verify(store)).0, 2);
+    remove(2);
+    sql(
+        store,
+        &format!("UPDATE audit_persons SET entry_id = 5 WHERE personal_id = {dn}"),
+    );
+    assert!(matches!(
+        verify(store),
+        ChainVerdict::Intact { tracked: 4, .. }
+    ));
+}
+
+/// A group entry's head stays one line, so that its list is told from any other detail.
+#[test]
+fn a_group_entry_head_is_one_line() {
+    let entry = AuditEntry {
+        detail: Some("job 1\nmatch 001080000001".into()),
+        ..Default::default()
+    };
+    let person = pid(1, Gender::Male, 1980, 2);
+    assert_eq!(
+        GroupEntry::new(entry, vec![("match", person)])
+            .entry()
+            .detail,
+        Some(format!("job 1 match 001080000001\nmatch {person}"))
+    );
+}
+
+/// Pages of the walk are cut by the size of their details too (entries of 9 MB here, two
+/// of which exceed a page's bytes): every entry is still checked, in order.
+fn audit_walk_cuts_pages_of_large_entries(store: &Store) {
+    let big = |i: usize| AuditEntry {
+        at_millis: i as i64,
+        actor: "bank".into(),
+        action: "verify.batch".into(),
+        outcome: "ok".into(),
+        detail: Some(format!("job {i} {}", "x".repeat(9 << 20))),
+        ..Default::default()
+    };
+    audit_log(store, 1);
+    store.append_audit(&[big(2), big(3), big(4)]).unwrap();
+    audit_log(store, 1);
+    assert!(matches!(
+        verify(store),
+        ChainVerdict::Intact { entries: 5, .. }
+    ));
+    sql(store, "UPDATE audit_log SET detail = 'job 3' WHERE id = 3");
+    assert_eq!(broken_at(verify(store)), (3, Fault::Edited));
+}
+
 fn audit_chain_is_linear_and_verifies(store: &Store) {
     assert!(matches!(
         verify(store),
@@ -1122,6 +1293,7 @@ fn audit_chain_is_linear_and_verifies(store: &Store) {
         ChainVerdict::Intact {
             entries: 12,
             checkpoints: 2,
+            tracked: 0,
             head_checked: false
         }
     );
@@ -1299,34 +1471,7 @@ fn unchained_entries_are_sealed_on_upgrade(store: &Store, url: &str) {
     ));
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $name() { super::$name(&dancu_store::testing::TestStore::sqlite().store) })*
-            #[test] fn reopening_keeps_data_and_schema() {
-                let t = dancu_store::testing::TestStore::sqlite();
-                super::reopening_keeps_data_and_schema(&t.store, &t.url)
-            }
-            #[test] fn unchained_entries_are_sealed_on_upgrade() {
-                let t = dancu_store::testing::TestStore::sqlite_at_version(2);
-                super::unchained_entries_are_sealed_on_upgrade(&t.store, &t.url)
-            }
-        }
-        mod postgres {
-            $(#[test] fn $name() { super::$name(&dancu_store::testing::TestStore::postgres().store) })*
-            #[test] fn reopening_keeps_data_and_schema() {
-                let t = dancu_store::testing::TestStore::postgres();
-                super::reopening_keeps_data_and_schema(&t.store, &t.url)
-            }
-            #[test] fn unchained_entries_are_sealed_on_upgrade() {
-                let t = dancu_store::testing::TestStore::postgres_at_version(2);
-                super::unchained_entries_are_sealed_on_upgrade(&t.store, &t.url)
-            }
-        }
-    };
-}
-
-on_both_backends!(
+dancu_store::on_both_backends!(
     loads_and_reads_a_household,
     a_failed_load_leaves_nothing,
     searches_by_folded_name_date_and_unit,
@@ -1338,13 +1483,18 @@ on_both_backends!(
     audit_and_accounts,
     dossiers_scope_lookups,
     audit_chain_is_linear_and_verifies,
+    audit_walk_cuts_pages_of_large_entries,
     group_entries_list_their_persons_for_the_tracker,
+    audit_verify_finds_a_person_hidden_from_the_tracker,
+    audit_verify_finds_a_person_added_to_the_tracker,
     audit_chain_names_an_edited_entry,
     audit_chain_names_a_deleted_entry,
     audit_chain_names_a_reordered_entry,
     audit_chain_detects_truncation,
     audit_chain_rejects_a_forged_checkpoint,
-    partners_usage_and_alerts,
+    partners_usage_and_alerts;
+    reopening_keeps_data_and_schema @ None,
+    unchained_entries_are_sealed_on_upgrade @ Some(2),
 );
 
 // ---- the audit file (SQLite) ----
@@ -1454,6 +1604,7 @@ fn sqlite_audit_tables_move_to_their_own_file_with_the_chain_intact() {
         ChainVerdict::Intact {
             entries: 15,
             checkpoints: 1,
+            tracked: 0,
             head_checked: false
         }
     );
@@ -1467,6 +1618,7 @@ fn sqlite_audit_tables_move_to_their_own_file_with_the_chain_intact() {
         ChainVerdict::Intact {
             entries: 19,
             checkpoints: 2,
+            tracked: 0,
             head_checked: false
         }
     );

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use dancu_app::audit::AuditSigner;
+use dancu_app::partners::PartnerTerms;
 use dancu_app::readdress::MappingSource;
 use dancu_app::verify::{Agreement, BatchOptions, Field, FieldResult, Verdict};
 use dancu_app::{Actor, App, Role};
@@ -580,14 +581,16 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             let ips: Vec<&str> = allow_ip.iter().map(String::as_str).collect();
             let system = Actor::system("partner-add");
             let created = app
-                .add_partner_with(
+                .add_partner(
                     &system,
-                    name,
-                    agency,
-                    &scopes,
-                    *daily_quota,
-                    &ips,
-                    return_fields,
+                    &PartnerTerms {
+                        name,
+                        agency,
+                        scopes: &scopes,
+                        daily_quota: *daily_quota,
+                        allow_ips: &ips,
+                        returns: return_fields,
+                    },
                 )
                 .map_err(fail)?;
             println!(
@@ -685,11 +688,12 @@ fn audit_verify(cli: &Cli, url: &str) -> Result<ExitCode, String> {
         dancu_store::ChainVerdict::Intact {
             entries,
             checkpoints,
+            tracked,
             head_checked,
         } => {
             println!(
                 "{entries} entries checked, chain intact; signed checkpoints verified: \
-                 {checkpoints}{}",
+                 {checkpoints}{}; persons of group entries in the tracker index: {tracked}",
                 if head_checked {
                     "; head file matches"
                 } else {
@@ -703,7 +707,12 @@ fn audit_verify(cli: &Cli, url: &str) -> Result<ExitCode, String> {
             fault,
             checked,
         } => {
-            println!("{checked} entries checked, chain broken at entry #{entry_id}");
+            let broken = if fault.in_tracker_index() {
+                "the data tracker's index"
+            } else {
+                "chain"
+            };
+            println!("{checked} entries checked, {broken} broken at entry #{entry_id}");
             eprintln!("dancu: audit entry #{entry_id} {fault}");
             if matches!(fault, dancu_store::Fault::BadSignature { .. })
                 && dancu_app::audit::verifying_key(&key_file)

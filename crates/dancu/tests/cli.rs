@@ -201,54 +201,30 @@ fn seed_check_and_readdress_from_the_command_line() {
         format!("old_commune_code,new_commune_code\n{first_commune},{target}\n"),
     )
     .unwrap();
-    let m = mapping.to_str().unwrap();
-    let out = dancu(
-        dir.path(),
-        &[
+    let readdress = |mapping: &std::path::Path, more: &[&str]| {
+        let mut args = vec![
             "readdress",
             "--mapping",
-            m,
+            mapping.to_str().unwrap(),
             "--effective-date",
             "2026-01-01",
-        ],
-        None,
-    );
+        ];
+        args.extend_from_slice(more);
+        dancu(dir.path(), &args, None)
+    };
+    let out = readdress(&mapping, &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains(&format!("dry run: 1 units, {people_there} open residences"))
             || text(&out.stdout).contains("dry run")
     );
-    let out = dancu(
-        dir.path(),
-        &[
-            "readdress",
-            "--mapping",
-            m,
-            "--effective-date",
-            "2026-01-01",
-            "--apply",
-        ],
-        None,
-    );
+    let out = readdress(&mapping, &["--apply"]);
     assert_eq!(
         out.status.code(),
         Some(1),
         "apply without a legal basis is refused"
     );
-    let out = dancu(
-        dir.path(),
-        &[
-            "readdress",
-            "--mapping",
-            m,
-            "--effective-date",
-            "2026-01-01",
-            "--apply",
-            "--basis",
-            "Nghị quyết 01/NQ-HĐND",
-        ],
-        None,
-    );
+    let out = readdress(&mapping, &["--apply", "--basis", "Nghị quyết 01/NQ-HĐND"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains(&format!("{people_there} citizens")),
@@ -257,17 +233,7 @@ fn seed_check_and_readdress_from_the_command_line() {
     );
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "old_commune_code,new_commune_code\n00001x,00004\n").unwrap();
-    let out = dancu(
-        dir.path(),
-        &[
-            "readdress",
-            "--mapping",
-            bad.to_str().unwrap(),
-            "--effective-date",
-            "2026-01-01",
-        ],
-        None,
-    );
+    let out = readdress(&bad, &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("mapping line 2"),

@@ -137,4 +137,41 @@ fn a_killed_run_resumes_without_losing_or_repeating_rows_or_audit_entries() {
     };
     assert_eq!(summary(&output), summary(&reference));
     assert_eq!(summary(&output)["rows"], rows);
+
+    // `audit verify` finds every listed person in the tracker's index, and names the
+    // first chunk entry whose person was struck from it.
+    let stdout = run(dancu(d).args(["audit", "verify"]));
+    assert!(
+        stdout.contains(&format!(
+            "persons of group entries in the tracker index: {}",
+            2 * audited_once
+        )),
+        "{stdout}"
+    );
+    let first = sql_count(&store, "SELECT MIN(entry_id) FROM audit_persons");
+    store
+        .write(|tx| {
+            tx.exec(
+                &format!(
+                    "DELETE FROM audit_persons WHERE entry_id = {first} AND personal_id = \
+                     (SELECT MAX(personal_id) FROM audit_persons WHERE entry_id = {first})"
+                ),
+                &[],
+            )
+        })
+        .unwrap();
+    let out = dancu(d).args(["audit", "verify"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "the data tracker's index broken at entry #{first}"
+        )),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("audit entry #{first} untracked")),
+        "{stderr}"
+    );
 }

@@ -11,8 +11,9 @@ use dancu_app::limits::Limits;
 use dancu_app::{Actor, App, AppConfig, Role};
 use dancu_server::EdgeConfig;
 use dancu_store::testing::{TestStore, sample_communes as communes};
+use reqwest::Method;
 use reqwest::StatusCode;
-use reqwest::blocking::{Client, Response};
+use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
 
 pub struct Server {
@@ -206,18 +207,38 @@ impl Server {
     /// A new partner's API key.
     pub fn partner(&self, name: &str, scopes: &[&str], quota: i64, allow_ips: &[&str]) -> String {
         self.app
-            .add_partner(&Actor::system("test"), name, scopes, quota, allow_ips)
+            .add_partner(
+                &Actor::system("test"),
+                &dancu_app::partners::PartnerTerms {
+                    name,
+                    scopes,
+                    daily_quota: quota,
+                    allow_ips,
+                    ..Default::default()
+                },
+            )
             .unwrap()
             .api_key
     }
 
-    /// A request with a partner's key.
+    /// A GET with a partner's key.
     pub fn partner_get(&self, base: &str, key: &str, path: &str) -> Response {
-        self.client
-            .get(format!("{base}{path}"))
-            .header("x-api-key", key)
+        self.partner_request(Method::GET, base, key, path)
             .send()
             .unwrap()
+    }
+
+    /// A request with a partner's key, to give a body and send.
+    pub fn partner_request(
+        &self,
+        method: Method,
+        base: &str,
+        key: &str,
+        path: &str,
+    ) -> RequestBuilder {
+        self.client
+            .request(method, format!("{base}{path}"))
+            .header("x-api-key", key)
     }
 
     /// The server's OpenAPI document.
