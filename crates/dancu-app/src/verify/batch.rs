@@ -48,6 +48,13 @@ impl Default for BatchOptions {
     }
 }
 
+/// A checkpoint on its way to the committer thread.
+struct Commit {
+    checkpoint: JobCheckpoint,
+    audit: Vec<GroupEntry>,
+    verdicts: [i64; 4],
+}
+
 /// Where a run stands, for a progress bar.
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
@@ -699,14 +706,14 @@ impl App {
         let mut rows_since_checkpoint = 0u64;
         // Verdicts of the rows since the last checkpoint (a partner's statistics).
         let mut verdicts = [0i64; 4];
-        let commit = |writer: &mut BufWriter<File>,
-                      checkpoint: &JobCheckpoint,
-                      audit: &mut Vec<GroupEntry>,
-                      verdicts: &mut [i64; 4],
+        // Records a checkpoint whose output is on disk: its offsets, the running summary,
+        // the audit entries of the rows it covers and the partner's verdict counts, in one
+        // transaction.
+        let record = |checkpoint: &JobCheckpoint,
+                      audit: &[GroupEntry],
+                      verdicts: [i64; 4],
                       status: &'static str|
          -> Result<(), Error> {
-            writer.flush().map_err(output_error)?;
-            writer.get_ref().sync_data().map_err(output_error)?;
             let usage = submitted
                 .and_then(|s| s.partner_id)
                 .map(|partner_id| UsageDelta {
@@ -714,93 +721,121 @@ impl App {
                     day: crate::limits::ict_day(dancu_store::now_millis()),
                     // The rows were charged against the quota when the job was submitted.
                     requests: 0,
-                    verdicts: std::mem::take(verdicts),
+                    verdicts,
                 });
-            self.store
-                .checkpoint_verify_job(job.id, checkpoint, status, audit, usage.as_ref())?;
-            audit.clear();
-            Ok(())
+            Ok(self.store.checkpoint_verify_job(
+                job.id,
+                checkpoint,
+                status,
+                audit,
+                usage.as_ref(),
+            )?)
         };
 
         let in_flight_max = options.workers.max(1) * 4;
         let (work_tx, work_rx) = mpsc::channel::<RawChunk>();
         let work_rx = Mutex::new(work_rx);
+        let synced = writer.get_ref().try_clone().map_err(output_error)?;
         let stopped = std::thread::scope(|scope| -> Result<bool, Error> {
-            // Dropped when this closure returns, which stops the workers.
-            let work_tx = work_tx;
-            let (done_tx, done_rx) = mpsc::channel::<Result<ChunkOut, Error>>();
-            for _ in 0..options.workers.max(1) {
-                let (work_rx, done_tx, context) = (&work_rx, done_tx.clone(), &context);
-                scope.spawn(move || {
-                    loop {
-                        let next = work_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                        let Ok(chunk) = next else { break };
-                        if done_tx
-                            .send(self.verify_chunk(actor, context, chunk))
-                            .is_err()
-                        {
-                            break;
-                        }
-                    }
-                });
-            }
-            drop(done_tx);
-            let (mut read, mut written, mut eof) = (0u64, 0u64, false);
-            let mut ready: BTreeMap<u64, ChunkOut> = BTreeMap::new();
-            loop {
-                while !eof && read - written < in_flight_max as u64 {
-                    match source.next_chunk(read, options.chunk_rows.max(1))? {
-                        Some(chunk) => {
-                            work_tx.send(chunk).map_err(|_| {
-                                Error::Internal("verification workers stopped".into())
-                            })?;
-                            read += 1;
-                        }
-                        None => eof = true,
-                    }
+            // Checkpoints are committed on their own thread, in order: the workers keep
+            // verifying meanwhile (a commit writes the audit index of 65,536 persons, and
+            // the workers stood idle through it). One commit waits at most, so memory stays
+            // bounded. The output is flushed before a checkpoint is sent, and fsynced
+            // there before it is recorded.
+            let (commit_tx, commit_rx) = mpsc::sync_channel::<Commit>(1);
+            let committer = scope.spawn(move || -> Result<(), Error> {
+                for c in commit_rx {
+                    synced.sync_data().map_err(output_error)?;
+                    record(&c.checkpoint, &c.audit, c.verdicts, JOB_RUNNING)?;
                 }
-                if written == read {
-                    break;
-                }
-                let out = done_rx
-                    .recv()
-                    .map_err(|_| Error::Internal("verification workers stopped".into()))??;
-                ready.insert(out.seq, out);
-                while let Some(out) = ready.remove(&written) {
-                    writer.write_all(&out.bytes).map_err(output_error)?;
-                    written += 1;
-                    summary.merge(&out.summary);
-                    for v in Verdict::ALL {
-                        verdicts[v as usize] += out.summary.verdict(v) as i64;
-                    }
-                    pending_audit.extend(out.audit);
-                    checkpoint.rows_done += out.rows;
-                    checkpoint.output_offset += out.bytes.len() as u64;
-                    checkpoint.input_offset = out.end.offset;
-                    checkpoint.input_line = out.end.line;
-                    rows_since_checkpoint += out.rows;
-                    if rows_since_checkpoint >= options.checkpoint_rows {
-                        checkpoint.summary = summary.to_json().to_string();
-                        commit(
-                            &mut writer,
-                            &checkpoint,
-                            &mut pending_audit,
-                            &mut verdicts,
-                            JOB_RUNNING,
-                        )?;
-                        rows_since_checkpoint = 0;
-                        if submitted.is_some() && self.jobs.stopping() {
-                            return Ok(true);
+                Ok(())
+            });
+            let verified = (|| -> Result<bool, Error> {
+                // Dropped when this closure returns, which stops the workers.
+                let work_tx = work_tx;
+                let (done_tx, done_rx) = mpsc::channel::<Result<ChunkOut, Error>>();
+                for _ in 0..options.workers.max(1) {
+                    let (work_rx, done_tx, context) = (&work_rx, done_tx.clone(), &context);
+                    scope.spawn(move || {
+                        loop {
+                            let next = work_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                            let Ok(chunk) = next else { break };
+                            if done_tx
+                                .send(self.verify_chunk(actor, context, chunk))
+                                .is_err()
+                            {
+                                break;
+                            }
                         }
-                    }
-                    progress(Progress {
-                        rows: checkpoint.rows_done,
-                        input_offset: out.end.offset,
-                        input_len: inspected.len,
                     });
                 }
-            }
-            Ok(false)
+                drop(done_tx);
+                let (mut read, mut written, mut eof) = (0u64, 0u64, false);
+                let mut ready: BTreeMap<u64, ChunkOut> = BTreeMap::new();
+                loop {
+                    while !eof && read - written < in_flight_max as u64 {
+                        match source.next_chunk(read, options.chunk_rows.max(1))? {
+                            Some(chunk) => {
+                                work_tx.send(chunk).map_err(|_| {
+                                    Error::Internal("verification workers stopped".into())
+                                })?;
+                                read += 1;
+                            }
+                            None => eof = true,
+                        }
+                    }
+                    if written == read {
+                        break;
+                    }
+                    let out = done_rx
+                        .recv()
+                        .map_err(|_| Error::Internal("verification workers stopped".into()))??;
+                    ready.insert(out.seq, out);
+                    while let Some(out) = ready.remove(&written) {
+                        writer.write_all(&out.bytes).map_err(output_error)?;
+                        written += 1;
+                        summary.merge(&out.summary);
+                        for v in Verdict::ALL {
+                            verdicts[v as usize] += out.summary.verdict(v) as i64;
+                        }
+                        pending_audit.extend(out.audit);
+                        checkpoint.rows_done += out.rows;
+                        checkpoint.output_offset += out.bytes.len() as u64;
+                        checkpoint.input_offset = out.end.offset;
+                        checkpoint.input_line = out.end.line;
+                        rows_since_checkpoint += out.rows;
+                        if rows_since_checkpoint >= options.checkpoint_rows {
+                            checkpoint.summary = summary.to_json().to_string();
+                            writer.flush().map_err(output_error)?;
+                            let c = Commit {
+                                checkpoint: checkpoint.clone(),
+                                audit: std::mem::take(&mut pending_audit),
+                                verdicts: std::mem::take(&mut verdicts),
+                            };
+                            // A refusal means the committer failed: its error is reported below.
+                            if commit_tx.send(c).is_err() {
+                                return Ok(false);
+                            }
+                            rows_since_checkpoint = 0;
+                            if submitted.is_some() && self.jobs.stopping() {
+                                return Ok(true);
+                            }
+                        }
+                        progress(Progress {
+                            rows: checkpoint.rows_done,
+                            input_offset: out.end.offset,
+                            input_len: inspected.len,
+                        });
+                    }
+                }
+                Ok(false)
+            })();
+            drop(commit_tx);
+            let committed = committer
+                .join()
+                .unwrap_or_else(|_| Err(Error::Internal("checkpoint committer panicked".into())));
+            // The committer's error first: a failed commit also stops the loop.
+            committed.and(verified)
         })?;
 
         let summary_path = PathBuf::from(format!("{}.summary.json", output.display()));
@@ -826,13 +861,9 @@ impl App {
             "verify.batch.finish",
             format!("job {}; {} rows", job.id, checkpoint.rows_done),
         )));
-        commit(
-            &mut writer,
-            &checkpoint,
-            &mut pending_audit,
-            &mut verdicts,
-            JOB_DONE,
-        )?;
+        writer.flush().map_err(output_error)?;
+        writer.get_ref().sync_data().map_err(output_error)?;
+        record(&checkpoint, &pending_audit, verdicts, JOB_DONE)?;
         Ok(BatchReport {
             job_id: job.id,
             resumed_at_row,
