@@ -155,6 +155,17 @@ pub struct Record {
 }
 
 impl Registry {
+    /// An empty registry with room for about `persons` persons, on 2 MB pages (see
+    /// [`crate::huge_vec`]): linking reads them at random.
+    pub fn with_capacity(persons: usize) -> Registry {
+        Registry {
+            people: crate::huge_vec(persons),
+            // Names of three words and parents': about ten words a person.
+            words: crate::huge_vec(persons * 10),
+            ..Registry::default()
+        }
+    }
+
     /// Adds a registry row; refuses it (adding nothing) with the reason.
     pub fn push(&mut self, personal_id: &str, f: &Fields) -> Result<(), String> {
         let personal_id = personal_id.trim();
@@ -204,8 +215,6 @@ impl Registry {
 
     /// Word frequencies; call once every person is in.
     pub fn count_words(&mut self) {
-        crate::huge_pages(&self.people);
-        crate::huge_pages(&self.words);
         let folds = self.ix.folds.len();
         let mut given_fold = vec![0; folds];
         let mut family_fold = vec![0; folds];
