@@ -213,6 +213,29 @@ impl Registry {
         Ok(())
     }
 
+    /// Appends the persons of `other` (read from the rows that follow this registry's):
+    /// the same registry as one read of both.
+    pub fn append(&mut self, other: Registry) {
+        let ids = self.ix.absorb(&other.ix);
+        let base = self.words.len() as u32;
+        self.words
+            .extend(other.words.iter().map(|&w| ids[w as usize]));
+        let shift = |s: Span| Span {
+            start: s.start + base,
+            len: s.len,
+        };
+        self.people.extend(other.people.iter().map(|p| Person {
+            name: shift(p.name),
+            father: shift(p.father),
+            mother: shift(p.mother),
+            ..*p
+        }));
+        let pids = self.pids.len() as u32;
+        self.pids.push_str(&other.pids);
+        self.pid_ends
+            .extend(other.pid_ends.iter().map(|&e| e + pids));
+    }
+
     /// Word frequencies; call once every person is in.
     pub fn count_words(&mut self) {
         let folds = self.ix.folds.len();
