@@ -534,7 +534,7 @@ mod tests {
                 // Refused: a digit in a name; its line must be reported as such.
                 text.push_str(&format!("B{i},Lê V4n,1990-01-01,M,{commune},,\n"));
             } else if i % 89 == 7 {
-                text.push_str("\n");
+                text.push('\n');
             }
             text.push_str(&format!(
                 "P{i},{} {},19{:02}-01-0{},{},{commune},{},{}\n",
