@@ -265,11 +265,12 @@ pub fn dob_level(a: i32, b: i32) -> u8 {
         if ya == yb && ma == db && da == mb {
             return DOB_SWAPPED;
         }
-        let one_digit_year = {
+        // Only spelt out for the same day and month (most pairs differ there first).
+        let one_digit_year = || {
             let (mut ba, mut bb) = ([0; 10], [0; 10]);
             edit_distance(digits(ya, &mut ba), digits(yb, &mut bb), 1) <= 1
         };
-        if (ya == yb && (ma == mb || da == db)) || (ma == mb && da == db && one_digit_year) {
+        if (ya == yb && (ma == mb || da == db)) || (ma == mb && da == db && one_digit_year()) {
             return DOB_CLOSE;
         }
         return DOB_DISAGREE;

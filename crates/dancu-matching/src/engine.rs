@@ -2,6 +2,7 @@
 //! explanation of every field's contribution.
 
 use std::fmt::Write as _;
+use std::time::{Duration, Instant};
 
 use crate::compare::{
     ALIKE, DISAGREE, DOB_DISAGREE, Field, MISSING, Pattern, Scratch, Sig, SigBounds, Weights,
@@ -91,6 +92,8 @@ pub struct Linker {
     pub index: Index,
     pub model: Model,
     pub thresholds: Thresholds,
+    /// Wall time of each step of the construction (indexing, fitting).
+    pub phases: Vec<(&'static str, Duration)>,
 }
 
 impl Linker {
@@ -106,14 +109,17 @@ impl Linker {
         threads: usize,
         u_pairs: usize,
     ) -> Linker {
+        let started = Instant::now();
         registry.count_words();
         let index = Index::build(&registry, threads);
+        let indexed = Instant::now();
         let model = Model::fit_with(&registry, &index, training, threads, u_pairs);
         Linker {
             registry,
             index,
             model,
             thresholds: Thresholds::default(),
+            phases: vec![("index", indexed - started), ("fit", indexed.elapsed())],
         }
     }
 
@@ -245,6 +251,17 @@ impl Linker {
         if let (true, Some((bound, id))) = (cx.survivors.is_empty(), top) {
             odds_sum -= bound.exp2();
             cx.survivors.push(id);
+        }
+        // The survivors' persons, then their name words, requested all at once.
+        for &c in &cx.survivors {
+            crate::prefetch(&reg.people[c as usize]);
+        }
+        for &c in &cx.survivors {
+            let p = &reg.people[c as usize];
+            crate::prefetch(&reg.words[p.name.start as usize]);
+            if let Some(last) = (p.mother.start + p.mother.len).checked_sub(1) {
+                crate::prefetch(&reg.words[last as usize]);
+            }
         }
         let mut best: Option<(f64, u32, Pattern)> = None;
         let mut second = f64::NEG_INFINITY;

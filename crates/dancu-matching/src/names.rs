@@ -144,28 +144,42 @@ impl Interner {
             return Ok(id);
         }
         check_word(word)?;
-        let canon = canonical_name(word);
-        let id = match self.canon_ids.get(canon.as_str()) {
-            Some(&id) => id,
-            None => {
-                let folded = fold(&canon);
-                let next = self.folds.len() as u32;
-                let fold_id = *self
-                    .fold_ids
-                    .entry(folded.clone().into_boxed_str())
-                    .or_insert(next);
-                if fold_id == next {
-                    self.folds.push(folded.into_boxed_str());
-                }
-                let id = self.canon.len() as u32;
-                self.canon_ids.insert(canon.clone().into_boxed_str(), id);
-                self.canon.push(canon.into_boxed_str());
-                self.fold_of.push(fold_id);
-                id
-            }
-        };
+        let id = self.canonical_id(&canonical_name(word));
         self.raw.insert(word.into(), id);
         Ok(id)
+    }
+
+    /// The id of a canonical word, given the next one if new.
+    fn canonical_id(&mut self, canon: &str) -> u32 {
+        if let Some(&id) = self.canon_ids.get(canon) {
+            return id;
+        }
+        let folded = fold(canon);
+        let next = self.folds.len() as u32;
+        let fold_id = *self
+            .fold_ids
+            .entry(folded.clone().into_boxed_str())
+            .or_insert(next);
+        if fold_id == next {
+            self.folds.push(folded.into_boxed_str());
+        }
+        let id = self.canon.len() as u32;
+        self.canon_ids.insert(canon.into(), id);
+        self.canon.push(canon.into());
+        self.fold_of.push(fold_id);
+        id
+    }
+
+    /// Takes in the words of `other` (an interner of the text that follows this one's):
+    /// returns, for each of its canonical ids, the id here. New words get ids in
+    /// `other`'s order, so interning two texts apart and joining gives the ids of
+    /// interning them one after the other.
+    pub fn absorb(&mut self, other: &Interner) -> Vec<u32> {
+        let ids: Vec<u32> = other.canon.iter().map(|c| self.canonical_id(c)).collect();
+        for (raw, &id) in &other.raw {
+            self.raw.entry(raw.clone()).or_insert(ids[id as usize]);
+        }
+        ids
     }
 
     /// A record's name against the registry's words, without adding any.

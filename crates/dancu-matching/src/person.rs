@@ -155,6 +155,17 @@ pub struct Record {
 }
 
 impl Registry {
+    /// An empty registry with room for about `persons` persons, on 2 MB pages (see
+    /// [`crate::huge_vec`]): linking reads them at random.
+    pub fn with_capacity(persons: usize) -> Registry {
+        Registry {
+            people: crate::huge_vec(persons),
+            // Names of three words and parents': about ten words a person.
+            words: crate::huge_vec(persons * 10),
+            ..Registry::default()
+        }
+    }
+
     /// Adds a registry row; refuses it (adding nothing) with the reason.
     pub fn push(&mut self, personal_id: &str, f: &Fields) -> Result<(), String> {
         let personal_id = personal_id.trim();
@@ -202,10 +213,31 @@ impl Registry {
         Ok(())
     }
 
+    /// Appends the persons of `other` (read from the rows that follow this registry's):
+    /// the same registry as one read of both.
+    pub fn append(&mut self, other: Registry) {
+        let ids = self.ix.absorb(&other.ix);
+        let base = self.words.len() as u32;
+        self.words
+            .extend(other.words.iter().map(|&w| ids[w as usize]));
+        let shift = |s: Span| Span {
+            start: s.start + base,
+            len: s.len,
+        };
+        self.people.extend(other.people.iter().map(|p| Person {
+            name: shift(p.name),
+            father: shift(p.father),
+            mother: shift(p.mother),
+            ..*p
+        }));
+        let pids = self.pids.len() as u32;
+        self.pids.push_str(&other.pids);
+        self.pid_ends
+            .extend(other.pid_ends.iter().map(|&e| e + pids));
+    }
+
     /// Word frequencies; call once every person is in.
     pub fn count_words(&mut self) {
-        crate::huge_pages(&self.people);
-        crate::huge_pages(&self.words);
         let folds = self.ix.folds.len();
         let mut given_fold = vec![0; folds];
         let mut family_fold = vec![0; folds];

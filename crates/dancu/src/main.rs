@@ -176,6 +176,10 @@ struct LinkArgs {
     /// Print the fitted weights to standard error.
     #[arg(long)]
     print_model: bool,
+    /// Print the wall time of each step (reading, indexing, fitting, linking) to
+    /// standard error.
+    #[arg(long)]
+    timings: bool,
 }
 
 #[derive(Subcommand)]
@@ -766,6 +770,11 @@ fn link(args: &LinkArgs) -> Result<(), String> {
     }
     if args.print_model {
         eprint!("{}", s.model);
+    }
+    if args.timings {
+        for (step, took) in &s.phases {
+            eprintln!("{step}: {:.2} s", took.as_secs_f64());
+        }
     }
     println!(
         "{} records: {} link, {} review, {} new, {} invalid; registry {} persons ({:.1} s)",

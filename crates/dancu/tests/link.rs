@@ -80,17 +80,29 @@ fn link_decides_every_record_and_reports_bad_rows() {
         .arg(&rec_path)
         .arg("--output")
         .arg(&out_path)
+        .arg("--timings")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
     assert!(
         stdout.contains("8 records: 2 link, 1 review, 2 new, 3 invalid"),
         "{stdout}"
+    );
+    // Every step's wall time, in order.
+    let steps: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_suffix(" s")?.split_once(": "))
+        .map(|(step, secs)| {
+            assert!(secs.parse::<f64>().is_ok(), "{l}", l = stderr);
+            step
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        ["read registry", "index", "fit", "link records"],
+        "{stderr}"
     );
 
     let text = std::fs::read_to_string(&out_path).unwrap();
