@@ -152,6 +152,18 @@ impl Store {
         }
     }
 
+    /// Runs `f` in one read-write transaction that writes both registry and audit tables.
+    pub(crate) fn write_both<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        match &self.backend {
+            Backend::Sqlite(b) if self.audit_in_own_file => b.write_both(f),
+            Backend::Sqlite(b) => b.write(f),
+            Backend::Postgres(b) => b.write(f),
+        }
+    }
+
     /// Runs `f` in one read-only snapshot.
     pub fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>) -> Result<T, Error> {
         match &self.backend {

@@ -127,7 +127,19 @@ impl SqliteBackend {
         &self,
         f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        write_on(&self.writer, Some(LOCK_MAIN), f)
+        write_on(&self.writer, &[LOCK_MAIN], f)
+    }
+
+    /// A write transaction on both files (a partner job's checkpoint: its verdict counts
+    /// in the registry, its audit entries and offsets in the audit file). Both write
+    /// locks are taken first, `main`'s then the audit file's: a transaction that read the
+    /// audit file before writing it would fail at once if the audit writer had committed
+    /// meanwhile (SQLite cannot upgrade a stale snapshot).
+    pub(crate) fn write_both<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        write_on(&self.writer, &[LOCK_MAIN, LOCK_AUDIT], f)
     }
 
     /// A write transaction on the audit file alone (its tables only).
@@ -135,7 +147,7 @@ impl SqliteBackend {
         &self,
         f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        write_on(&self.audit_writer, None, f)
+        write_on(&self.audit_writer, &[], f)
     }
 
     pub(crate) fn read<T>(
@@ -180,8 +192,12 @@ impl SqliteBackend {
 /// 100 ms). A write that changes nothing still begins a write transaction on its file.
 const LOCK_MAIN: &str = "UPDATE main.schema_version SET version = version WHERE 0";
 
-/// A write transaction: `IMMEDIATE` on a connection to one file, else deferred with its
-/// write lock taken by `lock` (a statement that writes to the file to lock).
+/// The same for the attached audit file.
+const LOCK_AUDIT: &str = "UPDATE audit.verify_jobs SET status = status WHERE 0";
+
+/// A write transaction: `IMMEDIATE` on a connection to one file (no `locks`), else
+/// deferred with the write locks taken by `locks` (statements that write nothing to the
+/// files to lock), in order.
 /// Folds the registry's WAL whole and truncates it. The background checkpointer may be
 /// folding it at the same moment, and SQLite then answers "busy" at once (as a result,
 /// not an error): a seed's 3 GB WAL was left unfolded that way. So wait for it, a while.
@@ -199,18 +215,19 @@ fn fold_whole_wal(conn: &Connection) -> Result<(), Error> {
 
 fn write_on<T>(
     writer: &Mutex<Connection>,
-    lock: Option<&str>,
+    locks: &[&str],
     f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
 ) -> Result<T, Error> {
     // A panic inside an earlier write rolled its transaction back when it unwound,
     // so the connection is sound: recover it rather than refuse all later writes.
     let mut conn = writer.lock().unwrap_or_else(|e| e.into_inner());
-    let behavior = match lock {
-        Some(_) => rusqlite::TransactionBehavior::Deferred,
-        None => rusqlite::TransactionBehavior::Immediate,
+    let behavior = if locks.is_empty() {
+        rusqlite::TransactionBehavior::Immediate
+    } else {
+        rusqlite::TransactionBehavior::Deferred
     };
     let tx = conn.transaction_with_behavior(behavior)?;
-    if let Some(lock) = lock {
+    for lock in locks {
         tx.prepare_cached(lock)?.execute([])?;
     }
     let out = f(&mut SqliteTx { conn: &tx })?;

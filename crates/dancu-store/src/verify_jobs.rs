@@ -237,7 +237,7 @@ impl Store {
         audit: &[GroupEntry],
         usage: Option<&UsageDelta>,
     ) -> Result<(), Error> {
-        self.write_audit(|tx| {
+        let record = |tx: &mut dyn Tx| {
             insert_audit_groups(tx, audit)?;
             if let Some(u) = usage {
                 add_usage(tx, u)?;
@@ -263,7 +263,12 @@ impl Store {
             } else {
                 Err(Error::Conflict(format!("verify job {id} is not running")))
             }
-        })
+        };
+        // A partner's verdict counts are registry rows: the transaction spans both files.
+        match usage {
+            Some(_) => self.write_both(record),
+            None => self.write_audit(record),
+        }
     }
 
     /// Marks a running job abandoned (its output can no longer be resumed).
