@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::citizens::pid_value;
 use crate::sql::{Dialect, Row, Tx, Value};
-use crate::{Error, Store};
+use crate::{Error, Files, Store};
 use dancu_domain::PersonalId;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -546,7 +546,7 @@ impl Store {
     /// Appends entries in one transaction (the server batches concurrent reads into one
     /// call), chained to the log's head; returns the new head.
     pub fn append_audit(&self, entries: &[AuditEntry]) -> Result<Option<AuditHead>, Error> {
-        self.write_audit(|tx| insert_audit(tx, entries))
+        self.write_in(Files::Audit, |tx| insert_audit(tx, entries))
     }
 
     /// The hash of the first entry, which identifies the chain.
@@ -561,7 +561,7 @@ impl Store {
     /// Signs the chain's head into `audit_checkpoints`, unless the newest checkpoint
     /// already covers it or the log is empty; returns the checkpoint written.
     pub fn checkpoint_audit(&self, key: &SigningKey) -> Result<Option<Checkpoint>, Error> {
-        self.write_audit(|tx| {
+        self.write_in(Files::Audit, |tx| {
             let Some(head) = lock_head(tx)? else {
                 return Ok(None);
             };

@@ -82,6 +82,17 @@ pub struct Store {
     successions: successions::Cache,
 }
 
+/// The tables a write transaction writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Files {
+    /// The registry's tables only.
+    Registry,
+    /// The audit tables only (`schema::AUDIT_TABLES`).
+    Audit,
+    /// Both: a partner job's checkpoint (its verdict counts are registry rows).
+    Both,
+}
+
 impl Store {
     /// Opens `sqlite://PATH` or `postgres://…` and applies pending migrations.
     pub fn open(url: &str) -> Result<Store, Error> {
@@ -132,34 +143,21 @@ impl Store {
 
     /// Runs `f` in one read-write transaction: committed iff `f` returns `Ok`.
     pub fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>) -> Result<T, Error> {
-        match &self.backend {
-            Backend::Sqlite(b) => b.write(f),
-            Backend::Postgres(b) => b.write(f),
-        }
+        self.write_in(Files::Registry, f)
     }
 
-    /// Runs `f` in one read-write transaction that touches only the audit tables
-    /// (`schema::AUDIT_TABLES`). On SQLite it has the audit file's own writer, so audit
-    /// commits do not queue behind registry writes, nor lock them out.
-    pub(crate) fn write_audit<T>(
+    /// Runs `f` in one read-write transaction on the tables of `files`. On SQLite the
+    /// audit tables (`schema::AUDIT_TABLES`) have their own file and writer, so that audit
+    /// commits neither queue behind registry writes nor lock them out; stores of earlier
+    /// versions (audit tables still in the registry's file) and PostgreSQL have one.
+    pub(crate) fn write_in<T>(
         &self,
+        files: Files,
         f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
     ) -> Result<T, Error> {
         match &self.backend {
-            Backend::Sqlite(b) if self.audit_in_own_file => b.write_audit(f),
-            Backend::Sqlite(b) => b.write(f),
-            Backend::Postgres(b) => b.write(f),
-        }
-    }
-
-    /// Runs `f` in one read-write transaction that writes both registry and audit tables.
-    pub(crate) fn write_both<T>(
-        &self,
-        f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        match &self.backend {
-            Backend::Sqlite(b) if self.audit_in_own_file => b.write_both(f),
-            Backend::Sqlite(b) => b.write(f),
+            Backend::Sqlite(b) if self.audit_in_own_file => b.write(files, f),
+            Backend::Sqlite(b) => b.write(Files::Registry, f),
             Backend::Postgres(b) => b.write(f),
         }
     }

@@ -16,9 +16,9 @@ use std::sync::Mutex;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql};
 
-use crate::Error;
 use crate::pool::Pool;
 use crate::sql::{Dialect, Row, Tx, Value};
+use crate::{Error, Files};
 
 pub(crate) struct SqliteBackend {
     path: PathBuf,
@@ -123,31 +123,20 @@ impl SqliteBackend {
         &self.audit_path
     }
 
+    /// A write transaction on `files`. A transaction on both files takes both write
+    /// locks first, `main`'s then the audit file's: one that read the audit file before
+    /// writing it would fail at once if the audit writer had committed meanwhile (SQLite
+    /// cannot upgrade a stale snapshot). The audit file alone has its own writer.
     pub(crate) fn write<T>(
         &self,
+        files: Files,
         f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        write_on(&self.writer, &[LOCK_MAIN], f)
-    }
-
-    /// A write transaction on both files (a partner job's checkpoint: its verdict counts
-    /// in the registry, its audit entries and offsets in the audit file). Both write
-    /// locks are taken first, `main`'s then the audit file's: a transaction that read the
-    /// audit file before writing it would fail at once if the audit writer had committed
-    /// meanwhile (SQLite cannot upgrade a stale snapshot).
-    pub(crate) fn write_both<T>(
-        &self,
-        f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        write_on(&self.writer, &[LOCK_MAIN, LOCK_AUDIT], f)
-    }
-
-    /// A write transaction on the audit file alone (its tables only).
-    pub(crate) fn write_audit<T>(
-        &self,
-        f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        write_on(&self.audit_writer, &[], f)
+        match files {
+            Files::Registry => write_on(&self.writer, &[LOCK_MAIN], f),
+            Files::Audit => write_on(&self.audit_writer, &[], f),
+            Files::Both => write_on(&self.writer, &[LOCK_MAIN, LOCK_AUDIT], f),
+        }
     }
 
     pub(crate) fn read<T>(

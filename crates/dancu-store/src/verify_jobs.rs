@@ -5,7 +5,7 @@
 use crate::audit::{GroupEntry, insert_audit_groups};
 use crate::partners::{UsageDelta, add_usage};
 use crate::sql::{Row, Tx, Value};
-use crate::{Error, Store, now_millis};
+use crate::{Error, Files, Store, now_millis};
 
 pub const JOB_RUNNING: &str = "running";
 pub const JOB_DONE: &str = "done";
@@ -146,7 +146,7 @@ impl Store {
         input_fingerprint: &str,
         output: &str,
     ) -> Result<VerifyJob, Error> {
-        self.write_audit(|tx| {
+        self.write_in(Files::Audit, |tx| {
             let running = tx.query(
                 &format!(
                     "SELECT {JOB_COLUMNS} FROM verify_jobs \
@@ -178,7 +178,7 @@ impl Store {
 
     /// Creates a job submitted over the API (its files are new, so nothing to resume).
     pub fn create_verify_job(&self, job: &NewVerifyJob<'_>) -> Result<VerifyJob, Error> {
-        self.write_audit(|tx| insert_job(tx, job))
+        self.write_in(Files::Audit, |tx| insert_job(tx, job))
     }
 
     /// The running jobs submitted by partners, oldest first: what a server resumes.
@@ -199,7 +199,7 @@ impl Store {
 
     /// Marks a running job failed, with the reason.
     pub fn fail_verify_job(&self, id: i64, error: &str) -> Result<(), Error> {
-        self.write_audit(|tx| {
+        self.write_in(Files::Audit, |tx| {
             tx.exec(
                 "UPDATE verify_jobs SET status = $1, error = $2, updated_at = $3 \
                  WHERE id = $4 AND status = $5",
@@ -266,13 +266,13 @@ impl Store {
         };
         // A partner's verdict counts are registry rows: the transaction spans both files.
         match usage {
-            Some(_) => self.write_both(record),
-            None => self.write_audit(record),
+            Some(_) => self.write_in(Files::Both, record),
+            None => self.write_in(Files::Audit, record),
         }
     }
 
     /// Marks a running job abandoned (its output can no longer be resumed).
     pub fn abandon_verify_job(&self, id: i64) -> Result<(), Error> {
-        self.write_audit(|tx| set_status(tx, id, JOB_ABANDONED))
+        self.write_in(Files::Audit, |tx| set_status(tx, id, JOB_ABANDONED))
     }
 }
