@@ -347,6 +347,59 @@ impl Chain {
     }
 }
 
+/// When the writer indexes the log for the data tracker (`Store::index_audit_step`):
+/// between commits while no reader waits, and, once the unindexed tail is long, after
+/// every commit, so that a steady load cannot leave the tracker scanning an ever longer
+/// tail.
+struct Indexer {
+    /// Entries appended since the indexer last found nothing to do (an upper bound of the
+    /// tail beyond what it left, which is shorter than a run).
+    appended: usize,
+    /// The last step found more to do (a merge under way, or runs due); true at start,
+    /// for the tail that earlier processes left.
+    busy: bool,
+}
+
+/// The tail, in entries, past which the writer indexes after every commit.
+const INDEX_BACKLOG: usize = 64 * dancu_store::RUN_SHAPE.first_run as usize;
+
+impl Indexer {
+    fn appended(&mut self, entries: usize) {
+        self.appended += entries;
+    }
+
+    fn due(&self) -> bool {
+        self.busy || self.appended >= dancu_store::RUN_SHAPE.first_run as usize
+    }
+
+    fn overdue(&self) -> bool {
+        self.appended >= INDEX_BACKLOG
+    }
+
+    fn step(&mut self, store: &Store) {
+        match store.index_audit_step(dancu_store::RUN_SHAPE) {
+            Ok(dancu_store::IndexStep::Idle) => {
+                self.busy = false;
+                self.appended = 0;
+            }
+            Ok(dancu_store::IndexStep::Indexed) => {
+                self.busy = true;
+                self.appended = self
+                    .appended
+                    .saturating_sub(dancu_store::RUN_SHAPE.first_run as usize);
+            }
+            Ok(dancu_store::IndexStep::Merged) => self.busy = true,
+            Err(e) => {
+                // Retried after the next run's worth of entries; the tracker scans the
+                // tail meanwhile, so nothing is hidden from it.
+                tracing::error!(error = %crate::redact(&e.to_string()), "audit indexing failed");
+                self.busy = false;
+                self.appended = 0;
+            }
+        }
+    }
+}
+
 impl AuditSink {
     /// Starts the writer thread; it stops when every sink clone is dropped, signing a last
     /// checkpoint when it has a signer.
@@ -365,8 +418,26 @@ impl AuditSink {
             .name("audit-writer".into())
             .spawn(move || {
                 let mut last_batch = 0;
+                let mut indexer = Indexer {
+                    appended: 0,
+                    busy: true,
+                };
+                let mut pending = None;
                 loop {
-                    let first = match &chain {
+                    // Index when no reader waits (or when the backlog has grown too long).
+                    if pending.is_none() && indexer.due() {
+                        match rx.try_recv() {
+                            Ok(m) => pending = Some(m),
+                            Err(mpsc::TryRecvError::Empty) => {
+                                indexer.step(&store);
+                                continue;
+                            }
+                            Err(mpsc::TryRecvError::Disconnected) => break,
+                        }
+                    }
+                    let first = match pending.take() {
+                        Some(m) => m,
+                        None => match &chain {
                         Some(c) => match rx.recv_timeout(c.timeout()) {
                             Ok(m) => m,
                             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -380,6 +451,7 @@ impl AuditSink {
                         None => match rx.recv() {
                             Ok(m) => m,
                             Err(_) => break,
+                        },
                         },
                     };
                     let mut entries = Vec::new();
@@ -410,6 +482,10 @@ impl AuditSink {
                     }
                     last_batch = entries.len();
                     let appended = store.append_audit(&entries);
+                    indexer.appended(entries.len());
+                    if indexer.overdue() {
+                        indexer.step(&store);
+                    }
                     let result = appended.as_ref().map(drop).map_err(|e| {
                         tracing::error!(error = %crate::redact(&e.to_string()), "audit commit failed");
                         "the audit log could not be written".to_owned()

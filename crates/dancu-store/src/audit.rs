@@ -11,6 +11,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::audit_index::ENTRIES_ABOUT_PERSON;
 use crate::citizens::pid_value;
 use crate::sql::{Dialect, Row, Tx, Value};
 use crate::{Error, Files, Store};
@@ -605,7 +606,7 @@ impl Store {
                 &format!(
                     "SELECT at, actor, actor_role, actor_unit, action, personal_id, purpose, \
                      outcome, ip, user_agent, detail, id, 0 \
-                     FROM audit_log WHERE personal_id = $1 \
+                     FROM audit_log WHERE id IN ({ENTRIES_ABOUT_PERSON}) \
                      UNION ALL \
                      SELECT a.at, a.actor, a.actor_role, a.actor_unit, a.action, p.personal_id, \
                      a.purpose, p.outcome, a.ip, a.user_agent, \

@@ -9,6 +9,7 @@
 
 mod accounts;
 pub mod audit;
+mod audit_index;
 mod citizens;
 pub mod civil;
 mod dossiers;
@@ -33,6 +34,7 @@ pub use audit::{
     AuditEntry, AuditHead, ChainTrust, ChainVerdict, Checkpoint, Fault, GroupEntry, HeadRecord,
     IndexedPerson,
 };
+pub use audit_index::{IndexStep, RUN_SHAPE, RunShape};
 pub use citizens::{
     ChangeRecord, CitizenField, Identity, ResidenceRecord, SearchQuery, UnitFilter,
 };

@@ -343,6 +343,29 @@ CREATE UNIQUE INDEX unit_successions_from ON unit_successions (from_code, from_s
     r#"
 CREATE INDEX {AUDIT}audit_persons_entry ON audit_persons (entry_id, personal_id, outcome)
 "#,
+    // The data tracker's index of single entries: sorted runs that the audit writer
+    // merges in the background (audit_index.rs) replace the index on
+    // `audit_log (personal_id)`, which cost each audited read a random page of WAL. The
+    // indexer takes the entries written so far from the start of the log.
+    r#"
+DROP INDEX IF EXISTS {AUDIT}audit_log_person;
+CREATE TABLE {AUDIT}audit_runs (
+    id BIGINT PRIMARY KEY,
+    level BIGINT NOT NULL,
+    merging_into BIGINT
+);
+CREATE TABLE {AUDIT}audit_run_rows (
+    run BIGINT NOT NULL,
+    personal_id BIGINT NOT NULL,
+    entry_id BIGINT NOT NULL,
+    PRIMARY KEY (run, personal_id, entry_id)
+) {WITHOUT_ROWID};
+CREATE TABLE {AUDIT}audit_run_state (
+    indexed_upto BIGINT NOT NULL,
+    merge_target BIGINT
+);
+INSERT INTO {AUDIT}audit_run_state (indexed_upto) VALUES (0)
+"#,
 ];
 
 /// Moves the audit-owned tables into the audit file (SQLite; nothing on PostgreSQL), in
