@@ -295,13 +295,15 @@ pub enum Fault {
     /// A validly signed checkpoint names another hash for this entry (the chain was
     /// rewritten from here on).
     Rewritten { checkpoint: String },
-    /// The group entry lists this person (with this outcome) but the data tracker's index
-    /// (`audit_persons`) does not: the read is hidden from the person's tracker.
+    /// The entry is about this person (with this outcome), or a group entry lists them,
+    /// but the data tracker's index (`audit_persons`, or the runs of `audit_run_rows`)
+    /// does not hold it: the read is hidden from the person's tracker.
     Untracked(IndexedPerson),
-    /// `audit_persons` indexes this person under the entry, which does not list them (a
+    /// The tracker's index holds this person under the entry, which is not about them (a
     /// row added or altered, or put under an entry that lists no one).
     Unlisted(IndexedPerson),
-    /// `audit_persons` indexes this person under an entry the log does not hold.
+    /// The tracker's index holds this person under an entry the log does not hold (or,
+    /// for the runs, one past the point they cover).
     Dangling(IndexedPerson),
 }
 
@@ -354,16 +356,17 @@ impl std::fmt::Display for Fault {
             ),
             Fault::Untracked(p) => write!(
                 f,
-                "untracked: it lists {p} but audit_persons does not index them, so their \
+                "untracked: it is about {p} but the tracker's index does not hold them, so their \
                  data tracker hides this read"
             ),
             Fault::Unlisted(p) => write!(
                 f,
-                "unlisted: audit_persons indexes {p} under it but it does not list them"
+                "unlisted: the tracker's index holds {p} under it but it is not about them"
             ),
             Fault::Dangling(p) => write!(
                 f,
-                "dangling: audit_persons indexes {p} under this id but the log has no such entry"
+                "dangling: the tracker's index holds {p} under this id but the log has no such \
+                 entry (or the index does not cover it yet)"
             ),
         }
     }
@@ -375,7 +378,8 @@ pub enum ChainVerdict {
     Intact {
         entries: u64,
         checkpoints: u64,
-        /// Persons listed by group entries, each found in `audit_persons`.
+        /// Persons of entries found in the tracker's index: those listed by group entries
+        /// (`audit_persons`) and those of single entries the runs cover.
         tracked: u64,
         /// Whether a head file was given and checked against the chain.
         head_checked: bool,
@@ -711,6 +715,40 @@ struct Walk<'a> {
     unlisted: (i64, Option<Indexed>),
     /// The head record, once its genesis matched this chain.
     head: Option<&'a HeadRecord>,
+    /// The last entry the tracker's runs cover, and what they must hold: the single
+    /// entries about a person up to it, walked so far.
+    runs_upto: i64,
+    single: PairSums,
+}
+
+/// Entries per bucket of [`PairSums`].
+const PAIR_BUCKET_BITS: u32 = 16;
+
+/// A multiset of (person, entry) pairs in bounded memory: per bucket of entry ids, the
+/// count of pairs and the sum of a cryptographic hash of each (so that no forged set of
+/// rows sums to the same as the true one).
+#[derive(Default, PartialEq)]
+struct PairSums(std::collections::BTreeMap<i64, (u64, u128)>);
+
+impl PairSums {
+    fn add(&mut self, person: i64, entry: i64) {
+        let mut h = Sha256::new();
+        h.update(person.to_be_bytes());
+        h.update(entry.to_be_bytes());
+        let digest: [u8; 32] = h.finalize().into();
+        let value = u128::from_be_bytes(digest[..16].try_into().expect("16 bytes"));
+        let sums = self.0.entry(entry >> PAIR_BUCKET_BITS).or_default();
+        sums.0 += 1;
+        sums.1 = sums.1.wrapping_add(value);
+    }
+
+    /// The first bucket in which the two differ.
+    fn first_difference(&self, other: &PairSums) -> Option<i64> {
+        let keys = self.0.keys().chain(other.0.keys());
+        keys.filter(|k| self.0.get(k) != other.0.get(k))
+            .min()
+            .copied()
+    }
 }
 
 /// An `audit_persons` row: entry id, personal id, outcome.
@@ -741,6 +779,8 @@ impl<'a> Walk<'a> {
             tracked: 0,
             unlisted: (i64::MIN, None),
             head: None,
+            runs_upto: 0,
+            single: PairSums::default(),
         }
     }
 
@@ -771,6 +811,7 @@ impl<'a> Walk<'a> {
         if let Some(row) = indexed(tx, i64::MIN, 0, 1)?.pop() {
             return Ok(Err((row.0, person_fault(Fault::Dangling, row))));
         }
+        self.runs_upto = tx.query_i64("SELECT indexed_upto FROM audit_run_state", &[])?;
         while let Some(page_end) = page_end(tx, after)? {
             let mut rows = tx.query(&sql, &[Value::Int(after), Value::Int(page_end)])?;
             let Some(last) = rows.last() else { break };
@@ -804,6 +845,10 @@ impl<'a> Walk<'a> {
                 let tracker = if lists[i] {
                     self.check_listed(tx, id, row)?
                 } else {
+                    if let Some(person) = row[6].as_i64().filter(|_| id <= self.runs_upto) {
+                        self.single.add(person, id);
+                        self.tracked += 1;
+                    }
                     // Entries that list no one: one query for the run of them from here.
                     if self.unlisted.0 < id {
                         let run = lists[i..].iter().take_while(|l| !**l).count() as i64;
@@ -833,7 +878,94 @@ impl<'a> Walk<'a> {
         if let Some(row) = indexed(tx, self.next_id, i64::MAX, 1)?.pop() {
             return Ok(Err((row.0, person_fault(Fault::Dangling, row))));
         }
-        Ok(Ok(()))
+        self.check_runs(tx)
+    }
+
+    /// Compares the tracker's runs with the single entries the walk found up to the point
+    /// the runs cover: the multisets of pairs per bucket of entries first (one scan of the
+    /// runs), then, in the first bucket that differs, the pairs themselves, to name the
+    /// first entry whose pair is missing or added.
+    fn check_runs(&mut self, tx: &mut dyn Tx) -> Result<Result<(), Broken>, Error> {
+        let pair = |r: &Row| {
+            (
+                r[0].as_i64().unwrap_or_default(),
+                r[1].as_i64().unwrap_or_default(),
+            )
+        };
+        let mut stored = PairSums::default();
+        tx.for_each(
+            "SELECT personal_id, entry_id FROM audit_run_rows",
+            &[],
+            &mut |r| {
+                let (person, entry) = pair(&r);
+                stored.add(person, entry);
+                Ok(())
+            },
+        )?;
+        let Some(bucket) = self.single.first_difference(&stored) else {
+            return Ok(Ok(()));
+        };
+        let (from, to) = (
+            bucket << PAIR_BUCKET_BITS,
+            ((bucket + 1) << PAIR_BUCKET_BITS) - 1,
+        );
+        // (entry, person, outcome) on both sides, sorted.
+        let mut logged: Vec<Indexed> = tx
+            .query(
+                "SELECT personal_id, id, outcome FROM audit_log \
+                 WHERE id BETWEEN $1 AND $2 AND personal_id IS NOT NULL ORDER BY id",
+                &[Value::Int(from), Value::Int(to.min(self.runs_upto))],
+            )?
+            .into_iter()
+            .map(|mut r| {
+                let (person, entry) = pair(&r);
+                (entry, person, r[2].take_text().unwrap_or_default())
+            })
+            .collect();
+        let mut in_runs: Vec<(i64, i64)> = Vec::new();
+        tx.for_each(
+            "SELECT personal_id, entry_id FROM audit_run_rows WHERE entry_id BETWEEN $1 AND $2",
+            &[Value::Int(from), Value::Int(to)],
+            &mut |r| {
+                let (person, entry) = pair(&r);
+                in_runs.push((entry, person));
+                Ok(())
+            },
+        )?;
+        in_runs.sort_unstable();
+        let (mut l, mut r) = (0, 0);
+        loop {
+            let (entry, fault) = match (logged.get(l), in_runs.get(r)) {
+                (Some(a), Some(b)) if (a.0, a.1) == *b => {
+                    (l, r) = (l + 1, r + 1);
+                    continue;
+                }
+                (Some(a), b) if b.is_none_or(|b| (a.0, a.1) < *b) => {
+                    let row = logged.swap_remove(l);
+                    (row.0, person_fault(Fault::Untracked, row))
+                }
+                (_, Some(&(entry, person))) => {
+                    let covered = entry <= self.runs_upto && entry < self.next_id;
+                    let make = if covered {
+                        Fault::Unlisted
+                    } else {
+                        Fault::Dangling
+                    };
+                    let outcome = logged.iter().find(|l| l.0 == entry).map(|l| l.2.clone());
+                    (
+                        entry,
+                        person_fault(make, (entry, person, outcome.unwrap_or_default())),
+                    )
+                }
+                (_, None) => {
+                    return Err(Error::Corrupt(format!(
+                        "the tracker's runs differ from the log around entries {from}..{to} \
+                         but no pair does"
+                    )));
+                }
+            };
+            return Ok(Err((entry, fault)));
+        }
     }
 
     /// Compares the persons a group entry lists with its `audit_persons` rows (at most

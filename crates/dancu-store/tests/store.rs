@@ -1270,6 +1270,69 @@ fn audit_verify_finds_a_person_hidden_from_the_tracker(store: &Store) {
     assert_eq!(store.audit_for_person(a, 10).unwrap().len(), 1);
 }
 
+/// `audit verify` checks the tracker's runs against the single entries they cover: a pair
+/// deleted, altered, added under another entry or past the covered point, or stored twice,
+/// is named at its entry; restored, the log is intact again.
+fn audit_verify_checks_the_tracker_runs(store: &Store) {
+    let shape = dancu_store::RunShape {
+        first_run: 4,
+        fanout: 2,
+        step_rows: 3,
+    };
+    audit_log(store, 10);
+    while store.index_audit_step(shape).unwrap() != dancu_store::IndexStep::Idle {}
+    // Entries 1..=8 are in runs; 9 and 10 are the tail.
+    assert!(matches!(
+        verify(store),
+        ChainVerdict::Intact { tracked: 8, .. }
+    ));
+    let person = |i: u32| pid(1, Gender::Female, 1990, i);
+    let (p3, p5) = (person(3).as_u64(), person(5).as_u64());
+    let run = store
+        .read(|tx| tx.query_i64("SELECT MIN(run) FROM audit_run_rows", &[]))
+        .unwrap();
+    for (tamper, undo, at, fault) in [
+        (
+            "DELETE FROM audit_run_rows WHERE entry_id = 3".to_owned(),
+            format!("INSERT INTO audit_run_rows VALUES ({run}, {p3}, 3)"),
+            3,
+            Fault::Untracked(person_row(person(3), "ok")),
+        ),
+        (
+            format!("UPDATE audit_run_rows SET personal_id = {p5} WHERE entry_id = 3"),
+            format!("UPDATE audit_run_rows SET personal_id = {p3} WHERE entry_id = 3"),
+            3,
+            Fault::Untracked(person_row(person(3), "ok")),
+        ),
+        (
+            format!("INSERT INTO audit_run_rows VALUES ({run}, {p5}, 6)"),
+            format!("DELETE FROM audit_run_rows WHERE entry_id = 6 AND personal_id = {p5}"),
+            6,
+            Fault::Unlisted(person_row(person(5), "ok")),
+        ),
+        (
+            format!("INSERT INTO audit_run_rows VALUES ({run}, {p5}, 9)"),
+            "DELETE FROM audit_run_rows WHERE entry_id = 9".to_owned(),
+            9,
+            Fault::Dangling(person_row(person(5), "")),
+        ),
+        (
+            format!("INSERT INTO audit_run_rows VALUES ({run} + 100, {p3}, 3)"),
+            format!("DELETE FROM audit_run_rows WHERE run = {run} + 100"),
+            3,
+            Fault::Unlisted(person_row(person(3), "ok")),
+        ),
+    ] {
+        sql(store, &tamper);
+        assert_eq!(broken_at(verify(store)), (at, fault), "{tamper}");
+        sql(store, &undo);
+        assert!(
+            matches!(verify(store), ChainVerdict::Intact { tracked: 8, .. }),
+            "{undo}"
+        );
+    }
+}
+
 /// `audit verify` names the first entry under which the data tracker's index holds a row
 /// the entry does not list: added to a group entry, moved to another one, under a plain
 /// entry, or under an entry that does not exist.
@@ -1581,6 +1644,7 @@ dancu_store::on_both_backends!(
     group_entries_list_their_persons_for_the_tracker,
     audit_verify_finds_a_person_hidden_from_the_tracker,
     audit_verify_finds_a_person_added_to_the_tracker,
+    audit_verify_checks_the_tracker_runs,
     audit_chain_names_an_edited_entry,
     audit_chain_names_a_deleted_entry,
     audit_chain_names_a_reordered_entry,
