@@ -163,11 +163,19 @@ impl SqliteBackend {
     pub(crate) fn bulk_mode(&self, on: bool) -> Result<(), Error> {
         let conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         if on {
-            conn.execute_batch("PRAGMA synchronous=OFF; PRAGMA cache_size=-4000000;")?;
+            // Index builds sort on worker threads only with temporary files on disk
+            // (SQLite runs the sorter single-threaded when temp_store is MEMORY).
+            conn.execute_batch(
+                "PRAGMA synchronous=OFF; PRAGMA cache_size=-4000000; \
+                 PRAGMA temp_store=FILE; PRAGMA threads=2;",
+            )?;
         } else {
             // Fold the load's WAL into the database now, not in the first commits after it
             // (readers would search a WAL of gigabytes, and a writer would stall on it).
-            conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;")?;
+            conn.execute_batch(
+                "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; \
+                 PRAGMA temp_store=MEMORY; PRAGMA threads=0;",
+            )?;
             fold_whole_wal(&conn)?;
         }
         Ok(())

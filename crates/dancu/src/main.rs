@@ -15,6 +15,11 @@ use dancu_app::verify::{Agreement, BatchOptions, Field, FieldResult, Verdict};
 use dancu_app::{Actor, App, Role};
 use dancu_domain::units::Structure;
 
+/// mimalloc, which also replaces `malloc` for SQLite (the `override` feature): glibc's
+/// allocator took a fifth of the CPU of a seed and of a batch verification.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "dancu", version, about = "Population registry of Đề án 06")]
 struct Cli {
