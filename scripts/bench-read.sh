@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Load test of GET /api/v1/citizens/{id} on an existing store, with auditing on.
 # Usage: scripts/bench-read.sh DATABASE_URL [DURATION_S] [CONNECTIONS]
-# Needs: a release build, wrk (apt-get install wrk), python3, curl.
+# Needs: a release build (or DANCU_BIN=path of another dancu binary, for A/B runs), wrk
+# (apt-get install wrk), python3, curl.
 # Prints wrk's latency distribution and requests/s. Every request is a real audited
 # read by a national-scope officer of a random existing person.
 set -euo pipefail
 url="$1"; duration="${2:-30}"; conns="${3:-64}"
-bin="$(dirname "$0")/../target/release/dancu"
+bin="${DANCU_BIN:-$(dirname "$0")/../target/release/dancu}"
 work="$(mktemp -d)"
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 user="bench.$RANDOM$RANDOM"
