@@ -556,7 +556,9 @@ fn push_case_mapped(c: char, at_start: &mut bool, out: &mut String) {
         'ð' => 'đ',
         c => c,
     };
-    if c.is_alphabetic() {
+    // A combining mark may be "alphabetic" (U+0345 upper-cases to a Greek iota), but it
+    // belongs to the letter before it: mapped, it would become a letter of its own.
+    if c.is_alphabetic() && !is_combining_mark(c) {
         out.push(if *at_start { upper1(c) } else { lower1(c) });
         *at_start = false;
     } else {
@@ -835,6 +837,15 @@ mod tests {
         #[test]
         fn properties_any_string(s in any::<String>()) {
             check_properties(&s)?;
+        }
+    }
+
+    /// Inputs that random strings once found breaking the properties.
+    #[test]
+    fn properties_of_found_inputs() {
+        // U+0345 is an alphabetic combining mark whose upper case is a Greek iota.
+        for s in ["\u{345}", "a\u{345}", "\u{345}a", "Ê \u{345}Đê"] {
+            check_properties(s).unwrap_or_else(|e| panic!("{s:?}: {e}"));
         }
     }
 }
