@@ -502,7 +502,17 @@ fn a_stopped_job_resumes_on_restart_without_losing_or_repeating_a_row() {
     let job = s.app.submit_verify_job(&partner, &dir, None).unwrap();
     s.app.stop_verify_jobs();
     s.app.run_verify_jobs();
-    let stored = s.app.store.verify_job(job.id).unwrap().unwrap();
+    // The server's own runner (started with it, looking for jobs to resume) may be the
+    // one that took the job, in which case the call above returned at once: wait for the
+    // job's first checkpoint, whichever runner writes it.
+    let mut stored = s.app.store.verify_job(job.id).unwrap().unwrap();
+    for _ in 0..200 {
+        if stored.checkpoint.rows_done > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        stored = s.app.store.verify_job(job.id).unwrap().unwrap();
+    }
     assert_eq!(stored.status, "running");
     assert_eq!(stored.checkpoint.rows_done, 128);
     // A crash would leave rows written past the checkpoint: the resume must drop them.

@@ -73,7 +73,10 @@ fn start_checkpointer(
 /// holds the audit writer to fold the WAL whole. The stall includes the checkpoint's
 /// fsyncs, which this VM's disk takes tens to hundreds of milliseconds to do under other
 /// writes: holding the writer at every pass (at 4 MiB) put such a stall in every 500 ms
-/// of a read load, and into its p99. The WAL stays under `journal_size_limit`.
+/// of a read load, and into its p99. At 30,000 verifications/s the WAL passes 128 MiB
+/// every few seconds (each commit rewrites whole pages at the right edges of the log's
+/// B-trees: ~1.5 KB of WAL per entry), which is the verify endpoint's p99 (BENCHMARKS.md).
+/// The WAL stays under `journal_size_limit`.
 const AUDIT_WAL_TAIL: i64 = 32_768;
 
 fn fold_audit_wal(
@@ -81,13 +84,12 @@ fn fold_audit_wal(
     audit_writer: &std::sync::Weak<Mutex<Connection>>,
     tail: i64,
 ) -> rusqlite::Result<()> {
-    // (busy, frames in the WAL, frames folded)
-    let (_, frames, folded): (i64, i64, i64) =
-        conn.query_row("PRAGMA audit.wal_checkpoint(PASSIVE)", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
+    // The result row is (busy, frames in the WAL, frames folded). The pass folds the
+    // frames that were there when it began (it may report all of them folded), but a
+    // commit made while it ran keeps the WAL from starting over: under a steady load it
+    // never would. So past the limit, fold the rest while no commit can come in.
+    let frames: i64 = conn.query_row("PRAGMA audit.wal_checkpoint(PASSIVE)", [], |r| r.get(1))?;
     if frames >= tail
-        && folded < frames
         && let Some(writer) = audit_writer.upgrade()
     {
         let writer = writer.lock().unwrap_or_else(|e| e.into_inner());
