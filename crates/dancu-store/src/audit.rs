@@ -751,6 +751,25 @@ impl PairSums {
     }
 }
 
+/// Which of two sorted lists holds the first element the other lacks, at which index.
+enum Unmatched {
+    Left(usize),
+    Right(usize),
+}
+
+fn first_unmatched<T: Ord>(left: &[T], right: &[T]) -> Option<Unmatched> {
+    let (mut l, mut r) = (0, 0);
+    loop {
+        match (left.get(l), right.get(r)) {
+            (None, None) => return None,
+            (Some(a), Some(b)) if a == b => (l, r) = (l + 1, r + 1),
+            (Some(a), Some(b)) if b < a => return Some(Unmatched::Right(r)),
+            (Some(_), _) => return Some(Unmatched::Left(l)),
+            (None, Some(_)) => return Some(Unmatched::Right(r)),
+        }
+    }
+}
+
 /// An `audit_persons` row: entry id, personal id, outcome.
 type Indexed = (i64, i64, String);
 
@@ -933,39 +952,34 @@ impl<'a> Walk<'a> {
             },
         )?;
         in_runs.sort_unstable();
-        let (mut l, mut r) = (0, 0);
-        loop {
-            let (entry, fault) = match (logged.get(l), in_runs.get(r)) {
-                (Some(a), Some(b)) if (a.0, a.1) == *b => {
-                    (l, r) = (l + 1, r + 1);
-                    continue;
-                }
-                (Some(a), b) if b.is_none_or(|b| (a.0, a.1) < *b) => {
-                    let row = logged.swap_remove(l);
-                    (row.0, person_fault(Fault::Untracked, row))
-                }
-                (_, Some(&(entry, person))) => {
-                    let covered = entry <= self.runs_upto && entry < self.next_id;
-                    let make = if covered {
-                        Fault::Unlisted
-                    } else {
-                        Fault::Dangling
-                    };
-                    let outcome = logged.iter().find(|l| l.0 == entry).map(|l| l.2.clone());
-                    (
-                        entry,
-                        person_fault(make, (entry, person, outcome.unwrap_or_default())),
-                    )
-                }
-                (_, None) => {
-                    return Err(Error::Corrupt(format!(
-                        "the tracker's runs differ from the log around entries {from}..{to} \
-                         but no pair does"
-                    )));
-                }
-            };
-            return Ok(Err((entry, fault)));
-        }
+        let keys: Vec<(i64, i64)> = logged.iter().map(|l| (l.0, l.1)).collect();
+        let (entry, fault) = match first_unmatched(&keys, &in_runs) {
+            Some(Unmatched::Left(l)) => {
+                let row = logged.swap_remove(l);
+                (row.0, person_fault(Fault::Untracked, row))
+            }
+            Some(Unmatched::Right(r)) => {
+                let (entry, person) = in_runs[r];
+                let covered = entry <= self.runs_upto && entry < self.next_id;
+                let make = if covered {
+                    Fault::Unlisted
+                } else {
+                    Fault::Dangling
+                };
+                let outcome = logged.iter().find(|l| l.0 == entry).map(|l| l.2.clone());
+                (
+                    entry,
+                    person_fault(make, (entry, person, outcome.unwrap_or_default())),
+                )
+            }
+            None => {
+                return Err(Error::Corrupt(format!(
+                    "the tracker's runs differ from the log around entries {from}..{to} \
+                     but no pair does"
+                )));
+            }
+        };
+        Ok(Err((entry, fault)))
     }
 
     /// Compares the persons a group entry lists with its `audit_persons` rows (at most
@@ -986,18 +1000,11 @@ impl<'a> Walk<'a> {
         // Sorted here too: PostgreSQL may order the outcomes by another collation.
         found.sort_unstable();
         self.tracked += listed.len() as u64;
-        // The first row of one side but not the other, in that order.
-        let (mut l, mut f) = (0, 0);
-        while l < listed.len() || f < found.len() {
-            match (listed.get(l), found.get(f)) {
-                (Some(a), Some(b)) if a == b => (l, f) = (l + 1, f + 1),
-                (Some(a), b) if b.is_none_or(|b| a < b) => {
-                    return Ok(Some(person_fault(Fault::Untracked, listed.swap_remove(l))));
-                }
-                _ => return Ok(Some(person_fault(Fault::Unlisted, found.swap_remove(f)))),
-            }
-        }
-        Ok(None)
+        Ok(match first_unmatched(&listed, &found) {
+            None => None,
+            Some(Unmatched::Left(l)) => Some(person_fault(Fault::Untracked, listed.swap_remove(l))),
+            Some(Unmatched::Right(f)) => Some(person_fault(Fault::Unlisted, found.swap_remove(f))),
+        })
     }
 
     /// A checkpoint that covers an entry past the end of the log: a truncation if it is

@@ -105,7 +105,7 @@ fn step(tx: &mut dyn Tx, shape: RunShape) -> Result<IndexStep, Error> {
         )?
         .and_then(|r| r[0].as_i64())
     {
-        let target = tx.query_i64("SELECT COALESCE(MAX(id), 0) + 1 FROM audit_runs", &[])?;
+        let target = next_run_id(tx)?;
         tx.exec(
             "UPDATE audit_runs SET merging_into = $1 WHERE level = $2",
             &[Value::Int(target), Value::Int(level)],
@@ -141,7 +141,7 @@ fn step(tx: &mut dyn Tx, shape: RunShape) -> Result<IndexStep, Error> {
         })
         .collect();
     if !pairs.is_empty() {
-        let run = tx.query_i64("SELECT COALESCE(MAX(id), 0) + 1 FROM audit_runs", &[])?;
+        let run = next_run_id(tx)?;
         tx.exec(
             "INSERT INTO audit_runs (id, level) VALUES ($1, 0)",
             &[Value::Int(run)],
@@ -154,6 +154,10 @@ fn step(tx: &mut dyn Tx, shape: RunShape) -> Result<IndexStep, Error> {
         &[Value::Int(upto)],
     )?;
     Ok(IndexStep::Indexed)
+}
+
+fn next_run_id(tx: &mut dyn Tx) -> Result<i64, Error> {
+    tx.query_i64("SELECT COALESCE(MAX(id), 0) + 1 FROM audit_runs", &[])
 }
 
 fn write_rows(tx: &mut dyn Tx, run: i64, sorted: &[(i64, i64)]) -> Result<(), Error> {
