@@ -19,17 +19,22 @@ server=$!
 for _ in $(seq 1 100); do curl -sf 127.0.0.1:18080/healthz >/dev/null && break; sleep 0.2; done
 token=$(curl -sf 127.0.0.1:18080/api/v1/auth/login -H 'content-type: application/json' \
   -d "{\"username\":\"$user\",\"password\":\"$password\",\"totp\":\"$("$bin" totp code --secret "$secret")\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-# 100,000 random existing IDs, exported by the product itself.
-"$bin" --database-url "$url" export citizens --output "$work/all.csv" >/dev/null
-python3 - "$work/all.csv" "$work/ids.txt" <<'PY'
+# 100,000 random existing IDs, exported by the product itself (kept in $BENCH_IDS when
+# set, for repeated runs on the same store).
+ids="${BENCH_IDS:-$work/ids.txt}"
+if [ ! -s "$ids" ]; then
+  "$bin" --database-url "$url" export citizens --output "$work/all.csv" >/dev/null
+  python3 - "$work/all.csv" "$ids" <<'PY'
 import random, sys
 ids = [line.split(",", 1)[0] for line in open(sys.argv[1], encoding="utf-8")][1:]
 random.seed(1)
 open(sys.argv[2], "w").write("\n".join(random.sample(ids, min(100000, len(ids)))) + "\n")
 PY
+  rm -f "$work/all.csv"
+fi
 cat >"$work/read.lua" <<LUA
 local ids = {}
-for line in io.lines("$work/ids.txt") do ids[#ids + 1] = line end
+for line in io.lines("$ids") do ids[#ids + 1] = line end
 local i = 0
 request = function()
   i = i + 1

@@ -408,6 +408,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if cfg!(feature = "bench-unaudited-reads") {
+        eprintln!(
+            "dancu: MEASUREMENT BUILD (feature bench-unaudited-reads): reads of persons are \
+             NOT audited; never deploy this binary"
+        );
+    }
     match run(&cli) {
         Ok(code) => code,
         Err(msg) => {
@@ -1029,6 +1035,11 @@ fn serve(app: App, args: &ServeArgs) -> Result<(), String> {
         (Some(cert), Some(key)) => Some(dancu_server::Tls::from_pem_files(cert, key)?),
         _ => None,
     };
+    if cfg!(feature = "bench-unaudited-reads") && !dancu_server::is_loopback(&args.listen) {
+        return Err("this is a measurement build (feature bench-unaudited-reads): reads of \
+                    persons are not audited, so it serves loopback only"
+            .into());
+    }
     if tls.is_none() && !dancu_server::is_loopback(&args.listen) && !args.insecure_http {
         return Err(format!(
             "refusing to serve plain HTTP on non-loopback address {}: login data would travel \
