@@ -205,15 +205,50 @@ fn read_part(path: &Path, cols: &Columns, start: u64, end: u64) -> Result<Part, 
         if let Err(reason) = result {
             part.refused_count += 1;
             if part.refused.len() < REPORTED_REFUSALS {
-                let line = row.position().map_or(0, |p| p.line());
-                part.refused.push((line, reason));
+                let at = row.position().map_or(0, |p| p.byte());
+                part.refused.push((at, reason));
             }
         }
     }
     let counting = rd.into_inner().into_inner();
     part.newlines = counting.newlines;
     part.quotes = counting.quotes > 0;
+    let at: Vec<u64> = part.refused.iter().map(|r| start + r.0).collect();
+    for (r, line) in part.refused.iter_mut().zip(lines_at(path, start, &at)?) {
+        r.0 = line;
+    }
     Ok(part)
+}
+
+/// The line, counted from 1 at byte `start`, of the row at each of the ascending byte
+/// offsets `at` that the CSV reader gave. Not the reader's own line number: after a CRLF
+/// it places the next row at the LF, before that line has begun (one line early), and it
+/// does not count the blank lines it skips. A row begins at its first byte that ends no
+/// line.
+fn lines_at(path: &Path, start: u64, at: &[u64]) -> Result<Vec<u64>, LinkError> {
+    let Some(&last) = at.last() else {
+        return Ok(Vec::new());
+    };
+    let mut file = File::open(path).map_err(io_error(path))?;
+    file.seek(SeekFrom::Start(start)).map_err(io_error(path))?;
+    let mut lines = Vec::with_capacity(at.len());
+    let mut newlines = 0;
+    let mut rest = at.iter().peekable();
+    for (offset, byte) in (start..).zip(BufReader::new(file).bytes()) {
+        let byte = byte.map_err(io_error(path))?;
+        if byte != b'\n' && byte != b'\r' {
+            while rest.next_if(|&&p| p <= offset).is_some() {
+                lines.push(1 + newlines);
+            }
+            if offset >= last {
+                break;
+            }
+        }
+        newlines += u64::from(byte == b'\n');
+    }
+    // Rows of nothing but line ends at the very end: their line as counted.
+    lines.resize(at.len(), 1 + newlines);
+    Ok(lines)
 }
 
 /// Where the row holding byte `at` ends: just past the next newline (or the end).
@@ -563,10 +598,19 @@ mod tests {
         let once = read(&text, 1);
         assert_eq!(once.0.len(), 500);
         assert_eq!(once.2, 6);
-        // Line 7: the header, five persons, then the first refused row.
-        assert_eq!(once.1[0].0, 7, "{:?}", once.1);
+        // Line 7: the header, five persons, then the first refused row; the blank lines
+        // count too.
+        let lines = |r: &[(u64, String)]| r.iter().map(|l| l.0).collect::<Vec<_>>();
+        assert_eq!(lines(&once.1), [7, 107, 206, 305, 404, 503]);
         for threads in [2, 3, 7] {
             assert_eq!(read(&text, threads), once, "{threads} threads");
+        }
+        // Windows line ends: the same persons, refused rows at the same lines.
+        let crlf = text.replace('\n', "\r\n");
+        for threads in [1, 3] {
+            let got = read(&crlf, threads);
+            assert_eq!(lines(&got.1), lines(&once.1), "CRLF, {threads} threads");
+            assert!(got == once, "CRLF, {threads} threads: other persons");
         }
         // A quoted field holding a newline: read as one part, still the same persons.
         let quoted = text.replacen("P3,", "\"P\n3\",", 1);

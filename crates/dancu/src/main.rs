@@ -1036,9 +1036,11 @@ fn serve(app: App, args: &ServeArgs) -> Result<(), String> {
         _ => None,
     };
     if cfg!(feature = "bench-unaudited-reads") && !dancu_server::is_loopback(&args.listen) {
-        return Err("this is a measurement build (feature bench-unaudited-reads): reads of \
+        return Err(
+            "this is a measurement build (feature bench-unaudited-reads): reads of \
                     persons are not audited, so it serves loopback only"
-            .into());
+                .into(),
+        );
     }
     if tls.is_none() && !dancu_server::is_loopback(&args.listen) && !args.insecure_http {
         return Err(format!(
