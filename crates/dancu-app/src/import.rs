@@ -5,6 +5,7 @@
 //! optional extra columns (ours, after the contract's): `relationship,father_id,mother_id,
 //! spouse_id,ethnicity,religion,blood_type,old_id_number,hometown,address,residence_since`.
 
+use dancu_domain::row_lines::RowLines;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
@@ -197,11 +198,12 @@ impl App {
         let mut rejected = Vec::new();
         let mut seen = HashSet::new();
         let successions = self.store.successions()?;
+        let mut lines = RowLines::new(decoded.text.as_bytes());
         for rec in reader.records() {
             let rec = match rec {
                 Ok(r) => r,
                 Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
+                    let line = lines.line(e.position().map_or(0, csv::Position::byte));
                     rejected.push(RejectedRow {
                         line,
                         reason: format!("unreadable CSV row: {e}"),
@@ -209,7 +211,7 @@ impl App {
                     continue;
                 }
             };
-            let line = rec.position().map_or(0, |p| p.line());
+            let line = lines.line(rec.position().map_or(0, csv::Position::byte));
             match parse_row(self, &rec, &idx) {
                 Ok(row) if !seen.insert(row.citizen.personal_id) => rejected.push(RejectedRow {
                     line,

@@ -1,6 +1,7 @@
 //! Bulk re-addressing after a reorganization of units (tách gộp địa bàn): validate the
 //! mapping, report what it would change, then apply it atomically under a legal basis.
 
+use dancu_domain::row_lines::RowLines;
 use std::collections::HashMap;
 
 use dancu_domain::PartialDate;
@@ -59,9 +60,10 @@ impl App {
                     .map_err(|e| Error::Invalid(e.to_string()))?
                     .text;
                 let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+                let mut lines = RowLines::new(text.as_bytes());
                 for rec in reader.records() {
                     let rec = rec.map_err(|e| Error::Invalid(format!("mapping: {e}")))?;
-                    let line = rec.position().map_or(0, |p| p.line());
+                    let line = lines.line(rec.position().map_or(0, csv::Position::byte));
                     let (Some(old), Some(new)) =
                         (rec.get(0).map(str::trim), rec.get(1).map(str::trim))
                     else {

@@ -7,11 +7,13 @@
 //! - [`units`]: administrative units as versioned data (pre-2025 and 2025 structures).
 //! - [`succession`]: recorded reorganizations of units and resolution through them.
 //! - [`citizen`]: citizen, household and residence records.
+//! - [`row_lines`]: true line numbers of a file's rows for error reports.
 
 pub mod citizen;
 pub mod date;
 pub mod legacy;
 pub mod personal_id;
+pub mod row_lines;
 pub mod succession;
 pub mod text;
 pub mod units;

@@ -81,14 +81,26 @@ fn import_rejects_bad_rows_with_line_numbers_and_loads_the_rest() {
     );
     assert!(err.contains("line 8: full_name"), "{err}");
     assert!(text(&out.stdout).contains("imported 1 citizens"));
-    // Importing the same file again adds nothing: the good row is now a duplicate.
+    // Importing the same file again adds nothing: the good row is now a duplicate. Saved
+    // with Windows line ends and a blank line after the header, its row is on line 3.
+    let saved = std::fs::read_to_string(&file).unwrap();
+    let (header, rows) = saved.split_once('\n').unwrap();
+    let windows = format!("{header}\n\n{rows}").replace('\n', "\r\n");
+    std::fs::write(&file, windows).unwrap();
     let again = dancu(
         dir.path(),
         &["import", "citizens", "--input", file.to_str().unwrap()],
         None,
     );
     assert!(
-        text(&again.stderr).contains("line 2: personal_id: 001080000001 is already registered")
+        text(&again.stderr).contains("line 3: personal_id: 001080000001 is already registered"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert!(
+        text(&again.stderr).contains("line 9: full_name"),
+        "{}",
+        text(&again.stderr)
     );
     assert!(text(&again.stdout).contains("imported 0 citizens"));
 }

@@ -10,6 +10,7 @@ pub mod blobs;
 mod link;
 pub mod s3;
 
+use dancu_domain::row_lines::RowLines;
 use std::collections::BTreeMap;
 
 use dancu_domain::PartialDate;
@@ -529,18 +530,19 @@ impl App {
         }
         let mut good = Vec::new();
         let mut rejected = Vec::new();
+        let mut lines = RowLines::new(bytes);
         for rec in rd.records() {
             let rec = match rec {
                 Ok(r) => r,
                 Err(e) => {
                     rejected.push(RejectedRow {
-                        line: e.position().map_or(0, |p| p.line()),
+                        line: lines.line(e.position().map_or(0, csv::Position::byte)),
                         reason: format!("unreadable CSV row: {e}"),
                     });
                     continue;
                 }
             };
-            let line = rec.position().map_or(0, |p| p.line());
+            let line = lines.line(rec.position().map_or(0, csv::Position::byte));
             let get = |c: &str| {
                 idx.get(c)
                     .and_then(|&i| rec.get(i))
