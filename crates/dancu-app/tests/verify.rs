@@ -437,12 +437,14 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
     /// Whatever the requests and however the file is spelled (CSV with LF or CRLF line
-    /// ends, or JSONL; UTF-8, BOM, TCVN3, VNI; any chunk size), each output row is what the single call answers.
+    /// ends, or JSONL; UTF-8, BOM, TCVN3, VNI; blank lines between rows; any chunk
+    /// size), each output row is what the single call answers, with its true line.
     #[test]
     fn the_batch_and_the_single_call_always_agree(
         requests in proptest::collection::vec(request_strategy(), 1..40),
         chunk_rows in 1..8usize,
         spelling in 0..6usize,
+        blank_before in proptest::collection::vec(0..3usize, 40),
     ) {
         let t = TestStore::sqlite();
         let app = app_with_people(&t);
@@ -450,27 +452,35 @@ proptest! {
         let agreement = Agreement::parse("full_name").unwrap();
         let singles: Vec<Verification> =
             requests.iter().map(|r| verify(&app, agreement, r)).collect();
-        let csv = csv_file(&requests).replace("\r\n", "\n");
+        // JSONL has no header line.
+        let header_lines = usize::from(spelling != 4);
+        // Blank lines before each row (none before the header).
+        let with_blank_lines = |text: String| -> String {
+            text.split_inclusive('\n')
+                .enumerate()
+                .map(|(i, line)| {
+                    let row = i.wrapping_sub(header_lines);
+                    "\n".repeat(blank_before.get(row).copied().unwrap_or(0)) + line
+                })
+                .collect()
+        };
+        let csv = with_blank_lines(csv_file(&requests).replace("\r\n", "\n"));
         let bytes = match spelling {
             0 => csv.into_bytes(),
             5 => csv.replace('\n', "\r\n").into_bytes(),
             1 => [b"\xEF\xBB\xBF".as_slice(), csv.as_bytes()].concat(),
             2 => encode_tcvn3(&csv).unwrap(),
             3 => encode_vni(&csv).unwrap(),
-            _ => jsonl_file(&requests).into_bytes(),
+            _ => with_blank_lines(jsonl_file(&requests)).into_bytes(),
         };
         let input = dir.path().join("in");
         std::fs::write(&input, bytes).unwrap();
         let options = BatchOptions { chunk_rows, checkpoint_rows: 5, workers: 2 };
         let rows = run_batch(&app, &input, &dir.path().join("out.csv"), &options);
         prop_assert_eq!(rows.len(), requests.len() + 1);
-        // JSONL has no header line.
-        let first_line = if spelling == 4 { 1 } else { 2 };
         for (i, v) in singles.iter().enumerate() {
-            prop_assert_eq!(
-                &rows[i + 1],
-                &expected_row(&format!("r{i}"), first_line + i as u64, v)
-            );
+            let line = header_lines + i + 1 + blank_before[..=i].iter().sum::<usize>();
+            prop_assert_eq!(&rows[i + 1], &expected_row(&format!("r{i}"), line as u64, v));
         }
     }
 }

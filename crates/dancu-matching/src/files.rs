@@ -6,6 +6,8 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use dancu_domain::row_lines::LineTap;
+
 use crate::engine::{Context, Decision, Linker, Outcome, Thresholds};
 use crate::person::{Fields, Record, Registry};
 
@@ -221,33 +223,25 @@ fn read_part(path: &Path, cols: &Columns, start: u64, end: u64) -> Result<Part, 
 }
 
 /// The line, counted from 1 at byte `start`, of the row at each of the ascending byte
-/// offsets `at` that the CSV reader gave. Not the reader's own line number: after a CRLF
-/// it places the next row at the LF, before that line has begun (one line early), and it
-/// does not count the blank lines it skips. A row begins at its first byte that ends no
-/// line.
+/// offsets `at` that the CSV reader gave (not the reader's own line number, which is
+/// wrong after a CRLF or a blank line: see `dancu_domain::row_lines`).
 fn lines_at(path: &Path, start: u64, at: &[u64]) -> Result<Vec<u64>, LinkError> {
-    let Some(&last) = at.last() else {
+    if at.is_empty() {
         return Ok(Vec::new());
-    };
+    }
     let mut file = File::open(path).map_err(io_error(path))?;
     file.seek(SeekFrom::Start(start)).map_err(io_error(path))?;
+    let mut tap = LineTap::new(file, start, 1);
+    let mut scratch = vec![0u8; 1 << 16];
     let mut lines = Vec::with_capacity(at.len());
-    let mut newlines = 0;
-    let mut rest = at.iter().peekable();
-    for (offset, byte) in (start..).zip(BufReader::new(file).bytes()) {
-        let byte = byte.map_err(io_error(path))?;
-        if byte != b'\n' && byte != b'\r' {
-            while rest.next_if(|&&p| p <= offset).is_some() {
-                lines.push(1 + newlines);
+    for &offset in at {
+        lines.push(loop {
+            if let Some(line) = tap.row_line(offset) {
+                break line;
             }
-            if offset >= last {
-                break;
-            }
-        }
-        newlines += u64::from(byte == b'\n');
+            tap.read(&mut scratch).map_err(io_error(path))?;
+        });
     }
-    // Rows of nothing but line ends at the very end: their line as counted.
-    lines.resize(at.len(), 1 + newlines);
     Ok(lines)
 }
 

@@ -500,19 +500,29 @@ pub(crate) fn insert_audit_groups(
         return Ok(head);
     }
     let first = last - groups.len() as i64 + 1;
+    // Inserted in key order (by person): the rows of one commit then fill the B-tree's
+    // pages one after another instead of each landing on a random page (a batch commits
+    // 65,536 persons at once; random order cost it a fifth of its CPU).
+    let mut rows: Vec<(i64, i64, &'static str)> = groups
+        .iter()
+        .zip(first..)
+        .flat_map(|(g, entry_id)| {
+            g.persons.iter().flat_map(move |&(outcome, ref ids)| {
+                ids.iter()
+                    .map(move |id| (pid_value(*id), entry_id, outcome))
+            })
+        })
+        .collect();
+    rows.sort_unstable();
     tx.bulk_insert(
         "audit_persons",
         &["personal_id", "entry_id", "outcome"],
-        &mut groups.iter().zip(first..).flat_map(|(g, entry_id)| {
-            g.persons.iter().flat_map(move |&(outcome, ref ids)| {
-                ids.iter().map(move |id| {
-                    vec![
-                        Value::Int(pid_value(*id)),
-                        Value::Int(entry_id),
-                        Value::Code(outcome),
-                    ]
-                })
-            })
+        &mut rows.into_iter().map(|(person, entry_id, outcome)| {
+            vec![
+                Value::Int(person),
+                Value::Int(entry_id),
+                Value::Code(outcome),
+            ]
         }),
     )?;
     Ok(head)

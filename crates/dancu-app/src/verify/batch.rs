@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
 
 use dancu_domain::legacy::{SourceEncoding, decode_as, decode_text};
+use dancu_domain::row_lines::LineTap;
 use dancu_store::{
     AuditEntry, GroupEntry, JOB_DONE, JOB_RUNNING, JobCheckpoint, UsageDelta, VerifyJob,
 };
@@ -101,8 +102,6 @@ struct Inspected {
     format: Format,
     encoding: SourceEncoding,
     body_start: u64,
-    /// The first line ends in "\r\n" (as Excel writes CSV).
-    crlf: bool,
 }
 
 fn io_error(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -172,10 +171,6 @@ fn inspect(path: &Path) -> Result<Inspected, Error> {
         },
         encoding,
         body_start: body_start as u64,
-        crlf: sample
-            .iter()
-            .position(|&b| b == b'\n')
-            .is_some_and(|i| i > 0 && sample[i - 1] == b'\r'),
     })
 }
 
@@ -189,7 +184,7 @@ fn mostly_utf8(sample: &[u8]) -> bool {
     bad <= 1 || bad * 10 <= lines
 }
 
-/// A place in the input: byte offset and the (1-based) line that starts there.
+/// A place in the input: byte offset and the (1-based) line that byte is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Position {
     offset: u64,
@@ -242,11 +237,12 @@ struct RawChunk {
 
 enum Source {
     Csv {
-        reader: csv::Reader<File>,
-        start: Position,
+        /// Over a [`LineTap`]: the CSV reader's own line numbers are wrong after a CRLF
+        /// or a blank line.
+        reader: csv::Reader<LineTap<File>>,
+        /// Where the reader started: its positions count from there.
+        start: u64,
         columns: Columns,
-        /// Lines end in "\r\n".
-        crlf: bool,
     },
     Jsonl {
         reader: BufReader<File>,
@@ -273,12 +269,12 @@ impl Source {
                 at: resume.unwrap_or(body),
             });
         }
-        let csv_at = |at: Position| -> Result<csv::Reader<File>, Error> {
+        let csv_at = |at: Position| -> Result<csv::Reader<LineTap<File>>, Error> {
             Ok(csv::ReaderBuilder::new()
                 .has_headers(false)
                 .flexible(true)
                 .buffer_capacity(1 << 16)
-                .from_reader(open_at(at.offset)?))
+                .from_reader(LineTap::new(open_at(at.offset)?, at.offset, at.line)))
         };
         let mut header_reader = csv_at(body)?;
         let mut header = csv::ByteRecord::new();
@@ -295,42 +291,41 @@ impl Source {
         };
         Ok(Source::Csv {
             reader,
-            start,
+            start: start.offset,
             columns,
-            crlf: inspected.crlf,
         })
     }
 
     fn next_chunk(&mut self, seq: u64, max_rows: usize) -> Result<Option<RawChunk>, Error> {
         let mut rows = Vec::with_capacity(max_rows);
         let end = match self {
-            Source::Csv {
-                reader,
-                start,
-                crlf,
-                ..
-            } => {
-                let at = |p: &csv::Position| Position {
-                    offset: start.offset + p.byte(),
-                    line: start.line + p.line() - 1,
+            Source::Csv { reader, start, .. } => {
+                let start = *start;
+                // The reader has read a row it returns, so the tap can place it.
+                let line = |reader: &mut csv::Reader<LineTap<File>>, p: Option<&csv::Position>| {
+                    p.and_then(|p| reader.get_mut().row_line(start + p.byte()))
+                        .unwrap_or(0)
                 };
-                // A record's position is where the reader started it: with CRLF line
-                // ends, on the '\n' left over from the previous record's "\r\n".
-                let line =
-                    |p: Option<&csv::Position>| p.map_or(0, |p| at(p).line + u64::from(*crlf));
                 while rows.len() < max_rows {
                     // Sized for a typical row: growing from empty reallocates several times.
                     let mut record = csv::ByteRecord::with_capacity(96, 8);
                     match reader.read_byte_record(&mut record) {
                         Ok(false) => break,
-                        Ok(true) => rows.push((line(record.position()), RawRow::Csv(record))),
-                        Err(e) => rows.push((
-                            line(e.position()),
-                            RawRow::Unreadable(format!("unreadable row: {e}")),
-                        )),
+                        Ok(true) => {
+                            let line = line(reader, record.position());
+                            rows.push((line, RawRow::Csv(record)));
+                        }
+                        Err(e) => {
+                            let line = line(reader, e.position());
+                            rows.push((line, RawRow::Unreadable(format!("unreadable row: {e}"))));
+                        }
                     }
                 }
-                at(reader.position())
+                let offset = start + reader.position().byte();
+                Position {
+                    offset,
+                    line: reader.get_mut().line_at(offset),
+                }
             }
             Source::Jsonl { reader, at } => {
                 while rows.len() < max_rows {
