@@ -80,6 +80,11 @@ pub fn version_before_audit_file() -> i64 {
     crate::schema::version_of(crate::schema::MOVE_AUDIT) - 1
 }
 
+/// The schema version right before the persons of group entries were kept in segments.
+pub fn version_before_group_segments() -> i64 {
+    crate::schema::version_of(crate::schema::GROUP_PERSONS_IN_SEGMENTS) - 1
+}
+
 /// Opens a store (either backend) with the migrations up to `version` only, as an earlier
 /// release left it; [`Store::open`] on the same URL then upgrades it.
 pub fn open_at_version(url: &str, version: i64) -> Result<Store, crate::Error> {

@@ -1240,7 +1240,7 @@ fn audit_verify_finds_a_person_hidden_from_the_tracker(store: &Store) {
     for (tamper, undo, fault) in [
         (
             format!("DELETE FROM audit_persons WHERE personal_id = {bn}"),
-            format!("INSERT INTO audit_persons VALUES ({bn}, 4, 'match')"),
+            format!("INSERT INTO audit_persons VALUES ({bn}, 4, 'match', 0)"),
             person_row(b, "match"),
         ),
         // Altered: the outcome, then the person.
@@ -1268,6 +1268,128 @@ fn audit_verify_finds_a_person_hidden_from_the_tracker(store: &Store) {
         );
     }
     assert_eq!(store.audit_for_person(a, 10).unwrap().len(), 1);
+}
+
+/// Once a segment of group persons is full, the next commit starts another: the tracker
+/// finds a person in each, and `audit verify` names a row moved out of every segment the
+/// tracker probes (hidden from it).
+fn tracker_probes_every_segment_of_group_persons(store: &Store) {
+    let [a, b, _, _] = log_with_groups(store);
+    let segment = || {
+        store
+            .read(|tx| tx.query_i64("SELECT segment FROM audit_persons_segment", &[]))
+            .unwrap()
+    };
+    assert_eq!(segment(), 0);
+    // As if segment 0 held a million persons: the next commit starts segment 1.
+    sql(
+        store,
+        "UPDATE audit_persons_segment SET row_count = 1099511627776",
+    );
+    let job = store.open_verify_job("bank", "in2", "f", "out2").unwrap();
+    let later = GroupEntry::new(
+        AuditEntry {
+            action: "verify.batch.later".into(),
+            ..batch_entry()
+        },
+        vec![("mismatch", a)],
+    );
+    store
+        .checkpoint_verify_job(
+            job.id,
+            &Default::default(),
+            dancu_store::JOB_RUNNING,
+            &[later],
+            None,
+        )
+        .unwrap();
+    assert_eq!(segment(), 1);
+    let seen = store.audit_for_person(a, 10).unwrap();
+    assert_eq!(
+        seen.iter()
+            .map(|e| (e.action.as_str(), e.outcome.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("verify.batch.later", "mismatch"),
+            ("verify.batch", "match")
+        ],
+        "newest first, one from each segment"
+    );
+    assert!(matches!(
+        verify(store),
+        ChainVerdict::Intact { tracked: 5, .. }
+    ));
+    let bn = b.as_u64();
+    for moved_to in [2, -1] {
+        sql(
+            store,
+            &format!("UPDATE audit_persons SET segment = {moved_to} WHERE personal_id = {bn}"),
+        );
+        assert!(store.audit_for_person(b, 10).unwrap().is_empty(), "hidden");
+        assert_eq!(
+            broken_at(verify(store)),
+            (4, Fault::Untracked(person_row(b, "match"))),
+            "moved to segment {moved_to}"
+        );
+    }
+    sql(
+        store,
+        &format!("UPDATE audit_persons SET segment = 0 WHERE personal_id = {bn}"),
+    );
+    assert_eq!(store.audit_for_person(b, 10).unwrap().len(), 1);
+    assert!(matches!(
+        verify(store),
+        ChainVerdict::Intact { tracked: 5, .. }
+    ));
+}
+
+/// A store whose group persons were keyed by person alone (before segments) keeps each
+/// through the upgrade: the tracker finds them with their outcome, the chain verifies,
+/// and later commits add to the segments.
+fn group_persons_move_into_segments_on_upgrade(store: &Store, url: &str) {
+    let (a, b) = (pid(1, Gender::Male, 1980, 1), pid(1, Gender::Male, 1980, 2));
+    // As that layout's code wrote a group entry: the chained entry, then its rows.
+    let group = GroupEntry::new(batch_entry(), vec![("match", a), ("mismatch", b)]);
+    store.append_audit(&[group.entry().clone()]).unwrap();
+    for (person, outcome) in [(a, "match"), (b, "mismatch")] {
+        sql(
+            store,
+            &format!(
+                "INSERT INTO audit_persons VALUES ({}, 1, '{outcome}')",
+                person.as_u64()
+            ),
+        );
+    }
+    let upgraded = Store::open(url).unwrap();
+    let outcomes = |person| {
+        upgraded
+            .audit_for_person(person, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.outcome)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(outcomes(a), ["match"]);
+    assert_eq!(outcomes(b), ["mismatch"]);
+    let job = upgraded.open_verify_job("bank", "in", "f", "out").unwrap();
+    upgraded
+        .checkpoint_verify_job(
+            job.id,
+            &Default::default(),
+            dancu_store::JOB_RUNNING,
+            &[GroupEntry::new(batch_entry(), vec![("match", b)])],
+            None,
+        )
+        .unwrap();
+    assert_eq!(outcomes(b), ["match", "mismatch"]);
+    assert!(matches!(
+        verify(&upgraded),
+        ChainVerdict::Intact {
+            entries: 2,
+            tracked: 3,
+            ..
+        }
+    ));
 }
 
 /// `audit verify` checks the tracker's runs against the single entries they cover: a pair
@@ -1342,7 +1464,7 @@ fn audit_verify_finds_a_person_added_to_the_tracker(store: &Store) {
     let add = |entry: i64| {
         sql(
             store,
-            &format!("INSERT INTO audit_persons VALUES ({an}, {entry}, 'match')"),
+            &format!("INSERT INTO audit_persons VALUES ({an}, {entry}, 'match', 0)"),
         )
     };
     let remove = |entry: i64| {
@@ -1645,6 +1767,7 @@ dancu_store::on_both_backends!(
     audit_verify_finds_a_person_hidden_from_the_tracker,
     audit_verify_finds_a_person_added_to_the_tracker,
     audit_verify_checks_the_tracker_runs,
+    tracker_probes_every_segment_of_group_persons,
     audit_chain_names_an_edited_entry,
     audit_chain_names_a_deleted_entry,
     audit_chain_names_a_reordered_entry,
@@ -1653,6 +1776,8 @@ dancu_store::on_both_backends!(
     partners_usage_and_alerts;
     reopening_keeps_data_and_schema @ None,
     unchained_entries_are_sealed_on_upgrade @ Some(2),
+    group_persons_move_into_segments_on_upgrade
+        @ Some(dancu_store::testing::version_before_group_segments()),
 );
 
 // ---- the audit file (SQLite) ----
