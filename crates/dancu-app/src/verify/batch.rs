@@ -473,10 +473,13 @@ impl Context {
         w.into_inner().expect("writing to memory")
     }
 
-    fn sink(&self) -> Sink {
+    /// A sink for `rows` output rows, sized for them: grown from empty, its buffer was
+    /// copied several times into freshly faulted pages per chunk.
+    fn sink(&self, rows: usize) -> Sink {
+        let buffer = Vec::with_capacity(rows * OUTPUT_ROW_BYTES);
         match self.output {
-            Format::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(Vec::new()))),
-            Format::Jsonl => Sink::Jsonl(Vec::new()),
+            Format::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(buffer))),
+            Format::Jsonl => Sink::Jsonl(buffer),
         }
     }
 
@@ -498,19 +501,24 @@ impl Context {
             Sink::Csv(w) => {
                 let line = line.to_string();
                 let findings = v.findings.join(";");
-                let mut record: Vec<&str> = vec![reference, v.verdict.as_str()];
-                record.extend(Field::ALL.map(|f| v.fields.get(f).map_or("", |r| r.as_str())));
-                record.extend([&line, v.reason.as_deref().unwrap_or(""), &findings]);
-                record.extend(
-                    self.agreement
-                        .fields()
-                        .map(|f| v.registry.as_ref().and_then(|r| r.get(f)).unwrap_or("")),
-                );
-                w.write_record(&record).expect("writing to memory");
+                let fields = [reference, v.verdict.as_str()]
+                    .into_iter()
+                    .chain(Field::ALL.map(|f| v.fields.get(f).map_or("", |r| r.as_str())))
+                    .chain([&line, v.reason.as_deref().unwrap_or(""), &findings])
+                    .chain(
+                        self.agreement
+                            .fields()
+                            .map(|f| v.registry.as_ref().and_then(|r| r.get(f)).unwrap_or("")),
+                    );
+                w.write_record(fields).expect("writing to memory");
             }
         }
     }
 }
+
+/// Bytes of a typical output row (CSV, no registry values: 45–60), to size a chunk's
+/// buffer.
+const OUTPUT_ROW_BYTES: usize = 64;
 
 /// A chunk's output rows, formatted in memory.
 enum Sink {
@@ -898,9 +906,9 @@ impl App {
                 .iter()
                 .filter_map(|(_, _, r)| r.as_ref().ok().map(|(key, _)| key)),
         )?;
-        let mut sink = context.sink();
+        let mut sink = context.sink(requests.len());
         let mut summary = Summary::default();
-        let mut persons = Vec::new();
+        let mut persons = Vec::with_capacity(requests.len());
         let rows = requests.len() as u64;
         for (line, reference, keyed) in requests {
             let parsed = keyed.and_then(|(key, request)| {
