@@ -115,9 +115,10 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> Error {
 pub(super) fn survey(path: &Path) -> Result<(String, bool, u64), Error> {
     let inspected = inspect(path)?;
     let mut source = Source::open(path, &inspected, None)?;
-    let mut rows = 0u64;
-    while let Some(chunk) = source.next_chunk(0, 4096)? {
+    let (mut rows, mut spare) = (0u64, Vec::new());
+    while let Some(chunk) = source.next_chunk(0, 4096, &mut spare)? {
         rows += chunk.rows.len() as u64;
+        spare.extend(chunk.into_records());
     }
     Ok((
         inspected.fingerprint,
@@ -235,6 +236,16 @@ struct RawChunk {
     end: Position,
 }
 
+impl RawChunk {
+    /// The chunk's CSV records, to read other rows into.
+    fn into_records(self) -> impl Iterator<Item = csv::ByteRecord> {
+        self.rows.into_iter().filter_map(|(_, raw)| match raw {
+            RawRow::Csv(record) => Some(record),
+            RawRow::Json(_) | RawRow::Unreadable(_) => None,
+        })
+    }
+}
+
 enum Source {
     Csv {
         /// Over a [`LineTap`]: the CSV reader's own line numbers are wrong after a CRLF
@@ -296,7 +307,14 @@ impl Source {
         })
     }
 
-    fn next_chunk(&mut self, seq: u64, max_rows: usize) -> Result<Option<RawChunk>, Error> {
+    /// The next chunk of at most `max_rows` rows; CSV rows are read into records from
+    /// `spare` (those of chunks already verified) before new ones are made.
+    fn next_chunk(
+        &mut self,
+        seq: u64,
+        max_rows: usize,
+        spare: &mut Vec<csv::ByteRecord>,
+    ) -> Result<Option<RawChunk>, Error> {
         let mut rows = Vec::with_capacity(max_rows);
         let end = match self {
             Source::Csv { reader, start, .. } => {
@@ -308,9 +326,14 @@ impl Source {
                 };
                 while rows.len() < max_rows {
                     // Sized for a typical row: growing from empty reallocates several times.
-                    let mut record = csv::ByteRecord::with_capacity(96, 8);
+                    let mut record = spare
+                        .pop()
+                        .unwrap_or_else(|| csv::ByteRecord::with_capacity(96, 8));
                     match reader.read_byte_record(&mut record) {
-                        Ok(false) => break,
+                        Ok(false) => {
+                            spare.push(record);
+                            break;
+                        }
                         Ok(true) => {
                             let line = line(reader, record.position());
                             rows.push((line, RawRow::Csv(record)));
@@ -318,6 +341,7 @@ impl Source {
                         Err(e) => {
                             let line = line(reader, e.position());
                             rows.push((line, RawRow::Unreadable(format!("unreadable row: {e}"))));
+                            spare.push(record);
                         }
                     }
                 }
@@ -384,13 +408,13 @@ struct Context {
 
 impl Context {
     /// The row's `ref` and its request (or why it cannot be read).
-    fn request(&self, raw: RawRow) -> (String, Result<VerifyRequest, Invalid>) {
+    fn request(&self, raw: &RawRow) -> (String, Result<VerifyRequest, Invalid>) {
         let unreadable = |reason: String| Invalid {
             kind: "invalid.row",
             reason,
         };
         match raw {
-            RawRow::Unreadable(reason) => (String::new(), Err(unreadable(reason))),
+            RawRow::Unreadable(reason) => (String::new(), Err(unreadable(reason.clone()))),
             RawRow::Csv(record) => {
                 let columns = self.columns.expect("a CSV input has columns");
                 let text = |i: usize| -> Result<Option<String>, Invalid> {
@@ -418,7 +442,7 @@ impl Context {
                 (reference, request)
             }
             RawRow::Json(line) => {
-                let Some(text) = decode_as(&line, self.encoding) else {
+                let Some(text) = decode_as(line, self.encoding) else {
                     return (String::new(), Err(unreadable("not valid UTF-8".into())));
                 };
                 let row: JsonRow = match serde_json::from_str(&text) {
@@ -540,6 +564,8 @@ impl Sink {
 struct ChunkOut {
     seq: u64,
     rows: u64,
+    /// The chunk's CSV records, for the reader to read later rows into.
+    records: Vec<csv::ByteRecord>,
     bytes: Vec<u8>,
     summary: Summary,
     audit: Option<GroupEntry>,
@@ -775,9 +801,12 @@ impl App {
                 drop(done_tx);
                 let (mut read, mut written, mut eof) = (0u64, 0u64, false);
                 let mut ready: BTreeMap<u64, ChunkOut> = BTreeMap::new();
+                // Records of verified chunks: rows are read into them again instead of
+                // each row allocating two buffers that another thread frees.
+                let mut spare: Vec<csv::ByteRecord> = Vec::new();
                 loop {
                     while !eof && read - written < in_flight_max as u64 {
-                        match source.next_chunk(read, options.chunk_rows.max(1))? {
+                        match source.next_chunk(read, options.chunk_rows.max(1), &mut spare)? {
                             Some(chunk) => {
                                 work_tx.send(chunk).map_err(|_| {
                                     Error::Internal("verification workers stopped".into())
@@ -790,9 +819,10 @@ impl App {
                     if written == read {
                         break;
                     }
-                    let out = done_rx
+                    let mut out = done_rx
                         .recv()
                         .map_err(|_| Error::Internal("verification workers stopped".into()))??;
+                    spare.append(&mut out.records);
                     ready.insert(out.seq, out);
                     while let Some(out) = ready.remove(&written) {
                         writer.write_all(&out.bytes).map_err(output_error)?;
@@ -893,8 +923,8 @@ impl App {
     ) -> Result<ChunkOut, Error> {
         let requests: Vec<(u64, String, Result<_, Invalid>)> = chunk
             .rows
-            .into_iter()
-            .map(|(line, raw)| {
+            .iter()
+            .map(|&(line, ref raw)| {
                 let (reference, request) = context.request(raw);
                 let keyed = request.and_then(|r| Ok((parse_id(&r)?, r)));
                 (line, reference, keyed)
@@ -931,13 +961,15 @@ impl App {
             };
             GroupEntry::new(entry, persons)
         });
+        let (seq, end) = (chunk.seq, chunk.end);
         Ok(ChunkOut {
-            seq: chunk.seq,
+            seq,
             rows,
+            records: chunk.into_records().collect(),
             bytes: sink.into_bytes(),
             summary,
             audit,
-            end: chunk.end,
+            end,
         })
     }
 }
