@@ -310,9 +310,6 @@ fn parse_id(req: &VerifyRequest) -> Result<IdKey, Invalid> {
     .map_err(|e| invalid("invalid.personal_id", "personal_id", &e))
 }
 
-/// The other fields of a request. `registry_name` is the (canonical) name of the person
-/// the ID resolves to, if any: a name spelled exactly so needs no normalization, which
-/// saves most of the parsing time of a batch.
 /// Whether `s` holds a character of U+0300–U+037F (the combining diacritics, which
 /// decomposed text has): their UTF-8 lead bytes are 0xCC and 0xCD, which start no other
 /// characters.
@@ -320,6 +317,9 @@ fn has_combining_mark(s: &str) -> bool {
     s.bytes().any(|b| b == 0xCC || b == 0xCD)
 }
 
+/// The other fields of a request. `registry_name` is the (canonical) name of the person
+/// the ID resolves to, if any: a name spelled exactly so needs no normalization, which
+/// saves most of the parsing time of a batch.
 fn parse_fields(
     key: IdKey,
     req: &VerifyRequest,
