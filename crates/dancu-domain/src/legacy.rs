@@ -15,9 +15,10 @@
 //!   a base letter followed by one Windows-1252 byte for the shape and tone marks, plus
 //!   single bytes for đ, ơ, ư, the accented i's and ỵ. Other bytes are Windows-1252.
 
+use std::borrow::Cow;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::text::{is_vietnamese_syllable, nfc};
+use crate::text::{is_vietnamese_syllable, nfc, nfc_cow};
 
 /// Encoding a file was read in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,11 +126,14 @@ pub fn decode_text(bytes: &[u8]) -> Result<Decoded, LegacyError> {
 /// Decodes one piece of a file (a field, a line) whose encoding [`decode_text`] found on
 /// a sample of it, as NFC text; `None` if the piece is not valid in that encoding (only
 /// UTF-8 can be invalid). Streaming readers detect once, then decode piece by piece.
-pub fn decode_as(bytes: &[u8], encoding: SourceEncoding) -> Option<String> {
+pub fn decode_as(bytes: &[u8], encoding: SourceEncoding) -> Option<Cow<'_, str>> {
     match encoding {
-        SourceEncoding::Utf8 | SourceEncoding::Utf8Bom => std::str::from_utf8(bytes).ok().map(nfc),
-        SourceEncoding::Tcvn3 => Some(nfc(&decode_tcvn3(bytes))),
-        SourceEncoding::VniWindows => Some(nfc(&decode_vni(bytes).0)),
+        // Borrowed when the bytes are NFC UTF-8 already: no allocation per field.
+        SourceEncoding::Utf8 | SourceEncoding::Utf8Bom => {
+            std::str::from_utf8(bytes).ok().map(nfc_cow)
+        }
+        SourceEncoding::Tcvn3 => Some(Cow::Owned(nfc(&decode_tcvn3(bytes)))),
+        SourceEncoding::VniWindows => Some(Cow::Owned(nfc(&decode_vni(bytes).0))),
     }
 }
 

@@ -21,6 +21,7 @@
 //! Words that are not Vietnamese syllables ("José", "Ksor") keep their marks as given.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
@@ -39,10 +40,15 @@ const DOT: char = '\u{323}'; // nặng
 
 /// NFC; input that is already NFC (ASCII, or by the quick check) is just copied.
 pub fn nfc(s: &str) -> String {
+    nfc_cow(s).into_owned()
+}
+
+/// [`nfc`], borrowing `s` when it is NFC already (nearly always: no allocation).
+pub fn nfc_cow(s: &str) -> Cow<'_, str> {
     if is_nfc_latin(s) || is_nfc_quick(s.chars()) == IsNormalized::Yes {
-        s.to_owned()
+        Cow::Borrowed(s)
     } else {
-        s.nfc().collect()
+        Cow::Owned(s.nfc().collect())
     }
 }
 

@@ -11,6 +11,7 @@
 //! the same input and output truncates the output to the checkpoint and continues there:
 //! no row is lost or written twice, and no audit entry is lost or repeated.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -24,8 +25,8 @@ use dancu_store::{
 };
 use sha2::{Digest, Sha256};
 
-use super::{Agreement, Field, People, Summary, Verdict, Verification, VerifyRequest, evaluate};
-use super::{Invalid, parse_fields, parse_id};
+use super::{Agreement, Field, People, Summary, Verdict, Verification, evaluate};
+use super::{Fields, Invalid, parse_fields, parse_id};
 use crate::policy::{Action, Actor};
 use crate::{App, Error};
 
@@ -397,6 +398,26 @@ fn json_text(field: &str, v: Option<serde_json::Value>) -> Result<Option<String>
     }
 }
 
+/// A row's fields as text: borrowed from the row when it is NFC UTF-8 already (nearly
+/// always), so that a row costs no allocation per field.
+struct RowText<'a> {
+    personal_id: Cow<'a, str>,
+    full_name: Option<Cow<'a, str>>,
+    date_of_birth: Option<Cow<'a, str>>,
+    gender: Option<Cow<'a, str>>,
+}
+
+impl RowText<'_> {
+    fn fields(&self) -> Fields<'_> {
+        Fields {
+            personal_id: &self.personal_id,
+            full_name: self.full_name.as_deref(),
+            date_of_birth: self.date_of_birth.as_deref(),
+            gender: self.gender.as_deref(),
+        }
+    }
+}
+
 /// What a worker needs to turn raw rows into output.
 struct Context {
     encoding: SourceEncoding,
@@ -407,17 +428,17 @@ struct Context {
 }
 
 impl Context {
-    /// The row's `ref` and its request (or why it cannot be read).
-    fn request(&self, raw: &RawRow) -> (String, Result<VerifyRequest, Invalid>) {
+    /// The row's `ref` and its fields (or why it cannot be read).
+    fn request<'a>(&self, raw: &'a RawRow) -> (Cow<'a, str>, Result<RowText<'a>, Invalid>) {
         let unreadable = |reason: String| Invalid {
             kind: "invalid.row",
             reason,
         };
         match raw {
-            RawRow::Unreadable(reason) => (String::new(), Err(unreadable(reason.clone()))),
+            RawRow::Unreadable(reason) => (Cow::Borrowed(""), Err(unreadable(reason.clone()))),
             RawRow::Csv(record) => {
                 let columns = self.columns.expect("a CSV input has columns");
-                let text = |i: usize| -> Result<Option<String>, Invalid> {
+                let text = |i: usize| -> Result<Option<Cow<'a, str>>, Invalid> {
                     record
                         .get(i)
                         .map(|b| {
@@ -432,7 +453,7 @@ impl Context {
                     let [full_name, date_of_birth, gender] = columns
                         .fields
                         .map(|c| c.map(text).transpose().map(Option::flatten));
-                    Ok(VerifyRequest {
+                    Ok(RowText {
                         personal_id: text(columns.personal_id)?.unwrap_or_default(),
                         full_name: full_name?,
                         date_of_birth: date_of_birth?,
@@ -443,27 +464,28 @@ impl Context {
             }
             RawRow::Json(line) => {
                 let Some(text) = decode_as(line, self.encoding) else {
-                    return (String::new(), Err(unreadable("not valid UTF-8".into())));
+                    return (Cow::Borrowed(""), Err(unreadable("not valid UTF-8".into())));
                 };
                 let row: JsonRow = match serde_json::from_str(&text) {
                     Ok(r) => r,
                     Err(e) => {
                         return (
-                            String::new(),
+                            Cow::Borrowed(""),
                             Err(unreadable(format!("not a JSON object: {e}"))),
                         );
                     }
                 };
-                let reference = json_text("ref", row.reference)
+                let owned = |field, v| json_text(field, v).map(|t| t.map(Cow::Owned));
+                let reference = owned("ref", row.reference)
                     .ok()
                     .flatten()
                     .unwrap_or_default();
                 let request = (|| {
-                    Ok(VerifyRequest {
-                        personal_id: json_text("personal_id", row.personal_id)?.unwrap_or_default(),
-                        full_name: json_text("full_name", row.full_name)?,
-                        date_of_birth: json_text("date_of_birth", row.date_of_birth)?,
-                        gender: json_text("gender", row.gender)?,
+                    Ok(RowText {
+                        personal_id: owned("personal_id", row.personal_id)?.unwrap_or_default(),
+                        full_name: owned("full_name", row.full_name)?,
+                        date_of_birth: owned("date_of_birth", row.date_of_birth)?,
+                        gender: owned("gender", row.gender)?,
                     })
                 })();
                 (reference, request)
@@ -921,12 +943,12 @@ impl App {
         context: &Context,
         chunk: RawChunk,
     ) -> Result<ChunkOut, Error> {
-        let requests: Vec<(u64, String, Result<_, Invalid>)> = chunk
+        let requests: Vec<(u64, Cow<str>, Result<_, Invalid>)> = chunk
             .rows
             .iter()
             .map(|&(line, ref raw)| {
                 let (reference, request) = context.request(raw);
-                let keyed = request.and_then(|r| Ok((parse_id(&r)?, r)));
+                let keyed = request.and_then(|r| Ok((parse_id(&r.fields())?, r)));
                 (line, reference, keyed)
             })
             .collect();
@@ -943,7 +965,7 @@ impl App {
         for (line, reference, keyed) in requests {
             let parsed = keyed.and_then(|(key, request)| {
                 let name = people.name_of(&key);
-                parse_fields(key, &request, name)
+                parse_fields(key, &request.fields(), name)
             });
             let v = evaluate(parsed.as_ref(), &people, context.agreement);
             context.write_row(&mut sink, line, &reference, &v);

@@ -288,8 +288,29 @@ struct Invalid {
     reason: String,
 }
 
-fn provided(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+/// A request's fields as text, borrowed from a [`VerifyRequest`] or from a row of a
+/// partner's file.
+#[derive(Debug, Clone, Copy, Default)]
+struct Fields<'a> {
+    personal_id: &'a str,
+    full_name: Option<&'a str>,
+    date_of_birth: Option<&'a str>,
+    gender: Option<&'a str>,
+}
+
+impl VerifyRequest {
+    fn fields(&self) -> Fields<'_> {
+        Fields {
+            personal_id: &self.personal_id,
+            full_name: self.full_name.as_deref(),
+            date_of_birth: self.date_of_birth.as_deref(),
+            gender: self.gender.as_deref(),
+        }
+    }
+}
+
+fn provided(v: Option<&str>) -> Option<&str> {
+    v.map(str::trim).filter(|v| !v.is_empty())
 }
 
 fn invalid(kind: &'static str, field: &str, e: &dyn std::fmt::Display) -> Invalid {
@@ -300,7 +321,7 @@ fn invalid(kind: &'static str, field: &str, e: &dyn std::fmt::Display) -> Invali
 }
 
 /// The ID number of a request: what the multi-get needs.
-fn parse_id(req: &VerifyRequest) -> Result<IdKey, Invalid> {
+fn parse_id(req: &Fields) -> Result<IdKey, Invalid> {
     let id = req.personal_id.trim();
     if id.len() == 9 && id.bytes().all(|b| b.is_ascii_digit()) {
         OldIdNumber::parse(id).map(IdKey::Old)
@@ -320,12 +341,8 @@ fn has_combining_mark(s: &str) -> bool {
 /// The other fields of a request. `registry_name` is the (canonical) name of the person
 /// the ID resolves to, if any: a name spelled exactly so needs no normalization, which
 /// saves most of the parsing time of a batch.
-fn parse_fields(
-    key: IdKey,
-    req: &VerifyRequest,
-    registry_name: Option<&str>,
-) -> Result<Parsed, Invalid> {
-    let full_name = provided(&req.full_name)
+fn parse_fields(key: IdKey, req: &Fields, registry_name: Option<&str>) -> Result<Parsed, Invalid> {
+    let full_name = provided(req.full_name)
         .map(|n| match registry_name {
             // The registry's names are canonical: the same text, or the same once
             // composed (a decomposed file), has the registry's name as its canonical form,
@@ -335,11 +352,11 @@ fn parse_fields(
         })
         .transpose()
         .map_err(|e| invalid("invalid.full_name", "full_name", &e))?;
-    let date_of_birth = provided(&req.date_of_birth)
+    let date_of_birth = provided(req.date_of_birth)
         .map(PartialDate::parse_lenient)
         .transpose()
         .map_err(|e| invalid("invalid.date_of_birth", "date_of_birth", &e))?;
-    let gender = provided(&req.gender)
+    let gender = provided(req.gender)
         .map(|g| {
             Gender::parse(g).ok_or_else(|| {
                 invalid(
@@ -579,14 +596,14 @@ impl App {
         request: &VerifyRequest,
     ) -> Result<Audited<Verification>, Error> {
         self.authorize(actor, Action::VerifyIdentity, None, None)?;
-        let key = parse_id(request);
+        let key = parse_id(&request.fields());
         let people = match &key {
             Ok(key) => People::fetch(&self.store, std::iter::once(key))?,
             Err(_) => People::default(),
         };
         let parsed = key.and_then(|k| {
             let name = people.name_of(&k).map(str::to_owned);
-            parse_fields(k, request, name.as_deref())
+            parse_fields(k, &request.fields(), name.as_deref())
         });
         let verification = evaluate(parsed.as_ref(), &people, agreement);
         let entry = self.verification_audit(actor, &verification);
@@ -659,7 +676,7 @@ mod tests {
                     full_name: Some(input.clone()),
                     ..Default::default()
                 };
-                let parsed = parse_fields(id.clone(), &request, Some(&registry))
+                let parsed = parse_fields(id.clone(), &request.fields(), Some(&registry))
                     .unwrap_or_else(|e| panic!("{input:?}: {}", e.reason));
                 assert_eq!(
                     parsed.full_name,
