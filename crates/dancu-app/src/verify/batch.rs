@@ -26,7 +26,7 @@ use dancu_store::{
 use sha2::{Digest, Sha256};
 
 use super::{Agreement, Field, People, Summary, Verdict, Verification, evaluate};
-use super::{Fields, Invalid, parse_fields, parse_id};
+use super::{Invalid, RequestText, parse_fields, parse_id};
 use crate::policy::{Action, Actor};
 use crate::{App, Error};
 
@@ -398,26 +398,6 @@ fn json_text(field: &str, v: Option<serde_json::Value>) -> Result<Option<String>
     }
 }
 
-/// A row's fields as text: borrowed from the row when it is NFC UTF-8 already (nearly
-/// always), so that a row costs no allocation per field.
-struct RowText<'a> {
-    personal_id: Cow<'a, str>,
-    full_name: Option<Cow<'a, str>>,
-    date_of_birth: Option<Cow<'a, str>>,
-    gender: Option<Cow<'a, str>>,
-}
-
-impl RowText<'_> {
-    fn fields(&self) -> Fields<'_> {
-        Fields {
-            personal_id: &self.personal_id,
-            full_name: self.full_name.as_deref(),
-            date_of_birth: self.date_of_birth.as_deref(),
-            gender: self.gender.as_deref(),
-        }
-    }
-}
-
 /// What a worker needs to turn raw rows into output.
 struct Context {
     encoding: SourceEncoding,
@@ -429,7 +409,7 @@ struct Context {
 
 impl Context {
     /// The row's `ref` and its fields (or why it cannot be read).
-    fn request<'a>(&self, raw: &'a RawRow) -> (Cow<'a, str>, Result<RowText<'a>, Invalid>) {
+    fn request<'a>(&self, raw: &'a RawRow) -> (Cow<'a, str>, Result<RequestText<'a>, Invalid>) {
         let unreadable = |reason: String| Invalid {
             kind: "invalid.row",
             reason,
@@ -453,7 +433,7 @@ impl Context {
                     let [full_name, date_of_birth, gender] = columns
                         .fields
                         .map(|c| c.map(text).transpose().map(Option::flatten));
-                    Ok(RowText {
+                    Ok(RequestText {
                         personal_id: text(columns.personal_id)?.unwrap_or_default(),
                         full_name: full_name?,
                         date_of_birth: date_of_birth?,
@@ -481,7 +461,7 @@ impl Context {
                     .flatten()
                     .unwrap_or_default();
                 let request = (|| {
-                    Ok(RowText {
+                    Ok(RequestText {
                         personal_id: owned("personal_id", row.personal_id)?.unwrap_or_default(),
                         full_name: owned("full_name", row.full_name)?,
                         date_of_birth: owned("date_of_birth", row.date_of_birth)?,
@@ -948,7 +928,7 @@ impl App {
             .iter()
             .map(|&(line, ref raw)| {
                 let (reference, request) = context.request(raw);
-                let keyed = request.and_then(|r| Ok((parse_id(&r.fields())?, r)));
+                let keyed = request.and_then(|r| Ok((parse_id(&r)?, r)));
                 (line, reference, keyed)
             })
             .collect();
@@ -965,7 +945,7 @@ impl App {
         for (line, reference, keyed) in requests {
             let parsed = keyed.and_then(|(key, request)| {
                 let name = people.name_of(&key);
-                parse_fields(key, &request.fields(), name)
+                parse_fields(key, &request, name)
             });
             let v = evaluate(parsed.as_ref(), &people, context.agreement);
             context.write_row(&mut sink, line, &reference, &v);
