@@ -316,7 +316,7 @@ CREATE INDEX civil_links_person ON civil_links (personal_id)
     // The persons a group audit entry lists (a chunk of a batch verification), by person:
     // what the data tracker reads. In the audit file, as it commits with the entries.
     r#"
-CREATE TABLE {AUDIT}audit_persons (
+CREATE TABLE IF NOT EXISTS {AUDIT}audit_persons (
     personal_id BIGINT NOT NULL,
     entry_id BIGINT NOT NULL,
     outcome TEXT NOT NULL,
@@ -341,7 +341,7 @@ CREATE UNIQUE INDEX unit_successions_from ON unit_successions (from_code, from_s
     // `audit verify` compares each group entry's list with its `audit_persons` rows, in
     // entry order: by entry (the key is by person, for the tracker).
     r#"
-CREATE INDEX {AUDIT}audit_persons_entry ON audit_persons (entry_id, personal_id, outcome)
+CREATE INDEX IF NOT EXISTS {AUDIT}audit_persons_entry ON audit_persons (entry_id, personal_id, outcome)
 "#,
     // The data tracker's index of single entries: sorted runs that the audit writer
     // merges in the background (audit_index.rs) replace the index on
@@ -349,22 +349,23 @@ CREATE INDEX {AUDIT}audit_persons_entry ON audit_persons (entry_id, personal_id,
     // indexer takes the entries written so far from the start of the log.
     r#"
 DROP INDEX IF EXISTS {AUDIT}audit_log_person;
-CREATE TABLE {AUDIT}audit_runs (
+CREATE TABLE IF NOT EXISTS {AUDIT}audit_runs (
     id BIGINT PRIMARY KEY,
     level BIGINT NOT NULL,
     merging_into BIGINT
 );
-CREATE TABLE {AUDIT}audit_run_rows (
+CREATE TABLE IF NOT EXISTS {AUDIT}audit_run_rows (
     run BIGINT NOT NULL,
     personal_id BIGINT NOT NULL,
     entry_id BIGINT NOT NULL,
     PRIMARY KEY (run, personal_id, entry_id)
 ) {WITHOUT_ROWID};
-CREATE TABLE {AUDIT}audit_run_state (
+CREATE TABLE IF NOT EXISTS {AUDIT}audit_run_state (
     indexed_upto BIGINT NOT NULL,
     merge_target BIGINT
 );
-INSERT INTO {AUDIT}audit_run_state (indexed_upto) VALUES (0)
+INSERT INTO {AUDIT}audit_run_state (indexed_upto)
+    SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM audit_run_state)
 "#,
     GROUP_PERSONS_IN_SEGMENTS,
 ];
@@ -375,9 +376,9 @@ INSERT INTO {AUDIT}audit_run_state (indexed_upto) VALUES (0)
 /// of rows on a random page of a table that grows by tens of millions of rows a batch (a
 /// 10 M-row batch ran a fifth slower over its second 10 M); a segment's pages stay few
 /// and hot. The data tracker probes each segment for the person. The rows so far form
-/// segment 0. On SQLite the audit file commits apart from the version in the main file:
-/// run again after a crash between the two, the statements rebuild the table from itself
-/// (every row into segment 0, which the tracker still probes) and keep the state row.
+/// segment 0. Run a second time (see [`migrate_audit_file`]), the statements rebuild the
+/// table from itself (every row into segment 0, which the tracker still probes) and keep
+/// the state row.
 pub(crate) const GROUP_PERSONS_IN_SEGMENTS: &str = r#"
 CREATE TABLE {AUDIT}audit_persons_segmented (
     personal_id BIGINT NOT NULL,
@@ -488,6 +489,14 @@ pub(crate) fn version_of(migration: &str) -> i64 {
         .map_or(0, |i| i as i64 + 1)
 }
 
+/// The migration that brings a store to `version`.
+pub(crate) fn migration(version: i64) -> Result<&'static str, Error> {
+    usize::try_from(version - 1)
+        .ok()
+        .and_then(|i| MIGRATIONS.get(i).copied())
+        .ok_or_else(|| Error::NotFound(format!("no migration to version {version}")))
+}
+
 /// Applies the migrations the store lacks up to version `upto` (all when `None`; tests
 /// build stores of an earlier layout with it), in one transaction each.
 pub(crate) fn migrate_until(store: &crate::Store, upto: Option<i64>) -> Result<(), Error> {
@@ -501,17 +510,17 @@ pub(crate) fn migrate_until(store: &crate::Store, upto: Option<i64>) -> Result<(
             move_audit_tables(store, target)?;
             continue;
         }
+        if sqlite && of_audit_file(migration) {
+            migrate_audit_file(store, target, migration)?;
+            continue;
+        }
         store.write(|tx| {
             if version(tx)? >= target {
                 return Ok(());
             }
             // On PostgreSQL the audit move is a version number only.
             if *migration != MOVE_AUDIT {
-                for stmt in render(migration, tx.dialect()).split(';') {
-                    if !stmt.trim().is_empty() {
-                        tx.exec(stmt, &[])?;
-                    }
-                }
+                apply(tx, migration)?;
             }
             if target == SEAL_CHAIN_AT {
                 crate::audit::seal_unchained(tx)?;
@@ -524,6 +533,84 @@ pub(crate) fn migrate_until(store: &crate::Store, upto: Option<i64>) -> Result<(
         })?;
     }
     Ok(())
+}
+
+fn apply(tx: &mut dyn Tx, migration: &str) -> Result<(), Error> {
+    for stmt in render(migration, tx.dialect()).split(';') {
+        if !stmt.trim().is_empty() {
+            tx.exec(stmt, &[])?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether a migration changes the audit file only: each of its statements names its
+/// table with `{AUDIT}` (a migration names it in all of its statements or in none).
+fn of_audit_file(migration: &str) -> bool {
+    migration.contains("{AUDIT}")
+}
+
+/// The migrations applied to the audit file (SQLite), recorded in that file.
+const AUDIT_VERSION_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS audit.audit_schema_version (version BIGINT NOT NULL)";
+
+/// A migration of the audit file on SQLite, in two transactions that each write one file
+/// (a transaction over two WAL files is atomic per file only, in no set order): the
+/// migration with its version in the audit file, then the version in the main file. A
+/// crash between the two is found by the audit file's version at the next open, which
+/// then records the main file's only, instead of running the migration a second time on
+/// tables it already changed. Releases before this one recorded no version in the audit
+/// file, and a store such a crash left may still come: the audit file's migrations are
+/// written to run a second time over their own result (`IF NOT EXISTS`, inserts of state
+/// rows only where none is).
+fn migrate_audit_file(store: &crate::Store, target: i64, migration: &str) -> Result<(), Error> {
+    migrate_audit_file_only(store, target, migration)?;
+    store.write(|tx| {
+        if version(tx)? < target {
+            tx.exec(
+                "INSERT INTO schema_version (version) VALUES ($1)",
+                &[Value::Int(target)],
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// The first transaction of [`migrate_audit_file`]: the migration with its version, in
+/// the audit file.
+pub(crate) fn migrate_audit_file_only(
+    store: &crate::Store,
+    target: i64,
+    migration: &str,
+) -> Result<(), Error> {
+    store.write(|tx| {
+        if version(tx)? < target && audit_version(tx)? < target {
+            apply(tx, migration)?;
+            tx.exec(
+                "INSERT INTO audit.audit_schema_version (version) VALUES ($1)",
+                &[Value::Int(target)],
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// The last migration recorded in the audit file (SQLite).
+fn audit_version(tx: &mut dyn Tx) -> Result<i64, Error> {
+    tx.exec(AUDIT_VERSION_TABLE, &[])?;
+    tx.query_i64(
+        "SELECT COALESCE(MAX(version), 0) FROM audit.audit_schema_version",
+        &[],
+    )
+}
+
+/// The versions of the audit file's migrations.
+pub(crate) fn audit_file_versions() -> Vec<i64> {
+    (1..)
+        .zip(MIGRATIONS)
+        .filter(|(_, m)| of_audit_file(m))
+        .map(|(v, _)| v)
+        .collect()
 }
 
 /// The audit move on SQLite, in two transactions that each write one file (SQLite makes
@@ -630,4 +717,27 @@ pub(crate) fn copy_audit_tables(tx: &mut dyn Tx) -> Result<(), Error> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [`of_audit_file`] tells a migration of the audit file by `{AUDIT}` anywhere in it:
+    /// then each statement must be about the audit file.
+    #[test]
+    fn a_migration_names_the_audit_file_in_all_of_its_statements_or_in_none() {
+        for (version, migration) in (1..).zip(MIGRATIONS) {
+            let statements: Vec<&str> = migration
+                .split(';')
+                .filter(|s| !s.trim().is_empty() && !s.trim().starts_with("--"))
+                .collect();
+            let named = statements.iter().filter(|s| s.contains("{AUDIT}")).count();
+            assert!(
+                named == 0 || named == statements.len(),
+                "migration {version} mixes the two files"
+            );
+        }
+        assert!(audit_file_versions().contains(&version_of(GROUP_PERSONS_IN_SEGMENTS)));
+    }
 }

@@ -97,6 +97,25 @@ pub fn copy_audit_tables_only(store: &Store) -> Result<(), crate::Error> {
     store.write(crate::schema::copy_audit_tables)
 }
 
+/// The schema versions that migrate the audit file (SQLite).
+pub fn audit_file_versions() -> Vec<i64> {
+    crate::schema::audit_file_versions()
+}
+
+/// The last migration of the audit file that releases recorded in the main file only:
+/// those up to it must also run a second time over their own result.
+pub fn last_audit_file_version_unrecorded_there() -> i64 {
+    crate::schema::version_of(crate::schema::GROUP_PERSONS_IN_SEGMENTS)
+}
+
+/// The first half of migration `version` of the audit file (SQLite) on a store one
+/// version before it: the migration and its version committed in the audit file, as a
+/// crash before the main file's version leaves it.
+pub fn migrate_audit_file_only(store: &Store, version: i64) -> Result<(), crate::Error> {
+    let migration = crate::schema::migration(version)?;
+    crate::schema::migrate_audit_file_only(store, version, migration)
+}
+
 /// Instantiates test bodies once per backend, in modules `sqlite` and `postgres`: each
 /// `name` is a `fn(&Store)` given a fresh store; after a `;`, each `name @ version` is a
 /// `fn(&Store, url: &str)` given a fresh store migrated up to `version` (an

@@ -1961,6 +1961,70 @@ fn sqlite_audit_move_interrupted_after_its_copy_completes_on_reopening() {
     ));
 }
 
+/// Every table and index of a SQLite store, in both files, as SQLite keeps their
+/// definitions.
+fn schema_of(store: &Store) -> Vec<String> {
+    store
+        .read(|tx| {
+            tx.query(
+                "SELECT 'main ' || type || ' ' || name || ': ' || COALESCE(sql, '') \
+                 FROM main.sqlite_master UNION ALL \
+                 SELECT 'audit ' || type || ' ' || name || ': ' || COALESCE(sql, '') \
+                 FROM audit.sqlite_master ORDER BY 1",
+                &[],
+            )
+        })
+        .unwrap()
+        .into_iter()
+        .map(|mut r| r[0].take_text().unwrap())
+        .collect()
+}
+
+/// A migration of the audit file commits there first, then its version in the main file.
+/// After a crash between the two, the store opens with the migration applied once, from
+/// the version it recorded in the audit file; for the migrations of releases that
+/// recorded no such version, from their statements running a second time.
+#[test]
+fn sqlite_audit_file_migration_interrupted_before_its_version_completes_on_reopening() {
+    let fresh = tempfile::tempdir().unwrap();
+    let want = schema_of(&Store::open(&sqlite_url(fresh.path())).unwrap());
+    let versions = dancu_store::testing::audit_file_versions();
+    assert!(versions.len() >= 4, "{versions:?}");
+    for version in versions {
+        let unrecorded =
+            version <= dancu_store::testing::last_audit_file_version_unrecorded_there();
+        for recorded_in_audit_file in [true, false].into_iter().filter(|r| *r || unrecorded) {
+            let dir = tempfile::tempdir().unwrap();
+            let url = sqlite_url(dir.path());
+            let old = dancu_store::testing::open_at_version(&url, version - 1).unwrap();
+            audit_log(&old, 3);
+            dancu_store::testing::migrate_audit_file_only(&old, version).unwrap();
+            if !recorded_in_audit_file {
+                sql(&old, "DELETE FROM audit.audit_schema_version");
+            }
+            drop(old);
+            let store = Store::open(&url).unwrap_or_else(|e| {
+                panic!("version {version} (recorded: {recorded_in_audit_file}): {e}")
+            });
+            assert_eq!(schema_of(&store), want, "version {version}");
+            assert!(matches!(
+                verify(&store),
+                ChainVerdict::Intact { entries: 3, .. }
+            ));
+            store
+                .read(|tx| {
+                    let applied = tx.query_i64(
+                        "SELECT COUNT(*) FROM schema_version WHERE version = $1",
+                        &[Value::Int(version)],
+                    )?;
+                    assert_eq!(applied, 1, "version {version} recorded once");
+                    Ok(())
+                })
+                .unwrap();
+        }
+    }
+}
+
 #[test]
 fn sqlite_store_refuses_to_open_without_one_of_its_two_files() {
     let dir = tempfile::tempdir().unwrap();
