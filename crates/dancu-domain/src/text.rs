@@ -311,6 +311,42 @@ pub fn validate_name(s: &str) -> Result<String, NameError> {
     Ok(canonical)
 }
 
+/// Whether [`validate_name`] of `input` gives what it gives for `canonical`, a canonical
+/// name, told without building a canonical form: `input` is `canonical` with other
+/// whitespace (runs, tabs, at either end) or with some of its lower-case Vietnamese
+/// letters in upper case, as partner files often spell a name ("NGUYỄN THỊ HOÀ").
+/// Anything else answers false, and the caller validates `input` the long way.
+pub fn is_respelling_of(input: &str, canonical: &str) -> bool {
+    let mut words = input.split_whitespace();
+    canonical.split(' ').all(|expected| {
+        words.next().is_some_and(|word| {
+            word == expected || {
+                let mut chars = word.chars();
+                expected.chars().all(|e| {
+                    chars
+                        .next()
+                        .is_some_and(|c| c == e || (is_vietnamese_lower(e) && c == upper1(e)))
+                }) && chars.next().is_none()
+            }
+        })
+    }) && words.next().is_none()
+}
+
+/// The lower-case letters of the Vietnamese alphabet, precomposed with their marks, in
+/// code point order: upper-cased and back, each is itself again, and each decomposes
+/// (NFD) to its base letter's case pair with the same marks.
+const VIETNAMESE_LOWER: [char; 93] = [
+    'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's',
+    't', 'u', 'v', 'w', 'x', 'y', 'z', 'à', 'á', 'â', 'ã', 'è', 'é', 'ê', 'ì', 'í', 'ò', 'ó', 'ô',
+    'õ', 'ù', 'ú', 'ý', 'ă', 'đ', 'ĩ', 'ũ', 'ơ', 'ư', 'ạ', 'ả', 'ấ', 'ầ', 'ẩ', 'ẫ', 'ậ', 'ắ', 'ằ',
+    'ẳ', 'ẵ', 'ặ', 'ẹ', 'ẻ', 'ẽ', 'ế', 'ề', 'ể', 'ễ', 'ệ', 'ỉ', 'ị', 'ọ', 'ỏ', 'ố', 'ồ', 'ổ', 'ỗ',
+    'ộ', 'ớ', 'ờ', 'ở', 'ỡ', 'ợ', 'ụ', 'ủ', 'ứ', 'ừ', 'ử', 'ữ', 'ự', 'ỳ', 'ỵ', 'ỷ', 'ỹ',
+];
+
+fn is_vietnamese_lower(c: char) -> bool {
+    c.is_ascii_lowercase() || (!c.is_ascii() && VIETNAMESE_LOWER.binary_search(&c).is_ok())
+}
+
 /// Whether `word` is one well-formed Vietnamese syllable: valid initial, vowel nucleus
 /// and final, at most one tone mark, on a vowel, and only sắc/nặng before a stop final
 /// (p, t, c, ch). Any tone position within the nucleus is accepted (old or new style).
@@ -897,6 +933,96 @@ mod tests {
                 prop_assert_eq!(s.nfc().collect::<String>(), s.clone());
             }
             prop_assert_eq!(nfc(&s), s.nfc().collect::<String>());
+        }
+    }
+
+    /// Each lower-case Vietnamese letter and its upper case are a case pair whose
+    /// decompositions differ in the base letter only, and a name validates the same
+    /// with the letter in either case, wherever it stands in a word.
+    #[test]
+    fn vietnamese_letters_are_case_pairs_that_validate_alike() {
+        assert!(VIETNAMESE_LOWER.windows(2).all(|w| w[0] < w[1]), "sorted");
+        for l in VIETNAMESE_LOWER {
+            let u = upper1(l);
+            assert!(u != l && lower1(u) == l, "{l}");
+            let (dl, du) = (nfd(&l.to_string()), nfd(&u.to_string()));
+            assert_eq!(
+                dl.chars().skip(1).collect::<String>(),
+                du.chars().skip(1).collect::<String>(),
+                "{l}: marks"
+            );
+            for (lower, upper) in [
+                (format!("Nguy{l}n"), format!("Nguy{u}n")),
+                (format!("H'{l}a"), format!("H'{u}a")),
+                (format!("Bả {l}"), format!("Bả {u}")),
+            ] {
+                let canonical = validate_name(&lower).unwrap();
+                if is_respelling_of(&upper, &canonical) {
+                    assert_eq!(validate_name(&upper), Ok(canonical), "{upper}");
+                }
+            }
+        }
+        assert!(is_respelling_of(" NGUYỄN\tTHỊ  HOÀ ", "Nguyễn Thị Hoà"));
+        assert!(!is_respelling_of("NGUYEN THI HOA", "Nguyễn Thị Hoà"));
+        assert!(!is_respelling_of("Nguyễn Thị", "Nguyễn Thị Hoà"));
+        assert!(!is_respelling_of("Nguyễn Thị Hoà Hoà", "Nguyễn Thị Hoà"));
+        assert!(!is_respelling_of("Nguyễn Thị HÒA", "Nguyễn Thị Hoà"));
+        assert!(!is_respelling_of("  ", ""));
+        // The Kelvin sign lower-cases to "k" but is not the upper case of "k".
+        assert!(!is_respelling_of("\u{212A}im", "Kim"));
+        assert!(!is_respelling_of("KIM", "Kim") || validate_name("KIM") == Ok("Kim".into()));
+    }
+
+    /// Names as the registry holds them: words of Vietnamese names, in either case.
+    fn registry_like() -> impl Strategy<Value = String> {
+        let words = prop::sample::select(vec![
+            "Nguyễn", "thị", "HOÀ", "Văn", "đặng", "Trần", "lê", "Phạm", "huỳnh", "Quỳnh", "ngọc",
+            "Anh", "tuấn", "Khuê", "Thuỷ", "Ưng", "Ỷ", "H'Hen", "Niê", "y-Moan", "Đức",
+        ]);
+        prop::collection::vec(words, 1..6).prop_map(|w| w.join(" "))
+    }
+
+    /// `canonical` with some of its lower-case Vietnamese letters in upper case (`upper`,
+    /// a coin per character) and its spaces replaced by other whitespace (`spaces`).
+    fn respelled(canonical: &str, upper: &[bool], spaces: &[&str]) -> String {
+        let mut out = spaces[0].to_owned();
+        for (i, c) in canonical.chars().enumerate() {
+            match c {
+                ' ' => out.push_str(spaces[1 + i % (spaces.len() - 1)]),
+                c if upper[i % upper.len()] && is_vietnamese_lower(c) => out.push(upper1(c)),
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// The shortcut is exact: a name it accepts validates to the canonical name it
+        /// was compared with, and it accepts every respelling of a valid canonical name.
+        #[test]
+        fn a_respelling_validates_to_the_name_it_respells(
+            s in prop_oneof![name_like(), registry_like()],
+            other in name_like(),
+            upper in prop::collection::vec(any::<bool>(), 1..8),
+            spaces in prop::collection::vec(
+                prop::sample::select(vec![" ", "  ", "\t", "\u{a0}", " \n ", ""]), 2..5),
+        ) {
+            let canonical = canonical_name(&s);
+            // (Too many random strings without a valid name would fail the test.)
+            prop_assume!(validate_name(&canonical).as_ref() == Ok(&canonical));
+            let spaces: Vec<&str> = std::iter::once(spaces[0])
+                .chain(spaces[1..].iter().map(|s| if s.is_empty() { " " } else { s }))
+                .collect();
+            let input = respelled(&canonical, &upper, &spaces);
+            prop_assert!(is_respelling_of(&input, &canonical), "{:?}", input);
+            prop_assert_eq!(validate_name(&input), Ok(canonical.clone()));
+            for input in [other.clone(), other.to_uppercase(), format!(" {other}")] {
+                if is_respelling_of(&input, &canonical) {
+                    prop_assert_eq!(validate_name(&input), validate_name(&canonical));
+                }
+            }
         }
     }
 

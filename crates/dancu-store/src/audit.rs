@@ -706,7 +706,8 @@ fn page_end(tx: &mut dyn Tx, after: i64) -> Result<Option<i64>, Error> {
     Ok(end)
 }
 
-/// The `audit_persons` rows under entries `from..=to`, in order, at most `limit`.
+/// The `audit_persons` rows under entries `from..=to`, in order, at most `limit`: a scan
+/// of the table (no index is kept by entry), for the walk to name a fault it has found.
 fn indexed(tx: &mut dyn Tx, from: i64, to: i64, limit: i64) -> Result<Vec<Indexed>, Error> {
     Ok(tx
         .query(
@@ -744,6 +745,16 @@ fn outside_segments(tx: &mut dyn Tx) -> Result<Option<Indexed>, Error> {
         .map(indexed_row))
 }
 
+/// The last entry of bucket `bucket` of [`RowSums`] that the log holds (`last` is its
+/// last entry; the bucket past it holds all later ids).
+fn bucket_end(bucket: i64, last: i64) -> i64 {
+    match bucket {
+        -1 => 0,
+        i64::MAX => i64::MAX,
+        b => (((b + 1) << BUCKET_BITS) - 1).min(last),
+    }
+}
+
 /// A checkpoint as found in the table (its columns may have been tampered with).
 struct StoredCheckpoint {
     id: i64,
@@ -761,45 +772,75 @@ struct Walk<'a> {
     checkpoints_done: bool,
     checkpoints_checked: u64,
     tracked: u64,
-    /// The last id of the run of entries that list no one searched so far, and the first
-    /// `audit_persons` row found under that run (a fault once the walk reaches it).
-    unlisted: (i64, Option<Indexed>),
     /// The head record, once its genesis matched this chain.
     head: Option<&'a HeadRecord>,
     /// The last entry the tracker's runs cover, and what they must hold: the single
     /// entries about a person up to it, walked so far.
     runs_upto: i64,
-    single: PairSums,
+    single: RowSums,
+    /// What `audit_persons` must hold: the persons group entries list, walked so far.
+    listed: RowSums,
+    hasher: RowHasher,
 }
 
-/// Entries per bucket of [`PairSums`].
-const PAIR_BUCKET_BITS: u32 = 16;
+/// Entries per bucket of [`RowSums`].
+const BUCKET_BITS: u32 = 16;
 
-/// A multiset of (person, entry) pairs in bounded memory: per bucket of entry ids, the
-/// count of pairs and the sum of a cryptographic hash of each (so that no forged set of
-/// rows sums to the same as the true one).
-#[derive(Default, PartialEq)]
-struct PairSums(std::collections::BTreeMap<i64, (u64, u128)>);
+/// The key of [`RowSums`]: drawn at random for each walk (the standard library's SipHash
+/// keys, from the operating system's generator), so that whoever edits the tables can
+/// neither predict a row's hash nor build a forged set of rows that sums to the same as
+/// the true one. Two keys give 128 bits, at a fraction of the cost of SHA-256 over the
+/// tens of millions of rows of a batch's tracker.
+struct RowHasher([std::hash::RandomState; 2]);
 
-impl PairSums {
-    fn add(&mut self, person: i64, entry: i64) {
-        let mut h = Sha256::new();
-        h.update(person.to_be_bytes());
-        h.update(entry.to_be_bytes());
-        let digest: [u8; 32] = h.finalize().into();
-        let value = u128::from_be_bytes(digest[..16].try_into().expect("16 bytes"));
-        let sums = self.0.entry(entry >> PAIR_BUCKET_BITS).or_default();
-        sums.0 += 1;
-        sums.1 = sums.1.wrapping_add(value);
+impl RowHasher {
+    fn new() -> Self {
+        RowHasher([std::hash::RandomState::new(), std::hash::RandomState::new()])
     }
 
-    /// The first bucket in which the two differ.
-    fn first_difference(&self, other: &PairSums) -> Option<i64> {
+    fn hash(&self, (entry, person, outcome): (i64, i64, &str)) -> u128 {
+        use std::hash::BuildHasher;
+        let [a, b] = self
+            .0
+            .each_ref()
+            .map(|k| k.hash_one((entry, person, outcome)));
+        (u128::from(a) << 64) | u128::from(b)
+    }
+}
+
+/// A multiset of tracker rows (entry, person, outcome) in bounded memory: per key (a
+/// bucket of entries, or an entry), the count of rows and the sum of their hashes.
+#[derive(Default, PartialEq)]
+struct RowSums(std::collections::BTreeMap<i64, (u64, u128)>);
+
+impl RowSums {
+    fn add(&mut self, key: i64, hasher: &RowHasher, row: (i64, i64, &str)) {
+        let sums = self.0.entry(key).or_default();
+        sums.0 += 1;
+        sums.1 = sums.1.wrapping_add(hasher.hash(row));
+    }
+
+    /// The first key under which the two differ.
+    fn first_difference(&self, other: &RowSums) -> Option<i64> {
         let keys = self.0.keys().chain(other.0.keys());
         keys.filter(|k| self.0.get(k) != other.0.get(k))
             .min()
             .copied()
     }
+}
+
+/// The persons a group entry lists, as the rows `audit_persons` must hold for it (sorted,
+/// without repeats); `None` for an entry that lists no one.
+fn listed_rows(id: i64, personal_id: &Value, detail: &Value) -> Option<Vec<Indexed>> {
+    let mut rows = Vec::new();
+    listed_persons(personal_id, detail, |person, outcome| {
+        rows.push((id, person, outcome.to_owned()))
+    })
+    .then(|| {
+        rows.sort_unstable();
+        rows.dedup();
+        rows
+    })
 }
 
 /// Which of two sorted lists holds the first element the other lacks, at which index.
@@ -847,10 +888,11 @@ impl<'a> Walk<'a> {
             checkpoints_done: false,
             checkpoints_checked: 0,
             tracked: 0,
-            unlisted: (i64::MIN, None),
             head: None,
             runs_upto: 0,
-            single: PairSums::default(),
+            single: RowSums::default(),
+            listed: RowSums::default(),
+            hasher: RowHasher::new(),
         }
     }
 
@@ -878,9 +920,6 @@ impl<'a> Walk<'a> {
         if let Err(broken) = self.checkpoints_before(tx, self.next_id)? {
             return Ok(Err(broken));
         }
-        if let Some(row) = indexed(tx, i64::MIN, 0, 1)?.pop() {
-            return Ok(Err((row.0, person_fault(Fault::Dangling, row))));
-        }
         if let Some(row) = outside_segments(tx)? {
             return Ok(Err((row.0, person_fault(Fault::Untracked, row))));
         }
@@ -889,11 +928,7 @@ impl<'a> Walk<'a> {
             let mut rows = tx.query(&sql, &[Value::Int(after), Value::Int(page_end)])?;
             let Some(last) = rows.last() else { break };
             after = last[0].as_i64().unwrap_or(i64::MAX);
-            let lists: Vec<bool> = rows
-                .iter()
-                .map(|r| listed_persons(&r[6], &r[11], |_, _| {}))
-                .collect();
-            for (i, row) in rows.iter_mut().enumerate() {
+            for row in rows.iter_mut() {
                 let stored = row.pop().and_then(|h| parse_hash(&h));
                 let id = row[0].as_i64().unwrap_or_default();
                 if id != self.next_id {
@@ -915,24 +950,17 @@ impl<'a> Walk<'a> {
                 {
                     return Ok(Err((id, fault)));
                 }
-                let tracker = if lists[i] {
-                    self.check_listed(tx, id, row)?
-                } else {
-                    if let Some(person) = row[6].as_i64().filter(|_| id <= self.runs_upto) {
-                        self.single.add(person, id);
-                        self.tracked += 1;
+                if let Some(listed) = listed_rows(id, &row[6], &row[11]) {
+                    for (entry, person, outcome) in &listed {
+                        let key = *entry >> BUCKET_BITS;
+                        self.listed
+                            .add(key, &self.hasher, (*entry, *person, outcome));
                     }
-                    // Entries that list no one: one query for the run of them from here.
-                    if self.unlisted.0 < id {
-                        let run = lists[i..].iter().take_while(|l| !**l).count() as i64;
-                        let first = indexed(tx, id, id + run - 1, 1)?.pop();
-                        self.unlisted = (id + run - 1, first);
-                    }
-                    let found = self.unlisted.1.take_if(|r| r.0 == id);
-                    found.map(|row| person_fault(Fault::Unlisted, row))
-                };
-                if let Some(fault) = tracker {
-                    return Ok(Err((id, fault)));
+                    self.tracked += listed.len() as u64;
+                } else if let Some(person) = row[6].as_i64().filter(|_| id <= self.runs_upto) {
+                    self.single
+                        .add(id >> BUCKET_BITS, &self.hasher, (id, person, ""));
+                    self.tracked += 1;
                 }
                 self.prev = hash;
                 self.next_id += 1;
@@ -948,40 +976,125 @@ impl<'a> Walk<'a> {
         if let Some(head) = self.head.filter(|h| h.checkpoint.entry_id >= self.next_id) {
             return Ok(Err(self.beyond_end(&head.checkpoint, HEAD_FILE)));
         }
-        if let Some(row) = indexed(tx, self.next_id, i64::MAX, 1)?.pop() {
-            return Ok(Err((row.0, person_fault(Fault::Dangling, row))));
+        // The first entry at which either index of the tracker is wrong.
+        let groups = self.check_groups(tx)?;
+        let runs = self.check_runs(tx)?;
+        Ok(match groups.into_iter().chain(runs).min_by_key(|b| b.0) {
+            Some(broken) => Err(broken),
+            None => Ok(()),
+        })
+    }
+
+    /// Compares `audit_persons` with the persons the group entries list: the multisets of
+    /// rows per bucket of entries first (one scan of the table), then, in the first bucket
+    /// that differs, per entry (a scan of the bucket's entries and rows), then the rows of
+    /// the first entry that differs, to name the first row missing or added. Rows under
+    /// no entry of the log (before the first, after the last) are sums of their own.
+    fn check_groups(&mut self, tx: &mut dyn Tx) -> Result<Option<Broken>, Error> {
+        let last = self.next_id - 1;
+        let bucket = |entry: i64| match entry {
+            ..1 => -1,
+            e if e > last => i64::MAX,
+            e => e >> BUCKET_BITS,
+        };
+        let mut stored = RowSums::default();
+        tx.for_each(
+            "SELECT entry_id, personal_id, outcome FROM audit_persons",
+            &[],
+            &mut |r| {
+                let (entry, person, outcome) = indexed_row(r);
+                stored.add(bucket(entry), &self.hasher, (entry, person, &outcome));
+                Ok(())
+            },
+        )?;
+        let Some(differs) = self.listed.first_difference(&stored) else {
+            return Ok(None);
+        };
+        if differs == -1 || differs == i64::MAX {
+            let from = if differs == -1 { i64::MIN } else { last + 1 };
+            let row = indexed(tx, from, bucket_end(differs, last), 1)?.pop();
+            return Ok(row.map(|row| (row.0, person_fault(Fault::Dangling, row))));
         }
-        self.check_runs(tx)
+        let (from, to) = ((differs << BUCKET_BITS).max(1), bucket_end(differs, last));
+        let mut listed = RowSums::default();
+        tx.for_each(
+            "SELECT id, personal_id, detail FROM audit_log WHERE id BETWEEN $1 AND $2",
+            &[Value::Int(from), Value::Int(to)],
+            &mut |r| {
+                let id = r[0].as_i64().unwrap_or_default();
+                for (entry, person, outcome) in listed_rows(id, &r[1], &r[2]).unwrap_or_default() {
+                    listed.add(entry, &self.hasher, (entry, person, &outcome));
+                }
+                Ok(())
+            },
+        )?;
+        let mut stored = RowSums::default();
+        tx.for_each(
+            "SELECT entry_id, personal_id, outcome FROM audit_persons \
+             WHERE entry_id BETWEEN $1 AND $2",
+            &[Value::Int(from), Value::Int(to)],
+            &mut |r| {
+                let (entry, person, outcome) = indexed_row(r);
+                stored.add(entry, &self.hasher, (entry, person, &outcome));
+                Ok(())
+            },
+        )?;
+        let Some(entry) = listed.first_difference(&stored) else {
+            return Err(Error::Corrupt(format!(
+                "the tracker's persons of group entries differ from the log around entries \
+                 {from}..{to} but no entry's do"
+            )));
+        };
+        let row = tx
+            .query_one(
+                "SELECT personal_id, detail FROM audit_log WHERE id = $1",
+                &[Value::Int(entry)],
+            )?
+            .unwrap_or_default();
+        let mut listed = listed_rows(entry, &row[0], &row[1]).unwrap_or_default();
+        let mut found = indexed(tx, entry, entry, listed.len() as i64 + 1)?;
+        // Sorted here too: PostgreSQL may order the outcomes by another collation.
+        found.sort_unstable();
+        Ok(Some(match first_unmatched(&listed, &found) {
+            Some(Unmatched::Left(l)) => {
+                (entry, person_fault(Fault::Untracked, listed.swap_remove(l)))
+            }
+            Some(Unmatched::Right(f)) => {
+                (entry, person_fault(Fault::Unlisted, found.swap_remove(f)))
+            }
+            None => {
+                return Err(Error::Corrupt(format!(
+                    "the tracker's persons of entry {entry} differ from the log's but no row does"
+                )));
+            }
+        }))
     }
 
     /// Compares the tracker's runs with the single entries the walk found up to the point
     /// the runs cover: the multisets of pairs per bucket of entries first (one scan of the
     /// runs), then, in the first bucket that differs, the pairs themselves, to name the
     /// first entry whose pair is missing or added.
-    fn check_runs(&mut self, tx: &mut dyn Tx) -> Result<Result<(), Broken>, Error> {
+    fn check_runs(&mut self, tx: &mut dyn Tx) -> Result<Option<Broken>, Error> {
         let pair = |r: &Row| {
             (
                 r[0].as_i64().unwrap_or_default(),
                 r[1].as_i64().unwrap_or_default(),
             )
         };
-        let mut stored = PairSums::default();
+        let mut stored = RowSums::default();
         tx.for_each(
             "SELECT personal_id, entry_id FROM audit_run_rows",
             &[],
             &mut |r| {
                 let (person, entry) = pair(&r);
-                stored.add(person, entry);
+                stored.add(entry >> BUCKET_BITS, &self.hasher, (entry, person, ""));
                 Ok(())
             },
         )?;
         let Some(bucket) = self.single.first_difference(&stored) else {
-            return Ok(Ok(()));
+            return Ok(None);
         };
-        let (from, to) = (
-            bucket << PAIR_BUCKET_BITS,
-            ((bucket + 1) << PAIR_BUCKET_BITS) - 1,
-        );
+        let (from, to) = (bucket << BUCKET_BITS, ((bucket + 1) << BUCKET_BITS) - 1);
         // (entry, person, outcome) on both sides, sorted.
         let mut logged: Vec<Indexed> = tx
             .query(
@@ -1033,32 +1146,7 @@ impl<'a> Walk<'a> {
                 )));
             }
         };
-        Ok(Err((entry, fault)))
-    }
-
-    /// Compares the persons a group entry lists with its `audit_persons` rows (at most
-    /// one more than it lists are read, so a flood of added rows costs nothing).
-    fn check_listed(
-        &mut self,
-        tx: &mut dyn Tx,
-        id: i64,
-        row: &[Value],
-    ) -> Result<Option<Fault>, Error> {
-        let mut listed = Vec::new();
-        listed_persons(&row[6], &row[11], |person, outcome| {
-            listed.push((id, person, outcome.to_owned()))
-        });
-        listed.sort_unstable();
-        listed.dedup();
-        let mut found = indexed(tx, id, id, listed.len() as i64 + 1)?;
-        // Sorted here too: PostgreSQL may order the outcomes by another collation.
-        found.sort_unstable();
-        self.tracked += listed.len() as u64;
-        Ok(match first_unmatched(&listed, &found) {
-            None => None,
-            Some(Unmatched::Left(l)) => Some(person_fault(Fault::Untracked, listed.swap_remove(l))),
-            Some(Unmatched::Right(f)) => Some(person_fault(Fault::Unlisted, found.swap_remove(f))),
-        })
+        Ok(Some((entry, fault)))
     }
 
     /// A checkpoint that covers an entry past the end of the log: a truncation if it is

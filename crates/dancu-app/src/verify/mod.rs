@@ -24,7 +24,7 @@ use std::borrow::Cow;
 
 use dancu_domain::date::DateAgreement;
 use dancu_domain::personal_id::OldIdNumber;
-use dancu_domain::text::{NameAgreement, fold, nfc, validate_name};
+use dancu_domain::text::{NameAgreement, fold, is_respelling_of, nfc, validate_name};
 use dancu_domain::{Gender, PartialDate, PersonalId};
 use dancu_store::{AuditEntry, Identity, Store};
 use rustc_hash::FxHashMap;
@@ -354,10 +354,15 @@ fn parse_fields(
 ) -> Result<Parsed, Invalid> {
     let full_name = provided(&req.full_name)
         .map(|n| match registry_name {
-            // The registry's names are canonical: the same text, or the same once
-            // composed (a decomposed file), has the registry's name as its canonical form,
-            // without the syllable-by-syllable work of `validate_name`.
-            Some(r) if r == n || (has_combining_mark(n) && nfc(n) == r) => Ok(r.to_owned()),
+            // The registry's names are canonical: the same text, the same once composed
+            // (a decomposed file) or respelled in upper case or with other spaces has the
+            // registry's name as its canonical form, without the syllable-by-syllable
+            // work of `validate_name`.
+            Some(r)
+                if r == n || is_respelling_of(n, r) || (has_combining_mark(n) && nfc(n) == r) =>
+            {
+                Ok(r.to_owned())
+            }
             _ => validate_name(n),
         })
         .transpose()
@@ -659,11 +664,11 @@ mod tests {
     use dancu_domain::text::canonical_name;
     use unicode_normalization::UnicodeNormalization;
 
-    /// The shortcut for decomposed names gives what `validate_name` gives, for either
-    /// tone-mark convention, upper case, hyphens and apostrophes; text that is not the
-    /// registry's name composed takes the full path.
+    /// The shortcuts for decomposed and respelled names (upper case, other spaces) give
+    /// what `validate_name` gives, for either tone-mark convention, hyphens and
+    /// apostrophes; text that is none of these takes the full path.
     #[test]
-    fn a_decomposed_name_parses_as_validate_name_does() {
+    fn a_decomposed_or_respelled_name_parses_as_validate_name_does() {
         let id = IdKey::Current(PersonalId::from_parts(1, Gender::Female, 1990, 1).unwrap());
         for spelling in [
             "Nguyễn Thị Hoà",
@@ -680,6 +685,9 @@ mod tests {
                 registry.nfd().collect::<String>(),
                 spelling.to_owned(),
                 spelling.to_uppercase().nfd().collect::<String>(),
+                spelling.to_uppercase(),
+                registry.to_uppercase(),
+                format!("  {}\t", registry.replace(' ', "   ")),
             ] {
                 let request = VerifyRequest {
                     personal_id: String::new(),
