@@ -66,13 +66,13 @@ lookups() {
 before=$(lookups)
 echo "raw multi-get (before): $before"
 rm -f "$dir/verify-out.csv"
-/usr/bin/time -v "$bin" --data-dir "$dir" verify-batch --input "$input" --output "$dir/verify-out.csv" \
+/usr/bin/time -v "$root/scripts/peak-memory.sh" "$bin" --data-dir "$dir" verify-batch --input "$input" --output "$dir/verify-out.csv" \
   >"$dir/verify.log" 2>"$dir/verify.time"
 cat "$dir/verify.log"
 after=$(lookups)
 echo "raw multi-get (after): $after"
 rss=$(grep 'Maximum resident' "$dir/verify.time" | awk '{print $NF}')
-echo "verify-batch peak RSS: $((rss / 1024)) MiB"
+echo "verify-batch peak RSS: $((rss / 1024)) MiB, of which $(grep 'peak heap' "$dir/verify.time")"
 python3 - "$before" "$after" "$(head -1 "$dir/verify.log")" "$(cat "$dir/verify.time")" <<'PY'
 import re, sys
 num = lambda s, pat: float(re.search(pat, s).group(1))

@@ -2100,6 +2100,19 @@ fn sqlite_store_refuses_to_open_without_one_of_its_two_files() {
     assert!(err.to_string().contains("dancu.db"), "{err}");
 }
 
+/// Readers map the whole registry file: SQLite is built with a bound on the map far above
+/// its default of 2 GB (`.cargo/config.toml`), which a province's file exceeds, and a
+/// reader asks for all of it.
+#[test]
+fn sqlite_readers_map_the_whole_registry_file() {
+    let t = dancu_store::testing::TestStore::sqlite();
+    let mapped = t
+        .store
+        .read(|tx| tx.query_i64("PRAGMA main.mmap_size", &[]))
+        .unwrap();
+    assert_eq!(mapped, 1 << 40);
+}
+
 /// The point of the audit file: an audit commit (the audit writer's, or a verify job's
 /// checkpoint with its entries) does not change the registry's file, so the readers'
 /// page caches of it stay valid.
