@@ -997,16 +997,7 @@ impl<'a> Walk<'a> {
             e if e > last => i64::MAX,
             e => e >> BUCKET_BITS,
         };
-        let mut stored = RowSums::default();
-        tx.for_each(
-            "SELECT entry_id, personal_id, outcome FROM audit_persons",
-            &[],
-            &mut |r| {
-                let (entry, person, outcome) = indexed_row(r);
-                stored.add(bucket(entry), &self.hasher, (entry, person, &outcome));
-                Ok(())
-            },
-        )?;
+        let stored = self.sum_stored(tx, (i64::MIN, i64::MAX), bucket)?;
         let Some(differs) = self.listed.first_difference(&stored) else {
             return Ok(None);
         };
@@ -1028,17 +1019,7 @@ impl<'a> Walk<'a> {
                 Ok(())
             },
         )?;
-        let mut stored = RowSums::default();
-        tx.for_each(
-            "SELECT entry_id, personal_id, outcome FROM audit_persons \
-             WHERE entry_id BETWEEN $1 AND $2",
-            &[Value::Int(from), Value::Int(to)],
-            &mut |r| {
-                let (entry, person, outcome) = indexed_row(r);
-                stored.add(entry, &self.hasher, (entry, person, &outcome));
-                Ok(())
-            },
-        )?;
+        let stored = self.sum_stored(tx, (from, to), |entry| entry)?;
         let Some(entry) = listed.first_difference(&stored) else {
             return Err(Error::Corrupt(format!(
                 "the tracker's persons of group entries differ from the log around entries \
@@ -1068,6 +1049,28 @@ impl<'a> Walk<'a> {
                 )));
             }
         }))
+    }
+
+    /// The sums of the `audit_persons` rows under entries `from..=to`, each under
+    /// `key(entry)`: a scan of the table.
+    fn sum_stored(
+        &self,
+        tx: &mut dyn Tx,
+        (from, to): (i64, i64),
+        key: impl Fn(i64) -> i64,
+    ) -> Result<RowSums, Error> {
+        let mut sums = RowSums::default();
+        tx.for_each(
+            "SELECT entry_id, personal_id, outcome FROM audit_persons \
+             WHERE entry_id BETWEEN $1 AND $2",
+            &[Value::Int(from), Value::Int(to)],
+            &mut |r| {
+                let (entry, person, outcome) = indexed_row(r);
+                sums.add(key(entry), &self.hasher, (entry, person, &outcome));
+                Ok(())
+            },
+        )?;
+        Ok(sums)
     }
 
     /// Compares the tracker's runs with the single entries the walk found up to the point
