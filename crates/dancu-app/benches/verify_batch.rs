@@ -24,6 +24,8 @@ fn main() {
         return;
     };
     let store = Store::open(&url).expect("open store");
+    // As `dancu verify-batch` reads it.
+    store.map_registry_file();
     let mut reader = csv::Reader::from_path(&input).expect("open input");
     let column = reader
         .headers()

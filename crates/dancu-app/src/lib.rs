@@ -149,6 +149,12 @@ impl App {
         Ok(App::with_config(Store::open(url)?, config))
     }
 
+    /// Has the store's readers map the registry file ([`Store::map_registry_file`]): for
+    /// a process that verifies a batch and nothing else, before it starts.
+    pub fn map_registry_file(&self) {
+        self.store.map_registry_file();
+    }
+
     /// Largest file a partner may upload as one batch job.
     pub fn job_upload_bytes(&self) -> u64 {
         self.job_upload_bytes

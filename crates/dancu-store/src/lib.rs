@@ -164,6 +164,16 @@ impl Store {
         }
     }
 
+    /// Has the readers map the registry file (SQLite; nothing on PostgreSQL), for a
+    /// process that reads much of it, such as a batch verification: see
+    /// `sqlite::READER_MMAP_BYTES`. Call it before the reads start (readers in use at the
+    /// moment keep copying pages).
+    pub fn map_registry_file(&self) {
+        if let Backend::Sqlite(b) = &self.backend {
+            b.map_readers();
+        }
+    }
+
     /// Runs `f` in one read-only snapshot.
     pub fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, Error>) -> Result<T, Error> {
         match &self.backend {

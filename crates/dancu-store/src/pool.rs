@@ -71,6 +71,14 @@ impl<C> Pool<C> {
         result
     }
 
+    /// Closes the idle connections, so that later uses open new ones (connections in use
+    /// return to the pool as they are).
+    pub(crate) fn drop_idle(&self) {
+        let mut state = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        state.open -= state.idle.len();
+        state.idle.clear();
+    }
+
     fn release(&self, conn: Option<C>) {
         let mut state = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         match conn {

@@ -481,6 +481,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             chunk_rows,
         } => {
             let app = App::open(&url).map_err(fail)?;
+            app.map_registry_file();
             let agreement = Agreement::parse(return_fields)?;
             let options = BatchOptions {
                 checkpoint_rows: *checkpoint_rows,
