@@ -787,23 +787,21 @@ struct Walk<'a> {
 const BUCKET_BITS: u32 = 16;
 
 /// The key of [`RowSums`]: drawn at random for each walk (the standard library's SipHash
-/// keys, from the operating system's generator), so that whoever edits the tables can
+/// key, from the operating system's generator), so that whoever edits the tables can
 /// neither predict a row's hash nor build a forged set of rows that sums to the same as
-/// the true one. Two keys give 128 bits, at a fraction of the cost of SHA-256 over the
-/// tens of millions of rows of a batch's tracker.
-struct RowHasher([std::hash::RandomState; 2]);
+/// the true one. Two outputs of the one key (on the row told apart by a leading 0 or 1)
+/// give 128 bits, at a fraction of the cost of SHA-256 over the tens of millions of rows
+/// of a batch's tracker.
+struct RowHasher(std::hash::RandomState);
 
 impl RowHasher {
     fn new() -> Self {
-        RowHasher([std::hash::RandomState::new(), std::hash::RandomState::new()])
+        RowHasher(std::hash::RandomState::new())
     }
 
     fn hash(&self, (entry, person, outcome): (i64, i64, &str)) -> u128 {
         use std::hash::BuildHasher;
-        let [a, b] = self
-            .0
-            .each_ref()
-            .map(|k| k.hash_one((entry, person, outcome)));
+        let [a, b] = [0u8, 1].map(|half| self.0.hash_one((half, entry, person, outcome)));
         (u128::from(a) << 64) | u128::from(b)
     }
 }
