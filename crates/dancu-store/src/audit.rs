@@ -388,7 +388,8 @@ pub enum ChainVerdict {
         /// The first bad entry.
         entry_id: i64,
         fault: Fault,
-        /// Entries found intact before it.
+        /// Entries whose links were found intact before it (for a fault of the tracker's
+        /// index, found once the walk has ended: every entry).
         checked: u64,
     },
 }
@@ -708,13 +709,15 @@ fn page_end(tx: &mut dyn Tx, after: i64) -> Result<Option<i64>, Error> {
 
 /// The `audit_persons` rows under entries `from..=to`, in order, at most `limit`: a scan
 /// of the table (no index is kept by entry), for the walk to name a fault it has found.
+/// Like the sums, it leaves out rows whose numbers are not integers.
 fn indexed(tx: &mut dyn Tx, from: i64, to: i64, limit: i64) -> Result<Vec<Indexed>, Error> {
+    let sql = format!(
+        "SELECT entry_id, personal_id, outcome FROM audit_persons \
+         WHERE entry_id BETWEEN $1 AND $2{} ORDER BY entry_id, personal_id, outcome LIMIT $3",
+        integers_only(tx.dialect(), PERSON_NUMBERS)
+    );
     Ok(tx
-        .query(
-            "SELECT entry_id, personal_id, outcome FROM audit_persons \
-             WHERE entry_id BETWEEN $1 AND $2 ORDER BY entry_id, personal_id, outcome LIMIT $3",
-            &[Value::Int(from), Value::Int(to), Value::Int(limit)],
-        )?
+        .query(&sql, &[Value::Int(from), Value::Int(to), Value::Int(limit)])?
         .into_iter()
         .map(indexed_row)
         .collect())
@@ -751,7 +754,28 @@ fn bucket_end(bucket: i64, last: i64) -> i64 {
     match bucket {
         -1 => 0,
         i64::MAX => i64::MAX,
-        b => (((b + 1) << BUCKET_BITS) - 1).min(last),
+        b => bucket_last(b).min(last),
+    }
+}
+
+/// The last entry id of bucket `bucket` (of any bucket, without overflow).
+fn bucket_last(bucket: i64) -> i64 {
+    (bucket << BUCKET_BITS) | ((1 << BUCKET_BITS) - 1)
+}
+
+/// The numbers of an `audit_persons` row.
+const PERSON_NUMBERS: &[&str] = &["entry_id", "personal_id", "segment"];
+
+/// A condition on the tracker's rows (after a `WHERE`): `columns` hold integers. SQLite
+/// keeps any number in a BIGINT column, and such a row reads back truncated; PostgreSQL
+/// has only integers there.
+fn integers_only(dialect: Dialect, columns: &[&str]) -> String {
+    match dialect {
+        Dialect::Sqlite => columns
+            .iter()
+            .map(|c| format!(" AND typeof({c}) = 'integer'"))
+            .collect(),
+        Dialect::Postgres => String::new(),
     }
 }
 
@@ -786,10 +810,10 @@ struct Walk<'a> {
 /// Entries per bucket of [`RowSums`].
 const BUCKET_BITS: u32 = 16;
 
-/// The key of [`RowSums`]: drawn at random for each walk (the standard library's SipHash
-/// key, from the operating system's generator), so that whoever edits the tables can
-/// neither predict a row's hash nor build a forged set of rows that sums to the same as
-/// the true one. Two outputs of the one key (on the row told apart by a leading 0 or 1)
+/// The key of [`RowSums`]: random in each process (the standard library's `RandomState`:
+/// seeded from the operating system's generator, a HashDoS-resistant keyed hash,
+/// SipHash-1-3 today), so that whoever edits the tables can neither predict a row's hash
+/// nor build a forged set of rows that sums to the same as the true one. Two outputs of the one key (on the row told apart by a leading 0 or 1)
 /// give 128 bits, at a fraction of the cost of SHA-256 over the tens of millions of rows
 /// of a batch's tracker.
 struct RowHasher(std::hash::RandomState);
@@ -1002,7 +1026,13 @@ impl<'a> Walk<'a> {
         if differs == -1 || differs == i64::MAX {
             let from = if differs == -1 { i64::MIN } else { last + 1 };
             let row = indexed(tx, from, bucket_end(differs, last), 1)?.pop();
-            return Ok(row.map(|row| (row.0, person_fault(Fault::Dangling, row))));
+            return match row {
+                Some(row) => Ok(Some((row.0, person_fault(Fault::Dangling, row)))),
+                None => Err(Error::Corrupt(format!(
+                    "the tracker's persons of group entries differ from the log outside its \
+                     entries ({from}..) but no row is there"
+                ))),
+            };
         }
         let (from, to) = ((differs << BUCKET_BITS).max(1), bucket_end(differs, last));
         let mut listed = RowSums::default();
@@ -1050,7 +1080,9 @@ impl<'a> Walk<'a> {
     }
 
     /// The sums of the `audit_persons` rows under entries `from..=to`, each under
-    /// `key(entry)`: a scan of the table.
+    /// `key(entry)`: a scan of the table. Rows that hold a number other than an integer
+    /// (SQLite keeps 5.5 in a BIGINT column) are left out: the tracker's queries never
+    /// match them, so the row they replace shows as missing.
     fn sum_stored(
         &self,
         tx: &mut dyn Tx,
@@ -1058,16 +1090,16 @@ impl<'a> Walk<'a> {
         key: impl Fn(i64) -> i64,
     ) -> Result<RowSums, Error> {
         let mut sums = RowSums::default();
-        tx.for_each(
+        let sql = format!(
             "SELECT entry_id, personal_id, outcome FROM audit_persons \
-             WHERE entry_id BETWEEN $1 AND $2",
-            &[Value::Int(from), Value::Int(to)],
-            &mut |r| {
-                let (entry, person, outcome) = indexed_row(r);
-                sums.add(key(entry), &self.hasher, (entry, person, &outcome));
-                Ok(())
-            },
-        )?;
+             WHERE entry_id BETWEEN $1 AND $2{}",
+            integers_only(tx.dialect(), PERSON_NUMBERS)
+        );
+        tx.for_each(&sql, &[Value::Int(from), Value::Int(to)], &mut |r| {
+            let (entry, person, outcome) = indexed_row(r);
+            sums.add(key(entry), &self.hasher, (entry, person, &outcome));
+            Ok(())
+        })?;
         Ok(sums)
     }
 
@@ -1083,8 +1115,9 @@ impl<'a> Walk<'a> {
             )
         };
         let mut stored = RowSums::default();
+        let integers = integers_only(tx.dialect(), &["run", "personal_id", "entry_id"]);
         tx.for_each(
-            "SELECT personal_id, entry_id FROM audit_run_rows",
+            &format!("SELECT personal_id, entry_id FROM audit_run_rows WHERE TRUE{integers}"),
             &[],
             &mut |r| {
                 let (person, entry) = pair(&r);
@@ -1095,7 +1128,7 @@ impl<'a> Walk<'a> {
         let Some(bucket) = self.single.first_difference(&stored) else {
             return Ok(None);
         };
-        let (from, to) = (bucket << BUCKET_BITS, ((bucket + 1) << BUCKET_BITS) - 1);
+        let (from, to) = (bucket << BUCKET_BITS, bucket_last(bucket));
         // (entry, person, outcome) on both sides, sorted.
         let mut logged: Vec<Indexed> = tx
             .query(
@@ -1111,7 +1144,10 @@ impl<'a> Walk<'a> {
             .collect();
         let mut in_runs: Vec<(i64, i64)> = Vec::new();
         tx.for_each(
-            "SELECT personal_id, entry_id FROM audit_run_rows WHERE entry_id BETWEEN $1 AND $2",
+            &format!(
+                "SELECT personal_id, entry_id FROM audit_run_rows \
+                 WHERE entry_id BETWEEN $1 AND $2{integers}"
+            ),
             &[Value::Int(from), Value::Int(to)],
             &mut |r| {
                 let (person, entry) = pair(&r);

@@ -1313,6 +1313,42 @@ fn audit_verify_narrows_to_the_entry_in_a_later_bucket() {
     );
 }
 
+/// SQLite keeps any number in a BIGINT column: a row of the tracker's index moved by half
+/// (its entry, person or segment) reads back truncated, as if intact, but the tracker's
+/// queries no longer find it; `audit verify` names the row it replaced as missing.
+#[test]
+fn sqlite_audit_verify_finds_a_tracker_row_moved_by_a_fraction() {
+    let store = &dancu_store::testing::TestStore::of("sqlite", None).store;
+    let [_, b, ..] = log_with_groups(store);
+    let bn = b.as_u64();
+    for column in ["entry_id", "personal_id", "segment"] {
+        sql(
+            store,
+            &format!("UPDATE audit_persons SET {column} = {column} + 0.5 WHERE personal_id = {bn}"),
+        );
+        assert!(
+            store.audit_for_person(b, 10).unwrap().is_empty(),
+            "{column}"
+        );
+        assert_eq!(
+            broken_at(verify(store)),
+            (4, Fault::Untracked(person_row(b, "match"))),
+            "{column}"
+        );
+        sql(
+            store,
+            &format!(
+                "UPDATE audit_persons SET {column} = {column} - 0.5 \
+                 WHERE typeof({column}) = 'real'"
+            ),
+        );
+        assert!(
+            matches!(verify(store), ChainVerdict::Intact { .. }),
+            "{column}"
+        );
+    }
+}
+
 /// Once a segment of group persons is full, the next commit starts another: the tracker
 /// finds a person in each, and `audit verify` names a row moved out of every segment the
 /// tracker probes (hidden from it).
