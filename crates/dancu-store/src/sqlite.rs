@@ -408,7 +408,14 @@ fn read_row(row: &rusqlite::Row<'_>, n: usize) -> Result<Row, Error> {
             Ok(match row.get_ref(i)? {
                 ValueRef::Null => Value::Null,
                 ValueRef::Integer(v) => Value::Int(v),
-                ValueRef::Real(v) => Value::Int(v as i64),
+                // No column of the schema holds anything but integers, and SQLite keeps any
+                // number in a BIGINT column: read back truncated, a number altered by a
+                // fraction would pass for the original (the audit chain's hash included).
+                ValueRef::Real(v) => {
+                    return Err(Error::Corrupt(format!(
+                        "a number that is not an integer ({v}) where the schema keeps integers"
+                    )));
+                }
                 ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
                 ValueRef::Blob(_) => {
                     return Err(Error::Corrupt("unexpected blob column".into()));

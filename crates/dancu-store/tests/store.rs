@@ -1349,6 +1349,22 @@ fn sqlite_audit_verify_finds_a_tracker_row_moved_by_a_fraction() {
     }
 }
 
+/// The same for an entry of the log: read back truncated, its person moved by half would
+/// hash as the original; the store refuses to read such a number at all.
+#[test]
+fn sqlite_audit_verify_refuses_a_log_number_moved_by_a_fraction() {
+    let store = &dancu_store::testing::TestStore::of("sqlite", None).store;
+    audit_log(store, 3);
+    sql(
+        store,
+        "UPDATE audit_log SET personal_id = personal_id + 0.5 WHERE id = 2",
+    );
+    let err = store
+        .verify_audit_chain(ChainTrust::default())
+        .expect_err("no verdict on a log that holds a fraction");
+    assert!(err.to_string().contains("not an integer"), "{err}");
+}
+
 /// Once a segment of group persons is full, the next commit starts another: the tracker
 /// finds a person in each, and `audit verify` names a row moved out of every segment the
 /// tracker probes (hidden from it).
