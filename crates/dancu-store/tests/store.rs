@@ -1093,6 +1093,19 @@ fn broken_at(verdict: ChainVerdict) -> (i64, Fault) {
 }
 
 /// The entry of a chunk of batch verification job 1, before its persons are added.
+/// Records group entries as a running batch job's checkpoint does.
+fn checkpoint_groups(store: &Store, job: i64, groups: &[GroupEntry]) {
+    store
+        .checkpoint_verify_job(
+            job,
+            &Default::default(),
+            dancu_store::JOB_RUNNING,
+            groups,
+            None,
+        )
+        .unwrap();
+}
+
 fn batch_entry() -> AuditEntry {
     AuditEntry {
         at_millis: 5,
@@ -1128,15 +1141,7 @@ fn group_entries_list_their_persons_for_the_tracker(store: &Store) {
         Some(format!("job 1\nmatch {a} {b}\nmismatch {c}").as_str()),
         "sorted by outcome and person, each once"
     );
-    store
-        .checkpoint_verify_job(
-            job.id,
-            &Default::default(),
-            dancu_store::JOB_RUNNING,
-            &[start.into(), group],
-            None,
-        )
-        .unwrap();
+    checkpoint_groups(store, job.id, &[start.into(), group]);
     assert_eq!(
         store.audit_count().unwrap(),
         2,
@@ -1204,15 +1209,7 @@ fn log_with_groups(store: &Store) -> [PersonalId; 4] {
         ),
         GroupEntry::new(entry, vec![("match", p[3])]),
     ];
-    store
-        .checkpoint_verify_job(
-            job.id,
-            &Default::default(),
-            dancu_store::JOB_RUNNING,
-            &groups,
-            None,
-        )
-        .unwrap();
+    checkpoint_groups(store, job.id, &groups);
     audit_log(store, 1);
     assert!(matches!(
         verify(store),
@@ -1282,15 +1279,7 @@ fn audit_verify_narrows_to_the_entry_in_a_later_bucket() {
     audit_log(store, 65_540);
     let job = store.open_verify_job("bank", "in2", "f", "out2").unwrap();
     let later = GroupEntry::new(batch_entry(), vec![("match", a), ("mismatch", b)]);
-    store
-        .checkpoint_verify_job(
-            job.id,
-            &Default::default(),
-            dancu_store::JOB_RUNNING,
-            &[later],
-            None,
-        )
-        .unwrap();
+    checkpoint_groups(store, job.id, &[later]);
     let entry = store.audit_count().unwrap();
     assert!(entry >> 16 == 1, "entry {entry} in the second bucket");
     assert!(matches!(verify(store), ChainVerdict::Intact { .. }));
@@ -1389,15 +1378,7 @@ fn tracker_probes_every_segment_of_group_persons(store: &Store) {
         },
         vec![("mismatch", a)],
     );
-    store
-        .checkpoint_verify_job(
-            job.id,
-            &Default::default(),
-            dancu_store::JOB_RUNNING,
-            &[later],
-            None,
-        )
-        .unwrap();
+    checkpoint_groups(store, job.id, &[later]);
     assert_eq!(segment(), 1);
     let seen = store.audit_for_person(a, 10).unwrap();
     assert_eq!(
@@ -1467,15 +1448,11 @@ fn group_persons_move_into_segments_on_upgrade(store: &Store, url: &str) {
     assert_eq!(outcomes(a), ["match"]);
     assert_eq!(outcomes(b), ["mismatch"]);
     let job = upgraded.open_verify_job("bank", "in", "f", "out").unwrap();
-    upgraded
-        .checkpoint_verify_job(
-            job.id,
-            &Default::default(),
-            dancu_store::JOB_RUNNING,
-            &[GroupEntry::new(batch_entry(), vec![("match", b)])],
-            None,
-        )
-        .unwrap();
+    checkpoint_groups(
+        &upgraded,
+        job.id,
+        &[GroupEntry::new(batch_entry(), vec![("match", b)])],
+    );
     assert_eq!(outcomes(b), ["match", "mismatch"]);
     assert!(matches!(
         verify(&upgraded),
@@ -2192,15 +2169,7 @@ fn sqlite_audit_commits_leave_the_registry_file_unchanged() {
     let (main_after_job, audit_after) = data_versions();
     assert_ne!(audit, audit_after, "the reader sees the audit file change");
     assert_eq!(main, main_after_job, "the registry file did not change");
-    store
-        .checkpoint_verify_job(
-            job.id,
-            &Default::default(),
-            dancu_store::JOB_RUNNING,
-            &[AuditEntry::default().into()],
-            None,
-        )
-        .unwrap();
+    checkpoint_groups(store, job.id, &[AuditEntry::default().into()]);
     assert_eq!(data_versions().0, main);
     sql(
         store,
