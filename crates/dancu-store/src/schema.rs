@@ -531,13 +531,19 @@ pub(crate) fn migrate_until(store: &crate::Store, upto: Option<i64>) -> Result<(
             if target == SEAL_CHAIN_AT {
                 crate::audit::seal_unchained(tx)?;
             }
-            tx.exec(
-                "INSERT INTO schema_version (version) VALUES ($1)",
-                &[Value::Int(target)],
-            )?;
+            record_version(tx, target)?;
             Ok(())
         })?;
     }
+    Ok(())
+}
+
+/// Records in the main file that the store has migration `target`.
+fn record_version(tx: &mut dyn Tx, target: i64) -> Result<(), Error> {
+    tx.exec(
+        "INSERT INTO schema_version (version) VALUES ($1)",
+        &[Value::Int(target)],
+    )?;
     Ok(())
 }
 
@@ -573,10 +579,7 @@ fn migrate_audit_file(store: &crate::Store, target: i64, migration: &str) -> Res
     migrate_audit_file_only(store, target, migration)?;
     store.write(|tx| {
         if version(tx)? < target {
-            tx.exec(
-                "INSERT INTO schema_version (version) VALUES ($1)",
-                &[Value::Int(target)],
-            )?;
+            record_version(tx, target)?;
         }
         Ok(())
     })
@@ -642,10 +645,7 @@ fn move_audit_tables(store: &crate::Store, target: i64) -> Result<(), Error> {
             for table in AUDIT_TABLES {
                 tx.exec(&format!("DROP TABLE main.{table}"), &[])?;
             }
-            tx.exec(
-                "INSERT INTO schema_version (version) VALUES ($1)",
-                &[Value::Int(target)],
-            )?;
+            record_version(tx, target)?;
             Ok(true)
         })?;
         if moved {
