@@ -118,7 +118,9 @@ impl Store {
             audit_in_own_file: upto.is_none_or(|v| v >= audit_move),
             successions: successions::Cache::default(),
         };
-        schema::migrate_until(&store, upto)?;
+        if schema::migrate_until(&store, upto)? {
+            store.settle_after_migration()?;
+        }
         match upto {
             None => store.load_successions()?,
             // A store of an earlier layout (tests) may lack the table: never look.
@@ -187,6 +189,15 @@ impl Store {
     pub fn set_bulk_mode(&self, on: bool) -> Result<(), Error> {
         match &self.backend {
             Backend::Sqlite(b) => b.bulk_mode(on),
+            Backend::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// After migrations that changed the registry (SQLite: the WAL folded, the file
+    /// compacted after a table rebuild; nothing on PostgreSQL).
+    fn settle_after_migration(&self) -> Result<(), Error> {
+        match &self.backend {
+            Backend::Sqlite(b) => b.settle_after_migration(),
             Backend::Postgres(_) => Ok(()),
         }
     }

@@ -374,7 +374,47 @@ INSERT INTO {AUDIT}audit_run_state (indexed_upto)
     r#"
 DROP INDEX IF EXISTS {AUDIT}audit_persons_entry
 "#,
+    CITIZENS_BY_ROWID,
 ];
+
+/// On SQLite, citizens keyed by their personal ID as the table's own key (the rowid):
+/// created as `BIGINT PRIMARY KEY`, the table was keyed by an automatic rowid with a
+/// separate index by personal ID, so that every lookup searched two B-trees (the index,
+/// then the table). The table is rebuilt in ID order, its indexes with it; PostgreSQL
+/// keeps its table as it is.
+pub(crate) const CITIZENS_BY_ROWID: &str = r#"{SQLITE_ONLY}
+CREATE TABLE citizens_by_id (
+    personal_id INTEGER PRIMARY KEY,
+    full_name TEXT NOT NULL,
+    name_folded TEXT NOT NULL,
+    date_of_birth BIGINT NOT NULL,
+    gender TEXT NOT NULL,
+    birth_province BIGINT,
+    hometown TEXT,
+    ethnicity TEXT,
+    religion TEXT,
+    nationality TEXT NOT NULL,
+    blood_type TEXT,
+    old_id_number TEXT,
+    father_id BIGINT,
+    mother_id BIGINT,
+    spouse_id BIGINT,
+    household_id BIGINT,
+    relationship TEXT,
+    commune_code TEXT,
+    unit_structure TEXT NOT NULL,
+    date_of_death BIGINT,
+    created_event BIGINT NOT NULL,
+    updated_event BIGINT NOT NULL
+);
+INSERT INTO citizens_by_id SELECT * FROM citizens ORDER BY personal_id;
+DROP TABLE citizens;
+ALTER TABLE citizens_by_id RENAME TO citizens;
+{CITIZEN_INDEXES}
+"#;
+
+/// Marks a migration that PostgreSQL records as a version without running it.
+const SQLITE_ONLY: &str = "{SQLITE_ONLY}";
 
 /// The persons of group entries keyed by segment first (then person): a segment takes
 /// the rows of about [`crate::audit::GROUP_SEGMENT_ROWS`] persons, then the next one
@@ -467,11 +507,18 @@ fn render(sql: &str, dialect: Dialect) -> String {
         ),
     };
     let indexes: Vec<&str> = BULK_INDEXES.iter().map(|(_, ddl)| *ddl).collect();
-    sql.replace("{ID}", id)
+    let citizen_indexes: Vec<&str> = indexes
+        .iter()
+        .copied()
+        .filter(|ddl| ddl.contains(" ON citizens ("))
+        .collect();
+    sql.replace(SQLITE_ONLY, "")
+        .replace("{ID}", id)
         .replace("{WITHOUT_ROWID}", without_rowid)
         .replace("{BYTE_ORDER}", byte_order)
         .replace("{AUDIT}", audit)
         .replace("{BULK_INDEXES}", &indexes.join(";\n"))
+        .replace("{CITIZEN_INDEXES}", &citizen_indexes.join(";\n"))
 }
 
 /// The table of applied migrations (created before the first one).
@@ -504,13 +551,15 @@ pub(crate) fn migration(version: i64) -> Result<&'static str, Error> {
 }
 
 /// Applies the migrations the store lacks up to version `upto` (all when `None`; tests
-/// build stores of an earlier layout with it), in one transaction each.
-pub(crate) fn migrate_until(store: &crate::Store, upto: Option<i64>) -> Result<(), Error> {
+/// build stores of an earlier layout with it), in one transaction each. Returns whether
+/// any of them changed the registry file (its WAL then holds what they wrote).
+pub(crate) fn migrate_until(store: &crate::Store, upto: Option<i64>) -> Result<bool, Error> {
     let sqlite = store.dialect() == Dialect::Sqlite;
+    let mut changed = false;
     for (i, migration) in MIGRATIONS.iter().enumerate() {
         let target = i as i64 + 1;
         if upto.is_some_and(|v| target > v) {
-            return Ok(());
+            break;
         }
         if *migration == MOVE_AUDIT && sqlite {
             move_audit_tables(store, target)?;
@@ -520,9 +569,9 @@ pub(crate) fn migrate_until(store: &crate::Store, upto: Option<i64>) -> Result<(
             migrate_audit_file(store, target, migration)?;
             continue;
         }
-        store.write(|tx| {
+        changed |= store.write(|tx| {
             if version(tx)? >= target {
-                return Ok(());
+                return Ok(false);
             }
             // On PostgreSQL the audit move is a version number only.
             if *migration != MOVE_AUDIT {
@@ -532,10 +581,10 @@ pub(crate) fn migrate_until(store: &crate::Store, upto: Option<i64>) -> Result<(
                 crate::audit::seal_unchained(tx)?;
             }
             record_version(tx, target)?;
-            Ok(())
+            Ok(true)
         })?;
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// Records in the main file that the store has migration `target`.
@@ -548,6 +597,9 @@ fn record_version(tx: &mut dyn Tx, target: i64) -> Result<(), Error> {
 }
 
 fn apply(tx: &mut dyn Tx, migration: &str) -> Result<(), Error> {
+    if migration.starts_with(SQLITE_ONLY) && tx.dialect() != Dialect::Sqlite {
+        return Ok(());
+    }
     for stmt in render(migration, tx.dialect()).split(';') {
         if !stmt.trim().is_empty() {
             tx.exec(stmt, &[])?;

@@ -199,6 +199,28 @@ impl SqliteBackend {
         }
         Ok(())
     }
+
+    /// After migrations that changed the registry file: its WAL folded (readers would
+    /// search gigabytes of it until then), and the file compacted when an eighth or more
+    /// of its pages are free (a rebuilt table leaves the old one's: 30% of a 10 M
+    /// province's file). `VACUUM` keeps its temporary copy on disk, not in memory.
+    pub(crate) fn settle_after_migration(&self) -> Result<(), Error> {
+        let conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        fold_whole_wal(&conn)?;
+        let free = conn.query_row("PRAGMA main.freelist_count", [], |r| r.get::<_, i64>(0))?;
+        let pages = conn.query_row("PRAGMA main.page_count", [], |r| r.get::<_, i64>(0))?;
+        if free > 0 && free * 8 >= pages {
+            conn.execute_batch("PRAGMA temp_store=FILE")?;
+            let vacuumed = conn.execute_batch("VACUUM main");
+            conn.execute_batch("PRAGMA temp_store=MEMORY")?;
+            match vacuumed {
+                Ok(()) => fold_whole_wal(&conn)?,
+                // The store works as it is; its free pages are reused as it grows.
+                Err(e) => eprintln!("dancu: the registry file was not compacted: {e}"),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Takes the registry file's write lock, and only that one, at the start of a registry

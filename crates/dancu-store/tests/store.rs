@@ -1034,6 +1034,71 @@ fn partners_usage_and_alerts(store: &Store) {
     assert!(store.alerts(Some(first), 10).unwrap().is_empty());
 }
 
+/// The upgrade that keys SQLite's citizens by their personal ID (the table rebuilt, in
+/// ID order) keeps every record and every index; on SQLite a lookup by ID then searches
+/// the table itself, and the upgrade leaves neither its WAL nor the old table's pages
+/// behind. PostgreSQL's table is left as it is.
+fn citizens_keep_their_records_when_keyed_by_id_on_upgrade(store: &Store, url: &str) {
+    let (a, _, _) = communes();
+    for serial in 1..=400 {
+        load(store, family(u64::from(serial), serial, &a).0);
+    }
+    let all = |store: &Store| {
+        let mut all = Vec::new();
+        store
+            .for_each_citizen(&mut |c| {
+                all.push(c);
+                Ok(())
+            })
+            .unwrap();
+        all
+    };
+    let before = all(store);
+    assert_eq!(before.len(), 1_200);
+    let upgraded = Store::open(url).unwrap();
+    assert_eq!(all(&upgraded), before);
+    let f = family(7, 7, &a).1;
+    assert_eq!(
+        upgraded
+            .identities_by_ids(&[f.child, f.father])
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(upgraded.household(7).unwrap().unwrap().2.len(), 3);
+    let Some(path) = url.strip_prefix("sqlite://") else {
+        return;
+    };
+    let pragma = |sql: &str| upgraded.read(|tx| tx.query(sql, &[])).unwrap();
+    let plan =
+        pragma("EXPLAIN QUERY PLAN SELECT full_name FROM citizens WHERE personal_id IN (1, 2)");
+    assert!(
+        format!("{plan:?}").contains("USING INTEGER PRIMARY KEY"),
+        "{plan:?}"
+    );
+    let indexes: Vec<String> = pragma("SELECT name FROM pragma_index_list('citizens') ORDER BY 1")
+        .into_iter()
+        .map(|mut r| r[0].take_text().unwrap())
+        .collect();
+    assert_eq!(
+        indexes,
+        [
+            "citizens_commune",
+            "citizens_household",
+            "citizens_name_dob",
+            "citizens_old_id"
+        ]
+    );
+    let count = |sql: &str| upgraded.read(|tx| tx.query_i64(sql, &[])).unwrap();
+    let (free, pages) = (
+        count("PRAGMA main.freelist_count"),
+        count("PRAGMA main.page_count"),
+    );
+    assert!(free * 10 < pages, "compacted: {free} of {pages} pages free");
+    let wal = std::fs::metadata(format!("{path}-wal")).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "the WAL is folded");
+}
+
 fn reopening_keeps_data_and_schema(store: &Store, url: &str) {
     let (a, _, _) = communes();
     let (batch, f) = family(1, 1, &a);
@@ -1875,6 +1940,8 @@ dancu_store::on_both_backends!(
     unchained_entries_are_sealed_on_upgrade @ Some(2),
     group_persons_move_into_segments_on_upgrade
         @ Some(dancu_store::testing::version_before_group_segments()),
+    citizens_keep_their_records_when_keyed_by_id_on_upgrade
+        @ Some(dancu_store::testing::version_before_citizens_by_rowid()),
 );
 
 // ---- the audit file (SQLite) ----
