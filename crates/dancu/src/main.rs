@@ -512,6 +512,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             }
         }
         Command::Serve(args) => {
+            no_huge_pages_for_server();
             let app = open_app_with(cli, args.limits())?;
             serve(app, args)?;
         }
@@ -519,6 +520,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             serve: args,
             citizens,
         } => {
+            no_huge_pages_for_server();
             let app = open_app_with(cli, args.limits())?;
             let creds = demo_setup(&app, &cli.data_dir, *citizens)?;
             println!(
@@ -1029,6 +1031,20 @@ fn write_private(path: &Path, content: &str) -> Result<(), String> {
         .open(path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     f.write_all(content.as_bytes()).map_err(fail)
+}
+
+/// Transparent huge pages off for the server process. mimalloc asks for them, and on the
+/// project's VM the first touch of a fresh 2 MiB page stalled the touching thread for
+/// 15–30 ms: when that was the audit writer, every read waiting on its commit, which was
+/// the p99 of the read benchmark (BENCHMARKS.md, session 12: 10.5–13.8 ms, then 2.6–3.2
+/// ms). Batch commands keep them (`dancu link` asks for them for its large tables).
+fn no_huge_pages_for_server() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes no pointers; it only changes how this process's
+    // later page faults are backed. Best effort: where the kernel refuses, nothing changes.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
 }
 
 fn serve(app: App, args: &ServeArgs) -> Result<(), String> {

@@ -588,3 +588,24 @@ fn serve_honours_insecure_http_behind_a_proxy() {
     assert!(line.starts_with("serving http://0.0.0.0:"), "{line}");
     stop(child);
 }
+
+/// The server's pages are never transparent huge pages: a first touch of one stalled the
+/// audit writer, and every read waiting on it, for tens of milliseconds.
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_runs_without_transparent_huge_pages() {
+    let thp = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("THP_enabled:").map(|v| v.trim().to_owned()))
+    };
+    // Kernels before 6.0 do not report it; kernels without huge pages report 0.
+    if thp(std::process::id()).as_deref() != Some("1") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (child, _) = start_serving(dir.path(), &["--listen", "127.0.0.1:0"]);
+    assert_eq!(thp(child.id()).as_deref(), Some("0"));
+    stop(child);
+}
