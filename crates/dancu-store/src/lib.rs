@@ -103,6 +103,14 @@ impl Store {
 
     /// Opens and applies the migrations up to schema version `upto` (all when `None`).
     pub(crate) fn open_migrated(url: &str, upto: Option<i64>) -> Result<Store, Error> {
+        let store = Self::open_unsettled(url, upto)?;
+        store.settle_after_migration()?;
+        Ok(store)
+    }
+
+    /// [`Store::open_migrated`] without what migrations leave to do after them, as a
+    /// process stopped right after them leaves the store.
+    pub(crate) fn open_unsettled(url: &str, upto: Option<i64>) -> Result<Store, Error> {
         let backend = if let Some(path) = url.strip_prefix("sqlite://") {
             Backend::Sqlite(sqlite::SqliteBackend::open(Path::new(path))?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -118,9 +126,7 @@ impl Store {
             audit_in_own_file: upto.is_none_or(|v| v >= audit_move),
             successions: successions::Cache::default(),
         };
-        if schema::migrate_until(&store, upto)? {
-            store.settle_after_migration()?;
-        }
+        schema::migrate_until(&store, upto)?;
         match upto {
             None => store.load_successions()?,
             // A store of an earlier layout (tests) may lack the table: never look.
@@ -193,8 +199,8 @@ impl Store {
         }
     }
 
-    /// After migrations that changed the registry (SQLite: the WAL folded, the file
-    /// compacted after a table rebuild; nothing on PostgreSQL).
+    /// What migrations that changed the registry leave to do after them, once (SQLite:
+    /// the WAL folded, the file compacted after a table rebuild; nothing on PostgreSQL).
     fn settle_after_migration(&self) -> Result<(), Error> {
         match &self.backend {
             Backend::Sqlite(b) => b.settle_after_migration(),

@@ -381,7 +381,9 @@ DROP INDEX IF EXISTS {AUDIT}audit_persons_entry
 /// created as `BIGINT PRIMARY KEY`, the table was keyed by an automatic rowid with a
 /// separate index by personal ID, so that every lookup searched two B-trees (the index,
 /// then the table). The table is rebuilt in ID order, its indexes with it; PostgreSQL
-/// keeps its table as it is.
+/// keeps its table as it is. `{CITIZEN_INDEXES}` are the citizens' entries of
+/// [`BULK_INDEXES`] as they are when the migration runs: a later migration that adds
+/// one there creates it `IF NOT EXISTS`.
 pub(crate) const CITIZENS_BY_ROWID: &str = r#"{SQLITE_ONLY}
 CREATE TABLE citizens_by_id (
     personal_id INTEGER PRIMARY KEY,
@@ -551,15 +553,14 @@ pub(crate) fn migration(version: i64) -> Result<&'static str, Error> {
 }
 
 /// Applies the migrations the store lacks up to version `upto` (all when `None`; tests
-/// build stores of an earlier layout with it), in one transaction each. Returns whether
-/// any of them changed the registry file (its WAL then holds what they wrote).
-pub(crate) fn migrate_until(store: &crate::Store, upto: Option<i64>) -> Result<bool, Error> {
+/// build stores of an earlier layout with it), in one transaction each. On SQLite, one
+/// that changes the registry file marks it for [`crate::Store::open`] to settle after.
+pub(crate) fn migrate_until(store: &crate::Store, upto: Option<i64>) -> Result<(), Error> {
     let sqlite = store.dialect() == Dialect::Sqlite;
-    let mut changed = false;
     for (i, migration) in MIGRATIONS.iter().enumerate() {
         let target = i as i64 + 1;
         if upto.is_some_and(|v| target > v) {
-            break;
+            return Ok(());
         }
         if *migration == MOVE_AUDIT && sqlite {
             move_audit_tables(store, target)?;
@@ -569,9 +570,9 @@ pub(crate) fn migrate_until(store: &crate::Store, upto: Option<i64>) -> Result<b
             migrate_audit_file(store, target, migration)?;
             continue;
         }
-        changed |= store.write(|tx| {
+        store.write(|tx| {
             if version(tx)? >= target {
-                return Ok(false);
+                return Ok(());
             }
             // On PostgreSQL the audit move is a version number only.
             if *migration != MOVE_AUDIT {
@@ -581,10 +582,13 @@ pub(crate) fn migrate_until(store: &crate::Store, upto: Option<i64>) -> Result<b
                 crate::audit::seal_unchained(tx)?;
             }
             record_version(tx, target)?;
-            Ok(true)
+            if sqlite {
+                crate::sqlite::mark_unsettled(tx)?;
+            }
+            Ok(())
         })?;
     }
-    Ok(changed)
+    Ok(())
 }
 
 /// Records in the main file that the store has migration `target`.

@@ -96,6 +96,13 @@ pub fn open_at_version(url: &str, version: i64) -> Result<Store, crate::Error> {
     Store::open_migrated(url, Some(version))
 }
 
+/// Opens a store with every migration applied but not what they leave to do after them
+/// (on SQLite: the WAL folded, the file compacted), as a process stopped right after
+/// them leaves it; [`Store::open`] does the rest.
+pub fn open_unsettled(url: &str) -> Result<Store, crate::Error> {
+    Store::open_unsettled(url, None)
+}
+
 /// The first half of the audit move (the copy into the audit file) on a store of the
 /// earlier layout, as a crash between its two transactions leaves it.
 pub fn copy_audit_tables_only(store: &Store) -> Result<(), crate::Error> {

@@ -1067,6 +1067,18 @@ fn citizens_keep_their_records_when_keyed_by_id_on_upgrade(store: &Store, url: &
     );
     assert_eq!(upgraded.household(7).unwrap().unwrap().2.len(), 3);
     let Some(path) = url.strip_prefix("sqlite://") else {
+        // PostgreSQL's table is the one it had: its byte-order collation kept.
+        let collation = upgraded
+            .read(|tx| {
+                tx.query(
+                    "SELECT collation_name FROM information_schema.columns \
+                     WHERE table_schema = current_schema() AND table_name = 'citizens' \
+                     AND column_name = 'name_folded'",
+                    &[],
+                )
+            })
+            .unwrap();
+        assert_eq!(collation[0][0].as_str(), Some("C"));
         return;
     };
     let pragma = |sql: &str| upgraded.read(|tx| tx.query(sql, &[])).unwrap();
@@ -1097,6 +1109,43 @@ fn citizens_keep_their_records_when_keyed_by_id_on_upgrade(store: &Store, url: &
     assert!(free * 10 < pages, "compacted: {free} of {pages} pages free");
     let wal = std::fs::metadata(format!("{path}-wal")).map_or(0, |m| m.len());
     assert_eq!(wal, 0, "the WAL is folded");
+}
+
+/// A process stopped between the citizens' rebuild and the compaction after it: the next
+/// open compacts the file.
+#[test]
+fn sqlite_upgrade_is_settled_by_the_next_open_after_a_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(dir.path());
+    let old = dancu_store::testing::open_at_version(
+        &url,
+        dancu_store::testing::version_before_citizens_by_rowid(),
+    )
+    .unwrap();
+    let (a, _, _) = communes();
+    for serial in 1..=400 {
+        load(&old, family(u64::from(serial), serial, &a).0);
+    }
+    drop(old);
+    let free_share = |store: &Store| {
+        let count = |sql: &str| store.read(|tx| tx.query_i64(sql, &[])).unwrap();
+        count("PRAGMA main.freelist_count") as f64 / count("PRAGMA main.page_count") as f64
+    };
+    let stopped = dancu_store::testing::open_unsettled(&url).unwrap();
+    assert!(free_share(&stopped) > 0.125, "the rebuild left pages free");
+    drop(stopped);
+    let store = Store::open(&url).unwrap();
+    assert!(free_share(&store) < 0.1, "compacted at the next open");
+    assert_eq!(store.count_citizens().unwrap(), 1_200);
+    drop(store);
+    // Settled once: a later open finds nothing left to do.
+    let again = Store::open(&url).unwrap();
+    assert_eq!(
+        again
+            .read(|tx| tx.query_i64("PRAGMA main.user_version", &[]))
+            .unwrap(),
+        0
+    );
 }
 
 fn reopening_keeps_data_and_schema(store: &Store, url: &str) {

@@ -1033,17 +1033,31 @@ fn write_private(path: &Path, content: &str) -> Result<(), String> {
     f.write_all(content.as_bytes()).map_err(fail)
 }
 
-/// Transparent huge pages off for the server process. mimalloc asks for them, and on the
-/// project's VM the first touch of a fresh 2 MiB page stalled the touching thread for
-/// 15–30 ms: when that was the audit writer, every read waiting on its commit, which was
-/// the p99 of the read benchmark (BENCHMARKS.md, session 12: 10.5–13.8 ms, then 2.6–3.2
-/// ms). Batch commands keep them (`dancu link` asks for them for its large tables).
+/// No transparent huge pages for the server's heap. On the project's VM the first touch
+/// of a fresh 2 MiB page stalled the touching thread for 15–30 ms: when that was the
+/// audit writer, every read waiting on its commit, which was the p99 of the read
+/// benchmark (BENCHMARKS.md, session 12: 10.5–13.8 ms, then 2.7–3.5 ms). mimalloc is
+/// built not to ask for them (`no_thp`), which suffices where the system gives huge
+/// pages only to memory that asks (`madvise`, the usual setting); where it gives them to
+/// all memory (`always`), Linux 6.18 and later can be told to give them only to memory
+/// that asks, which the matching engine's large tables still do (a book's linking in the
+/// server). Best effort: older kernels refuse the flag and nothing changes.
 fn no_huge_pages_for_server() {
     #[cfg(target_os = "linux")]
-    // SAFETY: PR_SET_THP_DISABLE takes no pointers; it only changes how this process's
-    // later page faults are backed. Best effort: where the kernel refuses, nothing changes.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    {
+        /// `PR_THP_DISABLE_EXCEPT_ADVISED` (Linux 6.18), not yet in `libc`.
+        const EXCEPT_ADVISED: libc::c_ulong = 1 << 1;
+        // SAFETY: PR_SET_THP_DISABLE takes no pointers; it only changes how this
+        // process's later page faults are backed.
+        unsafe {
+            libc::prctl(
+                libc::PR_SET_THP_DISABLE,
+                1 as libc::c_ulong,
+                EXCEPT_ADVISED,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            );
+        }
     }
 }
 
