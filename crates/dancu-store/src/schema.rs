@@ -32,28 +32,7 @@ CREATE TABLE households (
 );
 CREATE TABLE citizens (
     personal_id BIGINT PRIMARY KEY,
-    full_name TEXT NOT NULL,
-    name_folded TEXT NOT NULL {BYTE_ORDER},
-    date_of_birth BIGINT NOT NULL,
-    gender TEXT NOT NULL,
-    birth_province BIGINT,
-    hometown TEXT,
-    ethnicity TEXT,
-    religion TEXT,
-    nationality TEXT NOT NULL,
-    blood_type TEXT,
-    old_id_number TEXT,
-    father_id BIGINT,
-    mother_id BIGINT,
-    spouse_id BIGINT,
-    household_id BIGINT,
-    relationship TEXT,
-    commune_code TEXT,
-    unit_structure TEXT NOT NULL,
-    date_of_death BIGINT,
-    created_event BIGINT NOT NULL,
-    updated_event BIGINT NOT NULL
-);
+{CITIZEN_COLUMNS});
 CREATE TABLE residences (
     personal_id BIGINT NOT NULL,
     seq BIGINT NOT NULL,
@@ -387,8 +366,19 @@ DROP INDEX IF EXISTS {AUDIT}audit_persons_entry
 pub(crate) const CITIZENS_BY_ROWID: &str = r#"{SQLITE_ONLY}
 CREATE TABLE citizens_by_id (
     personal_id INTEGER PRIMARY KEY,
+{CITIZEN_COLUMNS});
+INSERT INTO citizens_by_id SELECT * FROM citizens ORDER BY personal_id;
+DROP TABLE citizens;
+ALTER TABLE citizens_by_id RENAME TO citizens;
+{CITIZEN_INDEXES}
+"#;
+
+/// The columns of `citizens` after its key, in their order (the rebuild copies rows with
+/// `SELECT *`): the table as migration 1 created it and as [`CITIZENS_BY_ROWID`] rebuilds
+/// it. Both are history: a later migration adds a column with `ALTER TABLE`, never here.
+const CITIZEN_COLUMNS: &str = r#"
     full_name TEXT NOT NULL,
-    name_folded TEXT NOT NULL,
+    name_folded TEXT NOT NULL {BYTE_ORDER},
     date_of_birth BIGINT NOT NULL,
     gender TEXT NOT NULL,
     birth_province BIGINT,
@@ -408,11 +398,6 @@ CREATE TABLE citizens_by_id (
     date_of_death BIGINT,
     created_event BIGINT NOT NULL,
     updated_event BIGINT NOT NULL
-);
-INSERT INTO citizens_by_id SELECT * FROM citizens ORDER BY personal_id;
-DROP TABLE citizens;
-ALTER TABLE citizens_by_id RENAME TO citizens;
-{CITIZEN_INDEXES}
 "#;
 
 /// Marks a migration that PostgreSQL records as a version without running it.
@@ -515,6 +500,7 @@ fn render(sql: &str, dialect: Dialect) -> String {
         .filter(|ddl| ddl.contains(" ON citizens ("))
         .collect();
     sql.replace(SQLITE_ONLY, "")
+        .replace("{CITIZEN_COLUMNS}", CITIZEN_COLUMNS)
         .replace("{ID}", id)
         .replace("{WITHOUT_ROWID}", without_rowid)
         .replace("{BYTE_ORDER}", byte_order)
