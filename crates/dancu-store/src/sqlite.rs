@@ -487,7 +487,11 @@ fn read_row(row: &rusqlite::Row<'_>, n: usize) -> Result<Row, Error> {
                         "a number that is not an integer ({v}) where the schema keeps integers"
                     )));
                 }
-                ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                // Checked whole, the lossy conversion's chunk walk only for broken text.
+                ValueRef::Text(t) => Value::Text(
+                    String::from_utf8(t.to_vec())
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                ),
                 ValueRef::Blob(_) => {
                     return Err(Error::Corrupt("unexpected blob column".into()));
                 }
