@@ -487,14 +487,70 @@ pub(crate) fn insert_audit(
     append_entries(tx, entries.iter())
 }
 
-/// Persons of group entries per segment of `audit_persons`: a batch's checkpoint writes
-/// its rows into a B-tree of at most this many (a few tens of MB, its pages hot) instead
-/// of one that grows without end; the tracker probes one segment per million persons
-/// listed (1,750 for the 1.75 billion verifications so far: milliseconds).
+/// Persons of group entries per segment of `audit_person_lists`: a batch's checkpoint
+/// writes its lists into a B-tree of at most this many persons (a few tens of MB, its
+/// pages hot) instead of one that grows without end; the tracker probes one segment per
+/// million persons listed (1,750 for the 1.75 billion verifications so far: milliseconds).
 pub(crate) const GROUP_SEGMENT_ROWS: i64 = 1 << 20;
 
+/// The bucket of a person's ID number in `audit_person_lists`: the ID without its last
+/// six digits (province, century and sex, year of birth), so that a checkpoint of 65,536
+/// persons writes a list per bucket (a few thousand rows, not a row per person) and the
+/// tracker reads one bucket's lists per segment (about a twelve-thousandth of all the
+/// persons listed). Coarser buckets made batches faster still (10⁷: 9% on a file in
+/// random order) and the tracker's reads ten times larger. Fixed: the lists already
+/// written are keyed by it (the migration that made them spells it as 1000000).
+pub(crate) const PERSON_BUCKET: i64 = 1_000_000;
+
+/// A person a group entry lists, as the tracker's lists hold it: (person, entry, outcome).
+pub(crate) type ListItem<'a> = (i64, i64, &'a str);
+
+/// `items` (sorted) as a list: `person entry outcome`, joined by `,`.
+fn encode_list(items: &[ListItem<'_>]) -> String {
+    let mut out = String::with_capacity(items.len() * 28);
+    let mut digits = itoa::Buffer::new();
+    for (i, &(person, entry, outcome)) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(digits.format(person));
+        out.push(' ');
+        out.push_str(digits.format(entry));
+        out.push(' ');
+        out.push_str(outcome);
+    }
+    out
+}
+
+/// Calls `f` with each item of a list stored under `bucket` that the tracker can find: an
+/// item that does not read as `person entry outcome` (integers, a word), or whose person
+/// is of another bucket, is passed over, as the tracker's probes pass it over (so `audit
+/// verify` reports the person the log lists as missing from the tracker).
+fn decode_list(bucket: i64, persons: &str, mut f: impl FnMut(ListItem<'_>)) {
+    for item in persons.split(',') {
+        let mut parts = item.split(' ');
+        let (Some(person), Some(entry), Some(outcome), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let number = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| s.parse::<i64>().ok())
+                .flatten()
+        };
+        if let (Some(person), Some(entry)) = (number(person), number(entry))
+            && person / PERSON_BUCKET == bucket
+            && !outcome.is_empty()
+        {
+            f((person, entry, outcome));
+        }
+    }
+}
+
 /// [`insert_audit`] of group entries (and single ones, without persons), in order, with
-/// the `audit_persons` rows of their persons.
+/// the tracker's lists of their persons.
 pub(crate) fn insert_audit_groups(
     tx: &mut dyn Tx,
     groups: &[GroupEntry],
@@ -507,7 +563,7 @@ pub(crate) fn insert_audit_groups(
         return Ok(head);
     }
     let first = last - groups.len() as i64 + 1;
-    let mut rows: Vec<(i64, i64, &'static str)> = groups
+    let mut items: Vec<ListItem<'static>> = groups
         .iter()
         .zip(first..)
         .flat_map(|(g, entry_id)| {
@@ -517,9 +573,8 @@ pub(crate) fn insert_audit_groups(
             })
         })
         .collect();
-    // A commit's rows go into one segment (the next one once the current is full), in
-    // key order, so that they fill its pages one after another.
-    rows.sort_unstable();
+    items.sort_unstable();
+    // A commit's lists go into one segment (the next one once the current is full).
     let state = tx
         .query_one("SELECT segment, row_count FROM audit_persons_segment", &[])?
         .ok_or_else(|| Error::Corrupt("audit_persons_segment has no row".into()))?;
@@ -527,26 +582,39 @@ pub(crate) fn insert_audit_groups(
         state[0].as_i64().unwrap_or_default(),
         state[1].as_i64().unwrap_or_default(),
     );
-    if filled > 0 && filled + rows.len() as i64 > GROUP_SEGMENT_ROWS {
+    if filled > 0 && filled + items.len() as i64 > GROUP_SEGMENT_ROWS {
         (segment, filled) = (segment + 1, 0);
     }
     tx.exec(
         "UPDATE audit_persons_segment SET segment = $1, row_count = $2",
-        &[Value::Int(segment), Value::Int(filled + rows.len() as i64)],
+        &[Value::Int(segment), Value::Int(filled + items.len() as i64)],
     )?;
-    tx.bulk_insert(
-        "audit_persons",
-        &["personal_id", "entry_id", "outcome", "segment"],
-        &mut rows.into_iter().map(|(person, entry_id, outcome)| {
-            vec![
-                Value::Int(person),
-                Value::Int(entry_id),
-                Value::Code(outcome),
-                Value::Int(segment),
-            ]
-        }),
-    )?;
+    // Keyed by the commit's first entry, which no other commit has.
+    write_lists(tx, segment, first, &items)?;
     Ok(head)
+}
+
+/// Writes `items` (sorted) into `segment` as a list per bucket, keyed by `first_entry`.
+pub(crate) fn write_lists(
+    tx: &mut dyn Tx,
+    segment: i64,
+    first_entry: i64,
+    items: &[ListItem<'_>],
+) -> Result<u64, Error> {
+    tx.bulk_insert(
+        "audit_person_lists",
+        &["segment", "bucket", "first_entry", "persons"],
+        &mut items
+            .chunk_by(|a, b| a.0 / PERSON_BUCKET == b.0 / PERSON_BUCKET)
+            .map(|list| {
+                vec![
+                    Value::Int(segment),
+                    Value::Int(list[0].0 / PERSON_BUCKET),
+                    Value::Int(first_entry),
+                    Value::Text(encode_list(list)),
+                ]
+            }),
+    )
 }
 
 fn append_entries<'e>(
@@ -636,50 +704,102 @@ impl Store {
     /// group entries that list them (with the outcome for them, and the first line of the
     /// entry's detail, not the list).
     pub fn audit_for_person(&self, id: PersonalId, limit: u32) -> Result<Vec<AuditEntry>, Error> {
+        let person = pid_value(id);
         self.read(|tx| {
-            tx.query(
+            // The group entries that list the person: their bucket's lists in every
+            // segment, newest first.
+            let mut listed: Vec<(i64, String)> = Vec::new();
+            tx.for_each(
                 &format!(
                     "WITH RECURSIVE segments (s) AS (SELECT 0 UNION ALL SELECT s + 1 \
                      FROM segments WHERE s < (SELECT segment FROM audit_persons_segment)) \
-                     SELECT at, actor, actor_role, actor_unit, action, personal_id, purpose, \
-                     outcome, ip, user_agent, detail, id, 0 \
-                     FROM audit_log WHERE id IN ({ENTRIES_ABOUT_PERSON}) \
-                     UNION ALL \
-                     SELECT a.at, a.actor, a.actor_role, a.actor_unit, a.action, p.personal_id, \
-                     a.purpose, p.outcome, a.ip, a.user_agent, \
-                     substr(a.detail, 1, {GROUP_DETAIL_HEAD}), a.id, 1 \
-                     FROM audit_persons p JOIN audit_log a ON a.id = p.entry_id \
-                     WHERE p.segment IN (SELECT s FROM segments) AND p.personal_id = $1 \
-                     ORDER BY 12 DESC LIMIT $2"
+                     SELECT persons FROM audit_person_lists \
+                     WHERE segment IN (SELECT s FROM segments) AND bucket = $1{}",
+                    integers_only(tx.dialect(), LIST_NUMBERS)
                 ),
-                &[Value::Int(pid_value(id)), Value::Int(limit.into())],
-            )?
-            .into_iter()
-            .map(|mut r| {
+                &[Value::Int(person / PERSON_BUCKET)],
+                &mut |r| {
+                    decode_list(
+                        person / PERSON_BUCKET,
+                        r[0].as_str().unwrap_or(""),
+                        |item| {
+                            if item.0 == person {
+                                listed.push((item.1, item.2.to_owned()));
+                            }
+                        },
+                    );
+                    Ok(())
+                },
+            )?;
+            listed.sort_unstable_by(|a, b| b.cmp(a));
+            listed.dedup();
+            listed.truncate(limit as usize);
+            let columns = "at, actor, actor_role, actor_unit, action, personal_id, purpose, \
+                           outcome, ip, user_agent";
+            let mut rows = tx.query(
+                &format!(
+                    "SELECT {columns}, detail, id FROM audit_log \
+                     WHERE id IN ({ENTRIES_ABOUT_PERSON}) ORDER BY id DESC LIMIT $2"
+                ),
+                &[Value::Int(person), Value::Int(limit.into())],
+            )?;
+            let singles = rows.len();
+            let mut ids: Vec<i64> = listed.iter().map(|(entry, _)| *entry).collect();
+            ids.dedup();
+            for group in ids.chunks(256) {
+                let placeholders: Vec<String> =
+                    (1..=group.len()).map(|i| format!("${i}")).collect();
+                let params: Vec<Value> = group.iter().map(|&e| Value::Int(e)).collect();
+                rows.extend(tx.query(
+                    &format!(
+                        "SELECT {columns}, substr(detail, 1, {GROUP_DETAIL_HEAD}), id \
+                         FROM audit_log WHERE id IN ({})",
+                        placeholders.join(",")
+                    ),
+                    &params,
+                )?);
+            }
+            let entry = |mut r: Row, outcome: Option<String>| {
                 let at_millis = r[0].as_i64().unwrap_or_default();
-                let grouped = r[12].as_i64() == Some(1);
                 let mut text = |i: usize| std::mem::replace(&mut r[i], Value::Null).into_string();
-                Ok(AuditEntry {
+                AuditEntry {
                     at_millis,
                     actor: text(1).unwrap_or_default(),
                     actor_role: text(2).unwrap_or_default(),
                     actor_unit: text(3).unwrap_or_default(),
                     action: text(4).unwrap_or_default(),
                     purpose: text(6),
-                    outcome: text(7).unwrap_or_default(),
-                    ip: text(8),
-                    user_agent: text(9),
                     // A group entry's list of persons starts on its second line.
                     detail: text(10).map(|mut d| {
-                        if grouped {
+                        if outcome.is_some() {
                             d.truncate(d.find('\n').unwrap_or(d.len()));
                         }
                         d
                     }),
+                    outcome: outcome.or_else(|| text(7)).unwrap_or_default(),
+                    ip: text(8),
+                    user_agent: text(9),
                     personal_id: Some(id),
-                })
-            })
-            .collect()
+                }
+            };
+            let groups: std::collections::HashMap<i64, Row> = rows
+                .split_off(singles)
+                .into_iter()
+                .map(|r| (r[11].as_i64().unwrap_or_default(), r))
+                .collect();
+            // Newest first; a group entry that lists the person with two outcomes twice.
+            let mut found: Vec<(i64, AuditEntry)> = rows
+                .into_iter()
+                .map(|r| (r[11].as_i64().unwrap_or_default(), entry(r, None)))
+                .collect();
+            for (id, outcome) in listed {
+                if let Some(r) = groups.get(&id) {
+                    found.push((id, entry(r.clone(), Some(outcome))));
+                }
+            }
+            found.sort_by_key(|f| std::cmp::Reverse(f.0));
+            found.truncate(limit as usize);
+            Ok(found.into_iter().map(|(_, e)| e).collect())
         })
     }
 
@@ -707,45 +827,53 @@ fn page_end(tx: &mut dyn Tx, after: i64) -> Result<Option<i64>, Error> {
     Ok(end)
 }
 
-/// The `audit_persons` rows under entries `from..=to`, in order, at most `limit`: a scan
-/// of the table (no index is kept by entry), for the walk to name a fault it has found.
-/// Like the sums, it leaves out rows whose numbers are not integers.
-fn indexed(tx: &mut dyn Tx, from: i64, to: i64, limit: i64) -> Result<Vec<Indexed>, Error> {
+/// Calls `f(segment, item)` for each item of the tracker's lists that the tracker can find
+/// (see [`decode_list`]): a scan of the table. Lists whose numbers are not integers (SQLite
+/// keeps 5.5 in a BIGINT column) are left out, as the tracker's probes leave them out.
+pub(crate) fn for_each_listed(
+    tx: &mut dyn Tx,
+    mut f: impl FnMut(i64, ListItem<'_>),
+) -> Result<(), Error> {
     let sql = format!(
-        "SELECT entry_id, personal_id, outcome FROM audit_persons \
-         WHERE entry_id BETWEEN $1 AND $2{} ORDER BY entry_id, personal_id, outcome LIMIT $3",
-        integers_only(tx.dialect(), PERSON_NUMBERS)
+        "SELECT segment, bucket, persons FROM audit_person_lists WHERE TRUE{}",
+        integers_only(tx.dialect(), LIST_NUMBERS)
     );
-    Ok(tx
-        .query(&sql, &[Value::Int(from), Value::Int(to), Value::Int(limit)])?
-        .into_iter()
-        .map(indexed_row)
-        .collect())
+    tx.for_each(&sql, &[], &mut |r| {
+        let (segment, bucket) = (
+            r[0].as_i64().unwrap_or_default(),
+            r[1].as_i64().unwrap_or_default(),
+        );
+        decode_list(bucket, r[2].as_str().unwrap_or(""), |item| f(segment, item));
+        Ok(())
+    })
 }
 
-/// An `audit_persons` row as read: entry id, personal id, outcome.
-fn indexed_row(mut r: Row) -> Indexed {
-    (
-        r[0].as_i64().unwrap_or_default(),
-        r[1].as_i64().unwrap_or_default(),
-        r[2].take_text().unwrap_or_default(),
-    )
+/// The tracker's rows under entries `from..=to`, in order, at most `limit`, for the walk
+/// to name a fault it has found.
+fn indexed(tx: &mut dyn Tx, from: i64, to: i64, limit: i64) -> Result<Vec<Indexed>, Error> {
+    let mut rows = Vec::new();
+    for_each_listed(tx, |_, (person, entry, outcome)| {
+        if (from..=to).contains(&entry) {
+            rows.push((entry, person, outcome.to_owned()));
+        }
+    })?;
+    rows.sort_unstable();
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(rows)
 }
 
-/// The first `audit_persons` row (by entry) in no segment the tracker probes: hidden from
-/// it.
+/// The first tracker row (by entry) in no segment the tracker probes: hidden from it.
 fn outside_segments(tx: &mut dyn Tx) -> Result<Option<Indexed>, Error> {
-    Ok(tx
-        .query_one(
-            "SELECT entry_id, personal_id, outcome FROM ( \
-             SELECT entry_id, personal_id, outcome FROM audit_persons WHERE segment < 0 \
-             UNION ALL \
-             SELECT entry_id, personal_id, outcome FROM audit_persons \
-             WHERE segment > (SELECT segment FROM audit_persons_segment)) hidden \
-             ORDER BY entry_id LIMIT 1",
-            &[],
-        )?
-        .map(indexed_row))
+    let current = tx.query_i64("SELECT segment FROM audit_persons_segment", &[])?;
+    let mut first: Option<Indexed> = None;
+    for_each_listed(tx, |segment, (person, entry, outcome)| {
+        if !(0..=current).contains(&segment)
+            && first.as_ref().is_none_or(|f| (entry, person) < (f.0, f.1))
+        {
+            first = Some((entry, person, outcome.to_owned()));
+        }
+    })?;
+    Ok(first)
 }
 
 /// The last entry of bucket `bucket` of [`RowSums`] that the log holds (`last` is its
@@ -763,8 +891,8 @@ fn bucket_last(bucket: i64) -> i64 {
     (bucket << BUCKET_BITS) | ((1 << BUCKET_BITS) - 1)
 }
 
-/// The numbers of an `audit_persons` row.
-const PERSON_NUMBERS: &[&str] = &["entry_id", "personal_id", "segment"];
+/// The numbers of an `audit_person_lists` row.
+const LIST_NUMBERS: &[&str] = &["segment", "bucket", "first_entry"];
 
 /// A condition on the tracker's rows (after a `WHERE`): `columns` hold integers. SQLite
 /// keeps any number in a BIGINT column, and such a row reads back truncated; PostgreSQL
@@ -1090,10 +1218,8 @@ impl<'a> Walk<'a> {
         }))
     }
 
-    /// The sums of the `audit_persons` rows under entries `from..=to`, each under
-    /// `key(entry)`: a scan of the table. Rows that hold a number other than an integer
-    /// (SQLite keeps 5.5 in a BIGINT column) are left out: the tracker's queries never
-    /// match them, so the row they replace shows as missing.
+    /// The sums of the tracker's rows of group entries under entries `from..=to`, each
+    /// under `key(entry)`: a scan of the lists.
     fn sum_stored(
         &self,
         tx: &mut dyn Tx,
@@ -1101,15 +1227,10 @@ impl<'a> Walk<'a> {
         key: impl Fn(i64) -> i64,
     ) -> Result<RowSums, Error> {
         let mut sums = RowSums::default();
-        let sql = format!(
-            "SELECT entry_id, personal_id, outcome FROM audit_persons \
-             WHERE entry_id BETWEEN $1 AND $2{}",
-            integers_only(tx.dialect(), PERSON_NUMBERS)
-        );
-        tx.for_each(&sql, &[Value::Int(from), Value::Int(to)], &mut |r| {
-            let (entry, person, outcome) = indexed_row(r);
-            sums.add(key(entry), &self.hasher, (entry, person, &outcome));
-            Ok(())
+        for_each_listed(tx, |_, (person, entry, outcome)| {
+            if (from..=to).contains(&entry) {
+                sums.add(key(entry), &self.hasher, (entry, person, outcome));
+            }
         })?;
         Ok(sums)
     }
@@ -1339,5 +1460,52 @@ mod tests {
         assert_ne!(first.hash(row), second.hash(row));
         assert_eq!(first.hash(row), first.hash(row));
         assert_ne!(first.hash(row), first.hash((7, 1_075_001_234, "mismatch")));
+    }
+
+    /// A list reads back as written; an item that is not `person entry outcome` (numbers
+    /// as plain digits) or whose person is of another bucket is passed over, as the
+    /// tracker passes it over.
+    #[test]
+    fn tracker_lists_read_back_what_was_written_and_skip_what_the_tracker_cannot_find() {
+        let items = [
+            (1_075_001_234, 7, "match"),
+            (1_075_001_234, 9, "mismatch"),
+            (1_075_999_999, 8, "match"),
+        ];
+        let bucket = 1_075_001_234 / PERSON_BUCKET;
+        let decoded = |text: &str| {
+            let mut out = Vec::new();
+            decode_list(bucket, text, |(p, e, o)| out.push((p, e, o.to_owned())));
+            out
+        };
+        let written = encode_list(&items);
+        assert_eq!(
+            decoded(&written),
+            items.map(|(p, e, o)| (p, e, o.to_owned()))
+        );
+        for broken in [
+            "1075001234.5 7 match",
+            "1075001234 +7 match",
+            "1075001234 7",
+            "1075001234 7 match extra",
+            "1075001234  7 match",
+            "1076001234 7 match",
+            "",
+        ] {
+            assert!(decoded(broken).is_empty(), "{broken:?}");
+        }
+        assert_eq!(decoded(&format!("x,{written},y")).len(), 3);
+    }
+
+    /// The migration that turned the rows into lists bucketed them as the code does.
+    #[test]
+    fn the_lists_migration_buckets_as_the_tracker_reads() {
+        let bucketed = format!("personal_id / {PERSON_BUCKET}");
+        assert_eq!(
+            crate::schema::GROUP_PERSONS_IN_LISTS
+                .matches(bucketed.as_str())
+                .count(),
+            2
+        );
     }
 }

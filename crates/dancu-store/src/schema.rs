@@ -354,7 +354,30 @@ INSERT INTO {AUDIT}audit_run_state (indexed_upto)
 DROP INDEX IF EXISTS {AUDIT}audit_persons_entry
 "#,
     CITIZENS_BY_ROWID,
+    GROUP_PERSONS_IN_LISTS,
 ];
+
+/// The persons of group entries as lists, a row per segment, bucket of ID numbers and
+/// commit (see [`crate::audit::PERSON_BUCKET`]), instead of a row per person: a batch's
+/// checkpoint inserted each of its tens of thousands of persons into the B-tree one by
+/// one (a fifth of the batch's time), and now inserts a few thousand rows. The rows so far
+/// become a list per segment and bucket. An item is `person entry outcome`, items are
+/// sorted and joined by `,`.
+pub(crate) const GROUP_PERSONS_IN_LISTS: &str = r#"
+CREATE TABLE IF NOT EXISTS {AUDIT}audit_person_lists (
+    segment BIGINT NOT NULL,
+    bucket BIGINT NOT NULL,
+    first_entry BIGINT NOT NULL,
+    persons TEXT NOT NULL,
+    PRIMARY KEY (segment, bucket, first_entry)
+) {WITHOUT_ROWID};
+INSERT INTO {AUDIT}audit_person_lists (segment, bucket, first_entry, persons)
+    SELECT segment, personal_id / 1000000, MIN(entry_id),
+        string_agg(personal_id || ' ' || entry_id || ' ' || outcome, ','
+            ORDER BY personal_id, entry_id, outcome)
+    FROM audit_persons GROUP BY segment, personal_id / 1000000;
+DROP TABLE {AUDIT}audit_persons
+"#;
 
 /// On SQLite, citizens keyed by their personal ID as the table's own key (the rowid):
 /// created as `BIGINT PRIMARY KEY`, the table was keyed by an automatic rowid with a

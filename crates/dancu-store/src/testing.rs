@@ -251,3 +251,61 @@ impl Drop for TestStore {
         }
     }
 }
+
+/// A person a group entry lists, as the data tracker's lists hold them (tests tamper with
+/// them as whoever edits the table could).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ListedPerson {
+    pub segment: i64,
+    pub entry: i64,
+    pub person: i64,
+    pub outcome: String,
+}
+
+/// The tracker's lists of the persons of group entries, item by item (those the tracker
+/// can find).
+pub fn listed_persons(store: &Store) -> Vec<ListedPerson> {
+    let mut out = Vec::new();
+    store
+        .read(|tx| {
+            crate::audit::for_each_listed(tx, |segment, (person, entry, outcome)| {
+                out.push(ListedPerson {
+                    segment,
+                    entry,
+                    person,
+                    outcome: outcome.to_owned(),
+                })
+            })
+        })
+        .expect("read the tracker's lists");
+    out.sort_unstable();
+    out
+}
+
+/// Replaces the tracker's lists of group persons with `persons`: a list per segment and
+/// bucket of ID numbers, keyed by its first entry.
+pub fn rewrite_listed_persons(store: &Store, persons: &[ListedPerson]) {
+    let mut persons = persons.to_vec();
+    persons.sort_unstable_by_key(|p| (p.segment, p.person, p.entry, p.outcome.clone()));
+    store
+        .write(|tx| {
+            tx.exec("DELETE FROM audit_person_lists", &[])?;
+            for segment in persons.chunk_by(|a, b| a.segment == b.segment) {
+                let items: Vec<_> = segment
+                    .iter()
+                    .map(|p| (p.person, p.entry, p.outcome.as_str()))
+                    .collect();
+                let first = items.iter().map(|i| i.1).min().unwrap_or_default();
+                crate::audit::write_lists(tx, segment[0].segment, first, &items)?;
+            }
+            Ok(())
+        })
+        .expect("rewrite the tracker's lists");
+}
+
+/// Edits the tracker's lists of group persons item by item.
+pub fn edit_listed_persons(store: &Store, edit: impl FnOnce(&mut Vec<ListedPerson>)) {
+    let mut persons = listed_persons(store);
+    edit(&mut persons);
+    rewrite_listed_persons(store, &persons);
+}

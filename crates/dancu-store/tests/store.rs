@@ -7,6 +7,7 @@ use dancu_domain::{
     ResidenceKind,
 };
 use dancu_store::testing::sample_communes as communes;
+use dancu_store::testing::{ListedPerson, edit_listed_persons};
 use dancu_store::{
     AlertRecord, AuditEntry, ChainTrust, ChainVerdict, Checkpoint, CitizenField, EventMeta, Fault,
     GroupEntry, HeadRecord, IndexedPerson, NewPartner, NewUser, ReaddressPlan, SearchQuery,
@@ -1343,39 +1344,63 @@ fn person_row(id: PersonalId, outcome: &str) -> IndexedPerson {
     }
 }
 
+/// A person of the tracker's lists of group persons, in segment 0.
+fn listed(entry: i64, person: PersonalId, outcome: &str) -> ListedPerson {
+    ListedPerson {
+        segment: 0,
+        entry,
+        person: person.as_u64() as i64,
+        outcome: outcome.into(),
+    }
+}
+
+/// Whether `l` lists `person` (under any entry).
+fn lists(l: &ListedPerson, person: PersonalId) -> bool {
+    l.person == person.as_u64() as i64
+}
+
 /// `audit verify` names the first group entry whose persons the data tracker's index lacks
 /// (a row deleted or altered), then restored, the log is intact again.
 fn audit_verify_finds_a_person_hidden_from_the_tracker(store: &Store) {
     let [a, b, c, _] = log_with_groups(store);
-    let (bn, cn, other) = (b.as_u64(), c.as_u64(), b.as_u64() + 1_000);
-    for (tamper, undo, fault) in [
+    let other = pid(1, Gender::Male, 1980, 1_000);
+    type Edit = Box<dyn Fn(&mut Vec<ListedPerson>)>;
+    let set = |from: ListedPerson, to: ListedPerson| -> Edit {
+        Box::new(move |rows| {
+            for r in rows.iter_mut().filter(|r| **r == from) {
+                *r = to.clone();
+            }
+        })
+    };
+    let cases: [(Edit, Edit, IndexedPerson); 3] = [
         (
-            format!("DELETE FROM audit_persons WHERE personal_id = {bn}"),
-            format!("INSERT INTO audit_persons VALUES ({bn}, 4, 'match', 0)"),
+            Box::new(move |rows| rows.retain(|r| !lists(r, b))),
+            Box::new(move |rows| rows.push(listed(4, b, "match"))),
             person_row(b, "match"),
         ),
         // Altered: the outcome, then the person.
         (
-            format!("UPDATE audit_persons SET outcome = 'no_match' WHERE personal_id = {cn}"),
-            format!("UPDATE audit_persons SET outcome = 'mismatch' WHERE personal_id = {cn}"),
+            set(listed(4, c, "mismatch"), listed(4, c, "no_match")),
+            set(listed(4, c, "no_match"), listed(4, c, "mismatch")),
             person_row(c, "mismatch"),
         ),
         (
-            format!("UPDATE audit_persons SET personal_id = {other} WHERE personal_id = {bn}"),
-            format!("UPDATE audit_persons SET personal_id = {bn} WHERE personal_id = {other}"),
+            set(listed(4, b, "match"), listed(4, other, "match")),
+            set(listed(4, other, "match"), listed(4, b, "match")),
             person_row(b, "match"),
         ),
-    ] {
-        sql(store, &tamper);
+    ];
+    for (i, (tamper, undo, fault)) in cases.into_iter().enumerate() {
+        edit_listed_persons(store, tamper);
         assert_eq!(
             broken_at(verify(store)),
             (4, Fault::Untracked(fault)),
-            "{tamper}"
+            "case {i}"
         );
-        sql(store, &undo);
+        edit_listed_persons(store, undo);
         assert!(
             matches!(verify(store), ChainVerdict::Intact { tracked: 4, .. }),
-            "{undo}"
+            "case {i} undone"
         );
     }
     assert_eq!(store.audit_for_person(a, 10).unwrap().len(), 1);
@@ -1397,57 +1422,84 @@ fn audit_verify_narrows_to_the_entry_in_a_later_bucket() {
     let entry = store.audit_count().unwrap();
     assert!(entry >> 16 == 1, "entry {entry} in the second bucket");
     assert!(matches!(verify(store), ChainVerdict::Intact { .. }));
-    let bn = b.as_u64();
-    sql(
-        store,
-        &format!("DELETE FROM audit_persons WHERE entry_id = {entry} AND personal_id = {bn}"),
-    );
+    edit_listed_persons(store, |rows| {
+        rows.retain(|r| !(lists(r, b) && r.entry == entry))
+    });
     assert_eq!(
         broken_at(verify(store)),
         (entry, Fault::Untracked(person_row(b, "mismatch")))
     );
-    sql(
-        store,
-        &format!("INSERT INTO audit_persons VALUES ({bn}, 3, 'match', 0)"),
-    );
+    edit_listed_persons(store, |rows| rows.push(listed(3, b, "match")));
     assert_eq!(
         broken_at(verify(store)),
         (3, Fault::Unlisted(person_row(b, "match")))
     );
 }
 
-/// SQLite keeps any number in a BIGINT column: a row of the tracker's index moved by half
-/// (its entry, person or segment) reads back truncated, as if intact, but the tracker's
-/// queries no longer find it; `audit verify` names the row it replaced as missing.
+/// SQLite keeps any number in a BIGINT column: a list of the tracker's index moved by half
+/// (its segment, bucket or first entry) reads back truncated, as if intact, but the
+/// tracker's queries no longer find it; nor do they find an item whose person or entry is
+/// not an integer. `audit verify` names a person it hid as missing.
 #[test]
 fn sqlite_audit_verify_finds_a_tracker_row_moved_by_a_fraction() {
     let store = &dancu_store::testing::TestStore::of("sqlite", None).store;
     let [_, b, ..] = log_with_groups(store);
     let bn = b.as_u64();
-    for column in ["entry_id", "personal_id", "segment"] {
-        sql(
-            store,
-            &format!("UPDATE audit_persons SET {column} = {column} + 0.5 WHERE personal_id = {bn}"),
-        );
+    let hidden = |what: &str| {
+        assert!(store.audit_for_person(b, 10).unwrap().is_empty(), "{what}");
         assert!(
-            store.audit_for_person(b, 10).unwrap().is_empty(),
-            "{column}"
+            matches!(broken_at(verify(store)), (4, Fault::Untracked(_))),
+            "{what}"
         );
-        assert_eq!(
-            broken_at(verify(store)),
-            (4, Fault::Untracked(person_row(b, "match"))),
-            "{column}"
-        );
+    };
+    for column in ["segment", "bucket", "first_entry"] {
         sql(
             store,
             &format!(
-                "UPDATE audit_persons SET {column} = {column} - 0.5 \
+                "UPDATE audit_person_lists SET {column} = {column} + 0.5 \
+                 WHERE persons LIKE '%{bn} 4 match%'"
+            ),
+        );
+        hidden(column);
+        sql(
+            store,
+            &format!(
+                "UPDATE audit_person_lists SET {column} = {column} - 0.5 \
                  WHERE typeof({column}) = 'real'"
             ),
         );
         assert!(
             matches!(verify(store), ChainVerdict::Intact { .. }),
             "{column}"
+        );
+    }
+    for (item, altered) in [
+        (format!("{bn} 4 match"), format!("{bn}.5 4 match")),
+        (format!("{bn} 4 match"), format!("{bn} 4.5 match")),
+        (format!("{bn} 4 match"), format!("{bn} 4")),
+    ] {
+        let swap = |from: &str, to: &str| {
+            sql(
+                store,
+                &format!(
+                    "UPDATE audit_person_lists SET persons = replace(persons, '{from}', '{to}')"
+                ),
+            )
+        };
+        swap(&item, &altered);
+        assert_eq!(
+            broken_at(verify(store)),
+            (4, Fault::Untracked(person_row(b, "match"))),
+            "{altered}"
+        );
+        assert!(
+            store.audit_for_person(b, 10).unwrap().is_empty(),
+            "{altered}"
+        );
+        swap(&altered, &item);
+        assert!(
+            matches!(verify(store), ChainVerdict::Intact { .. }),
+            "{altered} undone"
         );
     }
 }
@@ -1509,12 +1561,12 @@ fn tracker_probes_every_segment_of_group_persons(store: &Store) {
         verify(store),
         ChainVerdict::Intact { tracked: 5, .. }
     ));
-    let bn = b.as_u64();
     for moved_to in [2, -1] {
-        sql(
-            store,
-            &format!("UPDATE audit_persons SET segment = {moved_to} WHERE personal_id = {bn}"),
-        );
+        edit_listed_persons(store, |rows| {
+            for r in rows.iter_mut().filter(|r| lists(r, b)) {
+                r.segment = moved_to;
+            }
+        });
         assert!(store.audit_for_person(b, 10).unwrap().is_empty(), "hidden");
         assert_eq!(
             broken_at(verify(store)),
@@ -1522,10 +1574,11 @@ fn tracker_probes_every_segment_of_group_persons(store: &Store) {
             "moved to segment {moved_to}"
         );
     }
-    sql(
-        store,
-        &format!("UPDATE audit_persons SET segment = 0 WHERE personal_id = {bn}"),
-    );
+    edit_listed_persons(store, |rows| {
+        for r in rows.iter_mut().filter(|r| lists(r, b)) {
+            r.segment = 0;
+        }
+    });
     assert_eq!(store.audit_for_person(b, 10).unwrap().len(), 1);
     assert!(matches!(
         verify(store),
@@ -1671,18 +1724,18 @@ fn audit_verify_checks_the_tracker_runs(store: &Store) {
 /// entry, or under an entry that does not exist.
 fn audit_verify_finds_a_person_added_to_the_tracker(store: &Store) {
     let [a, _, _, d] = log_with_groups(store);
-    let (an, dn) = (a.as_u64(), d.as_u64());
-    let add = |entry: i64| {
-        sql(
-            store,
-            &format!("INSERT INTO audit_persons VALUES ({an}, {entry}, 'match', 0)"),
-        )
-    };
+    let add = |entry: i64| edit_listed_persons(store, |rows| rows.push(listed(entry, a, "match")));
     let remove = |entry: i64| {
-        sql(
-            store,
-            &format!("DELETE FROM audit_persons WHERE personal_id = {an} AND entry_id = {entry}"),
-        )
+        edit_listed_persons(store, |rows| {
+            rows.retain(|r| !(lists(r, a) && r.entry == entry))
+        })
+    };
+    let move_d = |entry: i64| {
+        edit_listed_persons(store, |rows| {
+            for r in rows.iter_mut().filter(|r| lists(r, d)) {
+                r.entry = entry;
+            }
+        })
     };
     for (entry, fault) in [
         (5, Fault::Unlisted as fn(IndexedPerson) -> Fault),
@@ -1702,10 +1755,7 @@ fn audit_verify_finds_a_person_added_to_the_tracker(store: &Store) {
         remove(entry);
     }
     // Moved from one group entry to another: missing from one, unlisted by the other.
-    sql(
-        store,
-        &format!("UPDATE audit_persons SET entry_id = 4 WHERE personal_id = {dn}"),
-    );
+    move_d(4);
     assert_eq!(
         broken_at(verify(store)),
         (4, Fault::Unlisted(person_row(d, "match")))
@@ -1714,10 +1764,7 @@ fn audit_verify_finds_a_person_added_to_the_tracker(store: &Store) {
     add(2);
     assert_eq!(broken_at(verify(store)).0, 2);
     remove(2);
-    sql(
-        store,
-        &format!("UPDATE audit_persons SET entry_id = 5 WHERE personal_id = {dn}"),
-    );
+    move_d(5);
     assert!(matches!(
         verify(store),
         ChainVerdict::Intact { tracked: 4, .. }
