@@ -41,7 +41,7 @@ pub struct AuditEntry {
 /// verification), far cheaper than an entry per person: the entry's `detail` keeps its
 /// own first line and then lists every person with the outcome for them, one line per
 /// outcome (`match 001075001234 001075001237`), so the chain covers each of them; the
-/// `audit_persons` table indexes them by person for the citizen's data tracker.
+/// `audit_person_lists` table indexes them by person for the citizen's data tracker.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupEntry {
     entry: AuditEntry,
@@ -66,7 +66,7 @@ impl GroupEntry {
         }
         by_outcome.sort_unstable_by_key(|(o, _)| *o);
         // The head stays one line, so that `audit verify` tells the list that follows it
-        // (which `audit_persons` must match) from any other detail.
+        // (which `audit_person_lists` must match) from any other detail.
         let mut detail = entry.detail.take().unwrap_or_default().replace('\n', " ");
         for (outcome, ids) in &mut by_outcome {
             ids.sort_unstable();
@@ -296,7 +296,7 @@ pub enum Fault {
     /// rewritten from here on).
     Rewritten { checkpoint: String },
     /// The entry is about this person (with this outcome), or a group entry lists them,
-    /// but the data tracker's index (`audit_persons`, or the runs of `audit_run_rows`)
+    /// but the data tracker's index (`audit_person_lists`, or the runs of `audit_run_rows`)
     /// does not hold it: the read is hidden from the person's tracker.
     Untracked(IndexedPerson),
     /// The tracker's index holds this person under the entry, which is not about them (a
@@ -307,7 +307,7 @@ pub enum Fault {
     Dangling(IndexedPerson),
 }
 
-/// A person with the outcome for them, as a group entry lists them or `audit_persons`
+/// A person with the outcome for them, as a group entry lists them or `audit_person_lists`
 /// indexes them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexedPerson {
@@ -379,7 +379,7 @@ pub enum ChainVerdict {
         entries: u64,
         checkpoints: u64,
         /// Persons of entries found in the tracker's index: those listed by group entries
-        /// (`audit_persons`) and those of single entries the runs cover.
+        /// (`audit_person_lists`) and those of single entries the runs cover.
         tracked: u64,
         /// Whether a head file was given and checked against the chain.
         head_checked: bool,
@@ -693,7 +693,7 @@ impl Store {
 
     /// Walks the whole chain in id order, a page at a time, in one snapshot: every hash,
     /// every id (no gaps), every checkpoint (signature, and the hash it names), the head
-    /// record, and the data tracker's index: `audit_persons` must hold exactly the persons
+    /// record, and the data tracker's index: `audit_person_lists` must hold exactly the persons
     /// (and outcomes) that each group entry lists, and nothing under other entries.
     /// Returns the number of entries checked, or the first bad entry and why.
     pub fn verify_audit_chain(&self, trust: ChainTrust<'_>) -> Result<ChainVerdict, Error> {
@@ -930,7 +930,7 @@ struct Walk<'a> {
     /// entries about a person up to it, walked so far.
     runs_upto: i64,
     single: RowSums,
-    /// What `audit_persons` must hold: the persons group entries list, walked so far.
+    /// What `audit_person_lists` must hold: the persons group entries list, walked so far.
     listed: RowSums,
     hasher: RowHasher,
 }
@@ -990,7 +990,7 @@ impl RowSums {
     }
 }
 
-/// The persons a group entry lists, as the rows `audit_persons` must hold for it (sorted,
+/// The persons a group entry lists, as the items the tracker's lists must hold for it (sorted,
 /// without repeats); `None` for an entry that lists no one.
 fn listed_rows(id: i64, personal_id: &Value, detail: &Value) -> Option<Vec<Indexed>> {
     let mut rows = Vec::new();
@@ -1023,7 +1023,7 @@ fn first_unmatched<T: Ord>(left: &[T], right: &[T]) -> Option<Unmatched> {
     }
 }
 
-/// An `audit_persons` row: entry id, personal id, outcome.
+/// An item of the tracker's lists, as the walk compares it: entry id, personal id, outcome.
 type Indexed = (i64, i64, String);
 
 fn person_fault(make: fn(IndexedPerson) -> Fault, (_, person, outcome): Indexed) -> Fault {
@@ -1146,7 +1146,7 @@ impl<'a> Walk<'a> {
         })
     }
 
-    /// Compares `audit_persons` with the persons the group entries list: the multisets of
+    /// Compares the tracker's lists with the persons the group entries list: the multisets of
     /// rows per bucket of entries first (one scan of the table), then, in the first bucket
     /// that differs, per entry (a scan of the bucket's entries and rows), then the rows of
     /// the first entry that differs, to name the first row missing or added. Rows under

@@ -199,8 +199,9 @@ impl Store {
         }
     }
 
-    /// What migrations that changed the registry leave to do after them, once (SQLite:
-    /// the WAL folded, the file compacted after a table rebuild; nothing on PostgreSQL).
+    /// What migrations that changed a file leave to do after them, once (SQLite: the
+    /// registry's or the audit file's WAL folded, the file compacted after a table
+    /// rebuild; nothing on PostgreSQL).
     fn settle_after_migration(&self) -> Result<(), Error> {
         match &self.backend {
             Backend::Sqlite(b) => b.settle_after_migration(),

@@ -592,7 +592,7 @@ pub(crate) fn migrate_until(store: &crate::Store, upto: Option<i64>) -> Result<(
             }
             record_version(tx, target)?;
             if sqlite {
-                crate::sqlite::mark_unsettled(tx)?;
+                crate::sqlite::mark_unsettled(tx, "main")?;
             }
             Ok(())
         })?;
@@ -637,9 +637,11 @@ const AUDIT_VERSION_TABLE: &str =
 /// crash between the two is found by the audit file's version at the next open, which
 /// then records the main file's only, instead of running the migration a second time on
 /// tables it already changed. Releases before this one recorded no version in the audit
-/// file, and a store such a crash left may still come: the audit file's migrations are
-/// written to run a second time over their own result (`IF NOT EXISTS`, inserts of state
-/// rows only where none is).
+/// file, and a store such a crash left may still come: the audit file's migrations up to
+/// [`GROUP_PERSONS_IN_SEGMENTS`] are written to run a second time over their own result
+/// (`IF NOT EXISTS`, inserts of state rows only where none is); later ones, which every
+/// store records in its audit file, run once. The migration marks the audit file for
+/// [`crate::Store::open`] to settle after it.
 fn migrate_audit_file(store: &crate::Store, target: i64, migration: &str) -> Result<(), Error> {
     migrate_audit_file_only(store, target, migration)?;
     store.write(|tx| {
@@ -664,6 +666,7 @@ pub(crate) fn migrate_audit_file_only(
                 "INSERT INTO audit.audit_schema_version (version) VALUES ($1)",
                 &[Value::Int(target)],
             )?;
+            crate::sqlite::mark_unsettled(tx, "audit")?;
         }
         Ok(())
     })

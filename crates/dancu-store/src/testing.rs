@@ -90,6 +90,11 @@ pub fn version_before_citizens_by_rowid() -> i64 {
     crate::schema::version_of(crate::schema::CITIZENS_BY_ROWID) - 1
 }
 
+/// The schema version right before the persons of group entries became lists.
+pub fn version_before_group_lists() -> i64 {
+    crate::schema::version_of(crate::schema::GROUP_PERSONS_IN_LISTS) - 1
+}
+
 /// Opens a store (either backend) with the migrations up to `version` only, as an earlier
 /// release left it; [`Store::open`] on the same URL then upgrades it.
 pub fn open_at_version(url: &str, version: i64) -> Result<Store, crate::Error> {

@@ -1149,6 +1149,69 @@ fn sqlite_upgrade_is_settled_by_the_next_open_after_a_stop() {
     );
 }
 
+/// The audit file's migration to lists is settled too (SQLite): its WAL folded and the
+/// file compacted after the rows' table is dropped, by the open after the migration or
+/// the next one; the tracker and `audit verify` find every person it held.
+#[test]
+fn sqlite_audit_file_is_settled_after_the_lists_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(dir.path());
+    let old = dancu_store::testing::open_at_version(
+        &url,
+        dancu_store::testing::version_before_group_lists(),
+    )
+    .unwrap();
+    let persons: Vec<PersonalId> = (1..=3_000)
+        .map(|i| pid(1, Gender::Female, 1990, i))
+        .collect();
+    let group = GroupEntry::new(
+        batch_entry(),
+        persons.iter().map(|p| ("match", *p)).collect(),
+    );
+    old.append_audit(&[group.entry().clone()]).unwrap();
+    let rows: Vec<String> = persons
+        .iter()
+        .map(|p| format!("({}, 1, 'match', 0)", p.as_u64()))
+        .collect();
+    sql(
+        &old,
+        &format!("INSERT INTO audit_persons VALUES {}", rows.join(",")),
+    );
+    drop(old);
+    let pragma = |store: &Store, name: &str| {
+        store
+            .read(|tx| tx.query_i64(&format!("PRAGMA audit.{name}"), &[]))
+            .unwrap()
+    };
+    let stopped = dancu_store::testing::open_unsettled(&url).unwrap();
+    assert_eq!(
+        pragma(&stopped, "user_version"),
+        1,
+        "marked in the migration"
+    );
+    assert!(pragma(&stopped, "freelist_count") * 8 >= pragma(&stopped, "page_count"));
+    drop(stopped);
+    let store = Store::open(&url).unwrap();
+    assert_eq!(pragma(&store, "user_version"), 0);
+    assert!(
+        pragma(&store, "freelist_count") * 8 < pragma(&store, "page_count"),
+        "compacted"
+    );
+    let wal = dir.path().join("dancu.audit.db-wal");
+    assert_eq!(
+        std::fs::metadata(&wal).map_or(0, |m| m.len()),
+        0,
+        "WAL folded"
+    );
+    for p in [persons[0], persons[2_999]] {
+        assert_eq!(store.audit_for_person(p, 10).unwrap().len(), 1);
+    }
+    assert!(matches!(
+        verify(&store),
+        ChainVerdict::Intact { tracked: 3_000, .. }
+    ));
+}
+
 fn reopening_keeps_data_and_schema(store: &Store, url: &str) {
     let (a, _, _) = communes();
     let (batch, f) = family(1, 1, &a);
@@ -1518,6 +1581,51 @@ fn sqlite_audit_verify_refuses_a_log_number_moved_by_a_fraction() {
         .verify_audit_chain(ChainTrust::default())
         .expect_err("no verdict on a log that holds a fraction");
     assert!(err.to_string().contains("not an integer"), "{err}");
+}
+
+/// The tracker shows a person's single entries and the group entries that list them,
+/// newest first, a group entry once per outcome it lists them with, cut at the limit; a
+/// list moved to another bucket hides them from it and `audit verify` says so.
+fn tracker_shows_each_outcome_newest_first_and_a_moved_bucket_is_found(store: &Store) {
+    let x = pid(1, Gender::Female, 1990, 1);
+    let job = store.open_verify_job("bank", "in", "f", "out").unwrap();
+    audit_log(store, 1);
+    let twice = GroupEntry::new(batch_entry(), vec![("match", x), ("mismatch", x)]);
+    checkpoint_groups(store, job.id, &[twice]);
+    audit_log(store, 1);
+    checkpoint_groups(
+        store,
+        job.id,
+        &[GroupEntry::new(batch_entry(), vec![("match", x)])],
+    );
+    let seen = |limit: u32| -> Vec<(String, String)> {
+        store
+            .audit_for_person(x, limit)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.action, e.outcome))
+            .collect()
+    };
+    let all = seen(10);
+    assert_eq!(all.len(), 5, "{all:?}");
+    assert_eq!(all[0], ("verify.batch".into(), "match".into()));
+    assert_eq!(all[1], ("citizen.read".into(), "ok".into()));
+    let mut entry_2: Vec<&str> = all[2..4].iter().map(|(_, o)| o.as_str()).collect();
+    entry_2.sort_unstable();
+    assert_eq!(entry_2, ["match", "mismatch"]);
+    assert!(all[2..4].iter().all(|(a, _)| a == "verify.batch"));
+    assert_eq!(all[4], ("citizen.read".into(), "ok".into()));
+    assert_eq!(seen(2), all[..2]);
+    assert_eq!(seen(1), all[..1]);
+    sql(store, "UPDATE audit_person_lists SET bucket = bucket + 1");
+    assert_eq!(
+        seen(10).iter().filter(|(a, _)| a == "verify.batch").count(),
+        0,
+        "hidden"
+    );
+    assert!(matches!(broken_at(verify(store)), (2, Fault::Untracked(_))));
+    sql(store, "UPDATE audit_person_lists SET bucket = bucket - 1");
+    assert!(matches!(verify(store), ChainVerdict::Intact { .. }));
 }
 
 /// Once a segment of group persons is full, the next commit starts another: the tracker
@@ -2026,6 +2134,7 @@ dancu_store::on_both_backends!(
     audit_verify_finds_a_person_added_to_the_tracker,
     audit_verify_checks_the_tracker_runs,
     tracker_probes_every_segment_of_group_persons,
+    tracker_shows_each_outcome_newest_first_and_a_moved_bucket_is_found,
     audit_chain_names_an_edited_entry,
     audit_chain_names_a_deleted_entry,
     audit_chain_names_a_reordered_entry,
