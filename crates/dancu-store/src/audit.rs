@@ -594,7 +594,13 @@ pub(crate) fn insert_audit_groups(
     Ok(head)
 }
 
-/// Writes `items` (sorted) into `segment` as a list per bucket, keyed by `first_entry`.
+/// Items per row of `audit_person_lists` at most (a list is cut into pieces of this many):
+/// about 800 bytes, which a `WITHOUT ROWID` row keeps in its page. The migration that
+/// made the first lists spells it as 32.
+pub(crate) const LIST_PIECE: usize = 32;
+
+/// Writes `items` (sorted) into `segment` as a list per bucket, keyed by `first_entry`,
+/// in pieces of [`LIST_PIECE`].
 pub(crate) fn write_lists(
     tx: &mut dyn Tx,
     segment: i64,
@@ -603,15 +609,17 @@ pub(crate) fn write_lists(
 ) -> Result<u64, Error> {
     tx.bulk_insert(
         "audit_person_lists",
-        &["segment", "bucket", "first_entry", "persons"],
+        &["segment", "bucket", "first_entry", "piece", "persons"],
         &mut items
             .chunk_by(|a, b| a.0 / PERSON_BUCKET == b.0 / PERSON_BUCKET)
-            .map(|list| {
+            .flat_map(|list| list.chunks(LIST_PIECE).enumerate())
+            .map(|(piece, items)| {
                 vec![
                     Value::Int(segment),
-                    Value::Int(list[0].0 / PERSON_BUCKET),
+                    Value::Int(items[0].0 / PERSON_BUCKET),
                     Value::Int(first_entry),
-                    Value::Text(encode_list(list)),
+                    Value::Int(piece as i64),
+                    Value::Text(encode_list(items)),
                 ]
             }),
     )
@@ -892,7 +900,7 @@ fn bucket_last(bucket: i64) -> i64 {
 }
 
 /// The numbers of an `audit_person_lists` row.
-const LIST_NUMBERS: &[&str] = &["segment", "bucket", "first_entry"];
+const LIST_NUMBERS: &[&str] = &["segment", "bucket", "first_entry", "piece"];
 
 /// A condition on the tracker's rows (after a `WHERE`): `columns` hold integers. SQLite
 /// keeps any number in a BIGINT column, and such a row reads back truncated; PostgreSQL
@@ -1497,15 +1505,13 @@ mod tests {
         assert_eq!(decoded(&format!("x,{written},y")).len(), 3);
     }
 
-    /// The migration that turned the rows into lists bucketed them as the code does.
+    /// The migration that turned the rows into lists bucketed and cut them as the code
+    /// does.
     #[test]
-    fn the_lists_migration_buckets_as_the_tracker_reads() {
+    fn the_lists_migration_buckets_and_cuts_as_the_code_does() {
+        let migration = crate::schema::GROUP_PERSONS_IN_LISTS;
         let bucketed = format!("personal_id / {PERSON_BUCKET}");
-        assert_eq!(
-            crate::schema::GROUP_PERSONS_IN_LISTS
-                .matches(bucketed.as_str())
-                .count(),
-            2
-        );
+        assert_eq!(migration.matches(bucketed.as_str()).count(), 2);
+        assert!(migration.contains(&format!(") - 1) / {LIST_PIECE} AS piece")));
     }
 }

@@ -126,7 +126,9 @@ impl Store {
             audit_in_own_file: upto.is_none_or(|v| v >= audit_move),
             successions: successions::Cache::default(),
         };
+        store.temp_on_disk(true)?;
         schema::migrate_until(&store, upto)?;
+        store.temp_on_disk(false)?;
         match upto {
             None => store.load_successions()?,
             // A store of an earlier layout (tests) may lack the table: never look.
@@ -195,6 +197,15 @@ impl Store {
     pub fn set_bulk_mode(&self, on: bool) -> Result<(), Error> {
         match &self.backend {
             Backend::Sqlite(b) => b.bulk_mode(on),
+            Backend::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// SQLite's temporary storage on disk or in memory (see
+    /// [`sqlite::SqliteBackend::temp_on_disk`]; PostgreSQL spills by itself).
+    fn temp_on_disk(&self, on: bool) -> Result<(), Error> {
+        match &self.backend {
+            Backend::Sqlite(b) => b.temp_on_disk(on),
             Backend::Postgres(_) => Ok(()),
         }
     }

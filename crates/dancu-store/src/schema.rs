@@ -357,25 +357,33 @@ DROP INDEX IF EXISTS {AUDIT}audit_persons_entry
     GROUP_PERSONS_IN_LISTS,
 ];
 
-/// The persons of group entries as lists, a row per segment, bucket of ID numbers and
+/// The persons of group entries as lists, rows per segment, bucket of ID numbers and
 /// commit (see [`crate::audit::PERSON_BUCKET`]), instead of a row per person: a batch's
 /// checkpoint inserted each of its tens of thousands of persons into the B-tree one by
-/// one (a fifth of the batch's time), and now inserts a few thousand rows. The rows so far
-/// become a list per segment and bucket. An item is `person entry outcome`, items are
-/// sorted and joined by `,`.
+/// one (a fifth of the batch's time), and now inserts a row per 32 of them at most. An
+/// item is `person entry outcome`, items are sorted and joined by `,`; a list longer than
+/// [`crate::audit::LIST_PIECE`] items is cut into pieces (numbered from 0), so that a row
+/// stays within its B-tree page (longer ones spilled into overflow pages left mostly
+/// empty: the audit file of 57 M batch rows grew by half). The rows so far become the
+/// pieces of a list per segment and bucket.
 pub(crate) const GROUP_PERSONS_IN_LISTS: &str = r#"
 CREATE TABLE IF NOT EXISTS {AUDIT}audit_person_lists (
     segment BIGINT NOT NULL,
     bucket BIGINT NOT NULL,
     first_entry BIGINT NOT NULL,
+    piece BIGINT NOT NULL,
     persons TEXT NOT NULL,
-    PRIMARY KEY (segment, bucket, first_entry)
+    PRIMARY KEY (segment, bucket, first_entry, piece)
 ) {WITHOUT_ROWID};
-INSERT INTO {AUDIT}audit_person_lists (segment, bucket, first_entry, persons)
-    SELECT segment, personal_id / 1000000, MIN(entry_id),
+INSERT INTO {AUDIT}audit_person_lists (segment, bucket, first_entry, piece, persons)
+    SELECT segment, bucket, MIN(entry_id), piece,
         string_agg(personal_id || ' ' || entry_id || ' ' || outcome, ','
             ORDER BY personal_id, entry_id, outcome)
-    FROM audit_persons GROUP BY segment, personal_id / 1000000;
+    FROM (SELECT segment, personal_id / 1000000 AS bucket, personal_id, entry_id, outcome,
+            (ROW_NUMBER() OVER (PARTITION BY segment, personal_id / 1000000
+                ORDER BY personal_id, entry_id, outcome) - 1) / 32 AS piece
+        FROM audit_persons) numbered
+    GROUP BY segment, bucket, piece;
 DROP TABLE {AUDIT}audit_persons
 "#;
 

@@ -197,6 +197,16 @@ impl SqliteBackend {
         )
     }
 
+    /// Whether the writer's sorts and temporary tables go to files (for migrations, which
+    /// may sort a whole table: the lists migration sorted 51 M rows in 2.5 GB of memory)
+    /// or stay in memory (the default, for the small ones of everyday writes).
+    pub(crate) fn temp_on_disk(&self, on: bool) -> Result<(), Error> {
+        let conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let store = if on { "FILE" } else { "MEMORY" };
+        conn.execute_batch(&format!("PRAGMA temp_store={store}"))?;
+        Ok(())
+    }
+
     /// Settings for a bulk load on the writer: durability is traded for speed, as the load
     /// is one transaction and either commits whole or not at all.
     pub(crate) fn bulk_mode(&self, on: bool) -> Result<(), Error> {

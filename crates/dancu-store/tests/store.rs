@@ -1500,7 +1500,7 @@ fn audit_verify_narrows_to_the_entry_in_a_later_bucket() {
 }
 
 /// SQLite keeps any number in a BIGINT column: a list of the tracker's index moved by half
-/// (its segment, bucket or first entry) reads back truncated, as if intact, but the
+/// (its segment, bucket, first entry or piece) reads back truncated, as if intact, but the
 /// tracker's queries no longer find it; nor do they find an item whose person or entry is
 /// not an integer. `audit verify` names a person it hid as missing.
 #[test]
@@ -1515,7 +1515,7 @@ fn sqlite_audit_verify_finds_a_tracker_row_moved_by_a_fraction() {
             "{what}"
         );
     };
-    for column in ["segment", "bucket", "first_entry"] {
+    for column in ["segment", "bucket", "first_entry", "piece"] {
         sql(
             store,
             &format!(
