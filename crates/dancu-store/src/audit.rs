@@ -595,9 +595,11 @@ pub(crate) fn insert_audit_groups(
 }
 
 /// Items per row of `audit_person_lists` at most (a list is cut into pieces of this many):
-/// about 800 bytes, which a `WITHOUT ROWID` row keeps in its page. The migration that
-/// made the first lists spells it as 32.
-pub(crate) const LIST_PIECE: usize = 32;
+/// at most about 800 bytes (an item is 33 bytes with a 10-digit entry id and `mismatch`),
+/// within the 984 bytes of text a `WITHOUT ROWID` row keeps in its page (beyond, the rest
+/// went to an overflow page left mostly empty). The migration that made the first lists
+/// spells it as 24.
+pub(crate) const LIST_PIECE: usize = 24;
 
 /// Writes `items` (sorted) into `segment` as a list per bucket, keyed by `first_entry`,
 /// in pieces of [`LIST_PIECE`].

@@ -360,7 +360,7 @@ DROP INDEX IF EXISTS {AUDIT}audit_persons_entry
 /// The persons of group entries as lists, rows per segment, bucket of ID numbers and
 /// commit (see [`crate::audit::PERSON_BUCKET`]), instead of a row per person: a batch's
 /// checkpoint inserted each of its tens of thousands of persons into the B-tree one by
-/// one (a fifth of the batch's time), and now inserts a row per 32 of them at most. An
+/// one (13% of the batch's CPU), and now inserts a row per 24 of them at most. An
 /// item is `person entry outcome`, items are sorted and joined by `,`; a list longer than
 /// [`crate::audit::LIST_PIECE`] items is cut into pieces (numbered from 0), so that a row
 /// stays within its B-tree page (longer ones spilled into overflow pages left mostly
@@ -381,7 +381,7 @@ INSERT INTO {AUDIT}audit_person_lists (segment, bucket, first_entry, piece, pers
             ORDER BY personal_id, entry_id, outcome)
     FROM (SELECT segment, personal_id / 1000000 AS bucket, personal_id, entry_id, outcome,
             (ROW_NUMBER() OVER (PARTITION BY segment, personal_id / 1000000
-                ORDER BY personal_id, entry_id, outcome) - 1) / 32 AS piece
+                ORDER BY personal_id, entry_id, outcome) - 1) / 24 AS piece
         FROM audit_persons) numbered
     GROUP BY segment, bucket, piece;
 DROP TABLE {AUDIT}audit_persons
