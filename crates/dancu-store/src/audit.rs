@@ -502,6 +502,11 @@ pub(crate) const GROUP_SEGMENT_ROWS: i64 = 1 << 20;
 /// written are keyed by it (the migration that made them spells it as 1000000).
 pub(crate) const PERSON_BUCKET: i64 = 1_000_000;
 
+/// The bucket of `person` (a personal ID's number): see [`PERSON_BUCKET`].
+fn bucket_of(person: i64) -> i64 {
+    person / PERSON_BUCKET
+}
+
 /// A person a group entry lists, as the tracker's lists hold it: (person, entry, outcome).
 pub(crate) type ListItem<'a> = (i64, i64, &'a str);
 
@@ -541,7 +546,7 @@ fn decode_list(bucket: i64, persons: &str, mut f: impl FnMut(ListItem<'_>)) {
                 .flatten()
         };
         if let (Some(person), Some(entry)) = (number(person), number(entry))
-            && person / PERSON_BUCKET == bucket
+            && bucket_of(person) == bucket
             && !outcome.is_empty()
         {
             f((person, entry, outcome));
@@ -613,12 +618,12 @@ pub(crate) fn write_lists(
         "audit_person_lists",
         &["segment", "bucket", "first_entry", "piece", "persons"],
         &mut items
-            .chunk_by(|a, b| a.0 / PERSON_BUCKET == b.0 / PERSON_BUCKET)
+            .chunk_by(|a, b| bucket_of(a.0) == bucket_of(b.0))
             .flat_map(|list| list.chunks(LIST_PIECE).enumerate())
             .map(|(piece, items)| {
                 vec![
                     Value::Int(segment),
-                    Value::Int(items[0].0 / PERSON_BUCKET),
+                    Value::Int(bucket_of(items[0].0)),
                     Value::Int(first_entry),
                     Value::Int(piece as i64),
                     Value::Text(encode_list(items)),
@@ -714,7 +719,7 @@ impl Store {
     /// group entries that list them (with the outcome for them, and the first line of the
     /// entry's detail, not the list).
     pub fn audit_for_person(&self, id: PersonalId, limit: u32) -> Result<Vec<AuditEntry>, Error> {
-        let person = pid_value(id);
+        let (person, bucket) = (pid_value(id), bucket_of(pid_value(id)));
         self.read(|tx| {
             // The group entries that list the person: their bucket's lists in every
             // segment, newest first.
@@ -727,17 +732,13 @@ impl Store {
                      WHERE segment IN (SELECT s FROM segments) AND bucket = $1{}",
                     integers_only(tx.dialect(), LIST_NUMBERS)
                 ),
-                &[Value::Int(person / PERSON_BUCKET)],
+                &[Value::Int(bucket)],
                 &mut |r| {
-                    decode_list(
-                        person / PERSON_BUCKET,
-                        r[0].as_str().unwrap_or(""),
-                        |item| {
-                            if item.0 == person {
-                                listed.push((item.1, item.2.to_owned()));
-                            }
-                        },
-                    );
+                    decode_list(bucket, r[0].as_str().unwrap_or(""), |item| {
+                        if item.0 == person {
+                            listed.push((item.1, item.2.to_owned()));
+                        }
+                    });
                     Ok(())
                 },
             )?;
@@ -1482,7 +1483,7 @@ mod tests {
             (1_075_001_234, 9, "mismatch"),
             (1_075_999_999, 8, "match"),
         ];
-        let bucket = 1_075_001_234 / PERSON_BUCKET;
+        let bucket = bucket_of(1_075_001_234);
         let decoded = |text: &str| {
             let mut out = Vec::new();
             decode_list(bucket, text, |(p, e, o)| out.push((p, e, o.to_owned())));
