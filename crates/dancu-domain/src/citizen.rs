@@ -18,7 +18,7 @@ pub enum Gender {
 impl Gender {
     /// Parses the file and API spelling: `M` or `F` (case-insensitive).
     pub fn parse(s: &str) -> Option<Gender> {
-        match s.trim() {
+        match crate::text::trim(s) {
             "M" | "m" => Some(Gender::Male),
             "F" | "f" => Some(Gender::Female),
             _ => None,

@@ -101,7 +101,8 @@ fn build(year: i32, month: Option<u32>, day: Option<u32>) -> Result<PartialDate,
 /// Parses a run of ASCII digits whose length is within `lens`.
 fn number(s: &str, lens: std::ops::RangeInclusive<usize>) -> Option<u32> {
     if lens.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
-        s.parse().ok()
+        // At most a few digits: no overflow.
+        Some(s.bytes().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
     } else {
         None
     }
@@ -144,7 +145,7 @@ impl PartialDate {
     /// separators `/`, `-`, `.`, one kind per date), trimmed. Day-first is assumed when
     /// the year comes last, as Vietnamese writes dates.
     pub fn parse_lenient(s: &str) -> Result<Self, DateError> {
-        let s = s.trim();
+        let s = crate::text::trim(s);
         if s.is_empty() {
             return Err(DateError::Empty);
         }
@@ -152,14 +153,26 @@ impl PartialDate {
             input: s.to_owned(),
             expected: LENIENT_FORMS,
         };
-        let sep = s.chars().find(|c| matches!(c, '/' | '-' | '.'));
-        let parts: Vec<&str> = match sep {
-            Some(sep) => s.split(sep).collect(),
-            None => vec![s],
-        };
+        // At most three parts, split at the first separator's kind: no allocation, as a
+        // batch parses a date on every row.
+        let sep = s.bytes().find(|b| matches!(b, b'/' | b'-' | b'.'));
+        let mut parts = [""; 3];
+        let (mut count, mut rest) = (0, Some(s));
+        while let Some(r) = rest {
+            if count == parts.len() {
+                return Err(format_error());
+            }
+            // Cut at an ASCII byte: always a character boundary.
+            (parts[count], rest) = match sep.and_then(|sep| r.bytes().position(|b| b == sep)) {
+                Some(i) => (&r[..i], Some(&r[i + 1..])),
+                None => (r, None),
+            };
+            count += 1;
+        }
+        let parts = &parts[..count];
         let year = |p: &str| number(p, 4..=4).map(|y| y as i32);
         let small = |p: &str| number(p, 1..=2);
-        let parsed = match parts.as_slice() {
+        let parsed = match parts {
             [y] => year(y).map(|y| (y, None, None)),
             [y, m] if year(y).is_some() => Some((year(y).unwrap(), Some(small(m)), None)),
             [m, y] => year(y).map(|y| (y, Some(small(m)), None)),

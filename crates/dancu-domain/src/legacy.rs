@@ -71,6 +71,21 @@ pub enum LegacyError {
 /// characters, at most one malformed word in six). On a tie TCVN3, the national
 /// standard and the commoner in government offices, wins.
 pub fn decode_text(bytes: &[u8]) -> Result<Decoded, LegacyError> {
+    let (encoding, text) = decode_unnormalized(bytes)?;
+    Ok(Decoded {
+        text: nfc_cow(&text).into_owned(),
+        encoding,
+    })
+}
+
+/// The encoding [`decode_text`] reads `bytes` in, without normalizing the text: what a
+/// streaming reader needs of a sample before it decodes the file piece by piece.
+pub fn detect_encoding(bytes: &[u8]) -> Result<SourceEncoding, LegacyError> {
+    decode_unnormalized(bytes).map(|(encoding, _)| encoding)
+}
+
+/// [`decode_text`] before NFC: borrowed when the file is UTF-8.
+fn decode_unnormalized(bytes: &[u8]) -> Result<(SourceEncoding, Cow<'_, str>), LegacyError> {
     const BOM: &[u8] = b"\xEF\xBB\xBF";
     let (body, bom_len) = match bytes.strip_prefix(BOM) {
         Some(rest) => (rest, BOM.len()),
@@ -88,10 +103,7 @@ pub fn decode_text(bytes: &[u8]) -> Result<Decoded, LegacyError> {
             } else {
                 SourceEncoding::Utf8
             };
-            return Ok(Decoded {
-                text: nfc(text),
-                encoding,
-            });
+            return Ok((encoding, Cow::Borrowed(text)));
         }
         Err(e) => bom_len + e.valid_up_to(),
     };
@@ -116,10 +128,7 @@ pub fn decode_text(bytes: &[u8]) -> Result<Decoded, LegacyError> {
         .into_iter()
         .filter_map(|(score, text, encoding)| score.map(|s| (s, text, encoding)))
         .reduce(|best, next| if next.0 > best.0 { next } else { best })
-        .map(|(_, text, encoding)| Decoded {
-            text: text.nfc().collect(),
-            encoding,
-        })
+        .map(|(_, text, encoding)| (encoding, Cow::Owned(text)))
         .ok_or(LegacyError::Unrecognised { offset: invalid_at })
 }
 

@@ -96,12 +96,23 @@ const PROVINCE_CODES: [u16; 63] = {
     codes
 };
 
+/// Where each code (all below 100) is in [`PROVINCES`], `u8::MAX` for none: every ID
+/// number parsed or read looks its province up, and a binary search took several
+/// unpredictable branches.
+const PROVINCE_INDEX: [u8; 100] = {
+    let mut index = [u8::MAX; 100];
+    let mut i = 0;
+    while i < PROVINCES.len() {
+        index[PROVINCES[i].0 as usize] = i as u8;
+        i += 1;
+    }
+    index
+};
+
 /// Name of the province an ID-number province code stands for (`79` → "Hồ Chí Minh").
 pub fn id_province_name(code: u16) -> Option<&'static str> {
-    PROVINCES
-        .binary_search_by_key(&code, |&(c, _)| c)
-        .ok()
-        .map(|i| PROVINCES[i].1)
+    let i = *PROVINCE_INDEX.get(usize::from(code))?;
+    PROVINCES.get(usize::from(i)).map(|&(_, name)| name)
 }
 
 /// All 63 valid ID-number province codes, ascending.
@@ -426,8 +437,12 @@ mod tests {
             72, 74, 75, 77, 79, 80, 82, 83, 84, 86, 87, 89, 91, 92, 93, 94, 95, 96,
         ];
         assert_eq!(id_province_codes(), &expected);
-        // Sorted, which the binary search relies on.
+        // Ascending, and the index finds each code's name and no other code.
         assert!(PROVINCES.windows(2).all(|w| w[0].0 < w[1].0));
+        for code in 0..1000 {
+            let listed = PROVINCES.iter().find(|&&(c, _)| c == code).map(|&(_, n)| n);
+            assert_eq!(id_province_name(code), listed, "code {code}");
+        }
         for (code, name) in [
             (1, "Hà Nội"),
             (2, "Hà Giang"),

@@ -18,7 +18,7 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
 
-use dancu_domain::legacy::{SourceEncoding, decode_as, decode_text};
+use dancu_domain::legacy::{SourceEncoding, decode_as, detect_encoding};
 use dancu_domain::row_lines::LineTap;
 use dancu_store::{
     AuditEntry, GroupEntry, JOB_DONE, JOB_RUNNING, JobCheckpoint, UsageDelta, VerifyJob,
@@ -148,8 +148,8 @@ fn inspect(path: &Path) -> Result<Inspected, Error> {
     } else {
         &sample[..]
     };
-    let encoding = match decode_text(whole) {
-        Ok(d) => d.encoding,
+    let encoding = match detect_encoding(whole) {
+        Ok(encoding) => encoding,
         // A few broken lines in a UTF-8 file are bad rows, not a bad file.
         Err(_) if mostly_utf8(whole) => SourceEncoding::Utf8,
         Err(e) => return Err(io_error(path, e)),

@@ -24,7 +24,7 @@ use std::borrow::Cow;
 
 use dancu_domain::date::DateAgreement;
 use dancu_domain::personal_id::OldIdNumber;
-use dancu_domain::text::{NameAgreement, fold, is_respelling_of, nfc, validate_name};
+use dancu_domain::text::{self, NameAgreement, fold, is_respelling_of, nfc, validate_name};
 use dancu_domain::{Gender, PartialDate, PersonalId};
 use dancu_store::{AuditEntry, Identity, Store};
 use rustc_hash::FxHashMap;
@@ -316,7 +316,7 @@ impl VerifyRequest {
 }
 
 fn provided<'a>(v: &'a Option<Cow<'_, str>>) -> Option<&'a str> {
-    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    v.as_deref().map(text::trim).filter(|v| !v.is_empty())
 }
 
 fn invalid(kind: &'static str, field: &str, e: &dyn std::fmt::Display) -> Invalid {
@@ -328,7 +328,7 @@ fn invalid(kind: &'static str, field: &str, e: &dyn std::fmt::Display) -> Invali
 
 /// The ID number of a request: what the multi-get needs.
 fn parse_id(req: &RequestText) -> Result<IdKey, Invalid> {
-    let id = req.personal_id.trim();
+    let id = text::trim(&req.personal_id);
     if id.len() == 9 && id.bytes().all(|b| b.is_ascii_digit()) {
         OldIdNumber::parse(id).map(IdKey::Old)
     } else {
