@@ -114,26 +114,51 @@ pub fn canonical_name(s: &str) -> String {
         }
         return out;
     }
+    // Word by word (NFD, case mapping and NFC neither make nor take white space, and
+    // nothing composes across a space), each word's form remembered: names repeat
+    // their words, and the tone placement of a word is the costly part.
+    CANONICAL_WORDS.with_borrow_mut(|memo| {
+        for word in s.split_whitespace() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            match memo.get(word) {
+                Some(canonical) => out.push_str(canonical),
+                None => {
+                    let canonical = canonical_word_of(word);
+                    out.push_str(&canonical);
+                    if memo.len() >= MEMO_WORDS {
+                        memo.clear();
+                    }
+                    memo.insert(word.into(), canonical.into_boxed_str());
+                }
+            }
+        }
+    });
+    out
+}
+
+/// Words whose canonical form a thread remembers (a name's words are a few thousand
+/// syllables; ~100 bytes each with the table's overhead).
+const MEMO_WORDS: usize = 8192;
+
+thread_local! {
+    static CANONICAL_WORDS: std::cell::RefCell<std::collections::HashMap<Box<str>, Box<str>>> =
+        std::cell::RefCell::default();
+}
+
+/// The canonical form of one whitespace-free word of a name, not all ASCII.
+fn canonical_word_of(word: &str) -> String {
     // Case first: mapping can turn a letter into a Latin one ("ı" → "I") that then
     // takes part in a syllable, and may yield precomposed letters, hence the second NFD.
-    let mut cased = String::with_capacity(s.len() + 8);
-    for word in s.nfd().collect::<String>().split_whitespace() {
-        if !cased.is_empty() {
-            cased.push(' ');
-        }
-        let mut at_start = true;
-        word.chars()
-            .for_each(|c| push_case_mapped(c, &mut at_start, &mut cased));
-    }
+    let mut cased = String::with_capacity(word.len() + 8);
+    let mut at_start = true;
+    word.nfd()
+        .for_each(|c| push_case_mapped(c, &mut at_start, &mut cased));
     let cased: String = cased.nfd().collect();
-    let mut scratch = Scratch::default();
-    for word in cased.split(' ') {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        canonical_word(word, &mut scratch, &mut out);
-    }
-    out.nfc().collect()
+    let mut placed = String::with_capacity(cased.len() + 4);
+    canonical_word(&cased, &mut Scratch::default(), &mut placed);
+    placed.nfc().collect()
 }
 
 /// Folded search key: diacritics dropped, đ→d, lower case, single spaces, trimmed.
@@ -914,6 +939,43 @@ mod tests {
         fn properties_any_string(s in any::<String>()) {
             check_properties(&s)?;
         }
+
+        /// Word by word and remembered, the canonical form is what the whole name gives
+        /// (the first time a word is seen and again from the memo).
+        #[test]
+        fn canonical_name_by_words_is_canonical_name_of_the_whole(
+            s in prop_oneof![name_like(), any::<String>(), "[ \t\u{a0}\u{2000}\u{2001}\u{3000}aăđươíìỉĩịạ\u{300}-\u{309}\u{323}\u{345}'-]{0,12}"],
+        ) {
+            let whole = canonical_name_whole(&s);
+            prop_assert_eq!(canonical_name(&s), whole.clone());
+            prop_assert_eq!(canonical_name(&s), whole);
+        }
+    }
+
+    /// The whole-name algorithm [`canonical_name`] gives by words: NFD of the name, case
+    /// mapped word by word, NFD again, tones placed word by word, NFC of the result.
+    fn canonical_name_whole(s: &str) -> String {
+        if s.is_ascii() {
+            return canonical_name(s);
+        }
+        let mut cased = String::new();
+        for word in s.nfd().collect::<String>().split_whitespace() {
+            if !cased.is_empty() {
+                cased.push(' ');
+            }
+            let mut at_start = true;
+            word.chars()
+                .for_each(|c| push_case_mapped(c, &mut at_start, &mut cased));
+        }
+        let cased: String = cased.nfd().collect();
+        let (mut out, mut scratch) = (String::new(), Scratch::default());
+        for word in cased.split(' ') {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            canonical_word(word, &mut scratch, &mut out);
+        }
+        out.nfc().collect()
     }
 
     /// The byte scan's ranges are NFC on their own and in any sequence: every character,

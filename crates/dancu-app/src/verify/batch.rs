@@ -20,6 +20,7 @@ use std::sync::{Mutex, mpsc};
 
 use dancu_domain::legacy::{SourceEncoding, decode_as, detect_encoding};
 use dancu_domain::row_lines::LineTap;
+use dancu_domain::text::nfc_cow;
 use dancu_store::{
     AuditEntry, GroupEntry, JOB_DONE, JOB_RUNNING, JobCheckpoint, UsageDelta, VerifyJob,
 };
@@ -418,15 +419,25 @@ impl Context {
             RawRow::Unreadable(reason) => (Cow::Borrowed(""), Err(unreadable(reason.clone()))),
             RawRow::Csv(record) => {
                 let columns = self.columns.expect("a CSV input has columns");
+                // A UTF-8 record is validated once, whole, as the `csv` crate's own
+                // StringRecord does; a field is then its slice of it, valid when cut at
+                // character boundaries. Otherwise field by field, to name the bad one.
+                let whole = matches!(
+                    self.encoding,
+                    SourceEncoding::Utf8 | SourceEncoding::Utf8Bom
+                )
+                .then(|| std::str::from_utf8(record.as_slice()).ok())
+                .flatten();
                 let text = |i: usize| -> Result<Option<Cow<'a, str>>, Invalid> {
-                    record
-                        .get(i)
-                        .map(|b| {
-                            decode_as(b, self.encoding).ok_or_else(|| {
-                                unreadable(format!("column {}: not valid UTF-8", i + 1))
-                            })
-                        })
-                        .transpose()
+                    let Some(range) = record.range(i) else {
+                        return Ok(None);
+                    };
+                    match whole {
+                        Some(whole) => whole.get(range).map(nfc_cow),
+                        None => decode_as(&record.as_slice()[range], self.encoding),
+                    }
+                    .map(Some)
+                    .ok_or_else(|| unreadable(format!("column {}: not valid UTF-8", i + 1)))
                 };
                 let reference = text(columns.reference).ok().flatten().unwrap_or_default();
                 let request = (|| {
@@ -1013,6 +1024,48 @@ mod tests {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(fields).expect("writing to memory");
         w.into_inner().expect("writing to memory")
+    }
+
+    fn csv_context() -> Context {
+        Context {
+            encoding: SourceEncoding::Utf8,
+            columns: Some(Columns {
+                reference: 0,
+                personal_id: 1,
+                fields: [Some(2), Some(3), None],
+            }),
+            agreement: Agreement::default(),
+            output: Format::Csv,
+            job_detail: String::new(),
+        }
+    }
+
+    /// A UTF-8 record is validated whole: its fields come out as NFC text, and a field
+    /// whose bytes are valid only together with its neighbour's (a character cut by the
+    /// comma) is refused, naming its column.
+    #[test]
+    fn csv_fields_are_nfc_and_a_character_cut_by_a_comma_is_refused() {
+        let context = csv_context();
+        let record = |fields: &[&[u8]]| RawRow::Csv(csv::ByteRecord::from(fields.to_vec()));
+        let good = record(&[
+            b"r1",
+            b"079085001234",
+            "Le\u{302}\u{300} Va\u{306}n".as_bytes(),
+            b"1985",
+        ]);
+        let (reference, request) = context.request(&good);
+        let request = request.expect("a readable row");
+        assert_eq!(reference, "r1");
+        assert_eq!(request.personal_id, "079085001234");
+        assert_eq!(request.full_name.as_deref(), Some("Lề Văn"));
+        assert_eq!(request.gender, None);
+        // "é" is C3 A9: the name ends with its first byte, the date starts with the other.
+        let cut = record(&[b"r2", b"079085001234", b"Le\xC3", b"\xA91985"]);
+        let (reference, request) = context.request(&cut);
+        assert_eq!(reference, "r2");
+        let refused = request.expect_err("a cut character");
+        assert_eq!(refused.kind, "invalid.row");
+        assert_eq!(refused.reason, "column 3: not valid UTF-8");
     }
 
     proptest! {
