@@ -55,6 +55,10 @@ print(db.execute("select count(*) from audit_log").fetchone()[0])
 PY
 )
 [ -n "${PERF_OUT:-}" ] && (sleep 5; perf record -g -p "$server" -o "$PERF_OUT" -- sleep 8 >/dev/null 2>&1) &
+# The export above left a gigabyte of dirty pages: written back during the run, they
+# queue before the audit log's own writes, which wait behind them (p99 12–234 ms on the
+# session-14 VM). Flushed first: the run measures the service, not its own set-up.
+sync
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 ticks_before=$(cpu_ticks)
 wrk -t"${WRK_THREADS:-2}" -c"$conns" -d"${duration}s" --latency -s "$work/read.lua" http://127.0.0.1:18080/ | tee "$work/wrk.txt"
