@@ -101,7 +101,7 @@ fn build(year: i32, month: Option<u32>, day: Option<u32>) -> Result<PartialDate,
 /// Parses a run of ASCII digits whose length is within `lens`.
 fn number(s: &str, lens: std::ops::RangeInclusive<usize>) -> Option<u32> {
     if lens.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
-        // At most a few digits: no overflow.
+        debug_assert!(s.len() <= 9, "at most 9 digits fit in a u32");
         Some(s.bytes().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
     } else {
         None
@@ -113,7 +113,7 @@ impl PartialDate {
     /// day), surrounding whitespace trimmed. The date must exist (leap years included)
     /// and the year be within 1800–2399.
     pub fn parse(s: &str) -> Result<Self, DateError> {
-        let s = s.trim();
+        let s = crate::text::trim(s);
         if s.is_empty() {
             return Err(DateError::Empty);
         }

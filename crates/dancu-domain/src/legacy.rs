@@ -16,7 +16,7 @@
 //!   single bytes for đ, ơ, ư, the accented i's and ỵ. Other bytes are Windows-1252.
 
 use std::borrow::Cow;
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 use crate::text::{is_vietnamese_syllable, nfc, nfc_cow};
 
@@ -72,10 +72,12 @@ pub enum LegacyError {
 /// standard and the commoner in government offices, wins.
 pub fn decode_text(bytes: &[u8]) -> Result<Decoded, LegacyError> {
     let (encoding, text) = decode_unnormalized(bytes)?;
-    Ok(Decoded {
-        text: nfc_cow(&text).into_owned(),
-        encoding,
-    })
+    let text = match text {
+        Cow::Borrowed(text) => nfc(text),
+        Cow::Owned(text) if is_nfc_quick(text.chars()) == IsNormalized::Yes => text,
+        Cow::Owned(text) => text.nfc().collect(),
+    };
+    Ok(Decoded { text, encoding })
 }
 
 /// The encoding [`decode_text`] reads `bytes` in, without normalizing the text: what a

@@ -124,6 +124,9 @@ pub fn canonical_name(s: &str) -> String {
             }
             match memo.get(word) {
                 Some(canonical) => out.push_str(canonical),
+                // Only words of a name's size are kept: the memo's memory stays bounded
+                // whatever a field holds.
+                None if word.len() > MEMO_WORD_BYTES => out.push_str(&canonical_word_of(word)),
                 None => {
                     let canonical = canonical_word_of(word);
                     out.push_str(&canonical);
@@ -139,8 +142,12 @@ pub fn canonical_name(s: &str) -> String {
 }
 
 /// Words whose canonical form a thread remembers (a name's words are a few thousand
-/// syllables; ~100 bytes each with the table's overhead).
+/// syllables), each at most [`MEMO_WORD_BYTES`] long: at most ~1 MiB a thread.
 const MEMO_WORDS: usize = 8192;
+
+/// The longest word remembered, in bytes (the longest Vietnamese syllable, "nghiêng",
+/// is 9 in NFC; decomposed and in other scripts, words run longer).
+const MEMO_WORD_BYTES: usize = 32;
 
 thread_local! {
     static CANONICAL_WORDS: std::cell::RefCell<std::collections::HashMap<Box<str>, Box<str>>> =
@@ -950,6 +957,19 @@ mod tests {
             prop_assert_eq!(canonical_name(&s), whole.clone());
             prop_assert_eq!(canonical_name(&s), whole);
         }
+    }
+
+    /// Words longer than a name's are canonicalized without being remembered: a field
+    /// of any length leaves the memo's memory bounded.
+    #[test]
+    fn long_words_are_not_remembered() {
+        let long = "Nguyễn".repeat(8);
+        let name = format!("Lê {long}");
+        assert_eq!(canonical_name(&name), canonical_name_whole(&name));
+        CANONICAL_WORDS.with_borrow(|memo| {
+            assert!(memo.contains_key("Lê"));
+            assert!(!memo.contains_key(long.as_str()));
+        });
     }
 
     /// The whole-name algorithm [`canonical_name`] gives by words: NFD of the name, case

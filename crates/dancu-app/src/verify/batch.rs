@@ -419,15 +419,18 @@ impl Context {
             RawRow::Unreadable(reason) => (Cow::Borrowed(""), Err(unreadable(reason.clone()))),
             RawRow::Csv(record) => {
                 let columns = self.columns.expect("a CSV input has columns");
-                // A UTF-8 record is validated once, whole, as the `csv` crate's own
-                // StringRecord does; a field is then its slice of it, valid when cut at
-                // character boundaries. Otherwise field by field, to name the bad one.
-                let whole = matches!(
+                // A UTF-8 record is validated once, whole; a field is then its slice of
+                // it, valid when cut at character boundaries. Otherwise (another
+                // encoding, or a bad byte somewhere) field by field, naming the bad one.
+                let utf8 = matches!(
                     self.encoding,
                     SourceEncoding::Utf8 | SourceEncoding::Utf8Bom
-                )
-                .then(|| std::str::from_utf8(record.as_slice()).ok())
-                .flatten();
+                );
+                let whole = if utf8 {
+                    std::str::from_utf8(record.as_slice()).ok()
+                } else {
+                    None
+                };
                 let text = |i: usize| -> Result<Option<Cow<'a, str>>, Invalid> {
                     let Some(range) = record.range(i) else {
                         return Ok(None);
@@ -1066,6 +1069,19 @@ mod tests {
         let refused = request.expect_err("a cut character");
         assert_eq!(refused.kind, "invalid.row");
         assert_eq!(refused.reason, "column 3: not valid UTF-8");
+        // A bad byte in a column no one reads: the row is read field by field, and its
+        // fields are fine.
+        let extra = record(&[
+            b"r3",
+            b"079085001234",
+            "Lê Văn".as_bytes(),
+            b"1985",
+            b"\xFF",
+        ]);
+        let (_, request) = context.request(&extra);
+        let request = request.expect("the columns read are valid");
+        assert_eq!(request.full_name.as_deref(), Some("Lê Văn"));
+        assert_eq!(request.date_of_birth.as_deref(), Some("1985"));
     }
 
     proptest! {
