@@ -95,12 +95,15 @@ fn books_are_validated_against_the_structure_of_their_time() {
         .create_book(&there, &req(&old, "pre2025", "marriage"))
         .unwrap();
     assert_eq!(
-        (book.commune_code.as_str(), book.unit_structure.as_str()),
+        (
+            book.fields.commune_code.as_str(),
+            book.fields.unit_structure.as_str()
+        ),
         (old.as_str(), "pre2025")
     );
-    assert_eq!(book.commune_2025, new);
+    assert_eq!(book.fields.commune_2025, new);
     assert_eq!(
-        book.province_2025,
+        book.fields.province_2025,
         UnitCatalog::embedded()
             .current_commune(&new)
             .unwrap()

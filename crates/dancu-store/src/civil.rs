@@ -23,10 +23,11 @@ pub const ENTRY_LINKED: &str = "linked";
 pub const ENTRY_NEW: &str = "new";
 pub const ENTRY_NEEDS_REVIEW: &str = "needs_review";
 
-/// A book to create. `commune_2025`/`province_2025` place it in today's units (for
-/// scope and progress); `commune_code` is as written on the book, in its structure.
-#[derive(Debug, Clone)]
-pub struct NewBook {
+/// What describes a book (given to create one). `commune_2025`/`province_2025` place it
+/// in today's units (for scope and progress); `commune_code` is as written on the book,
+/// in its structure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BookFields {
     pub kind: String,
     pub commune_code: String,
     pub unit_structure: String,
@@ -38,18 +39,12 @@ pub struct NewBook {
     pub created_by: String,
 }
 
+/// A stored book: its fields, with its id and time (serialized flat).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BookRecord {
     pub id: i64,
-    pub kind: String,
-    pub commune_code: String,
-    pub unit_structure: String,
-    pub commune_2025: String,
-    pub province_2025: String,
-    pub year_from: i32,
-    pub year_to: i32,
-    pub pages: i64,
-    pub created_by: String,
+    #[serde(flatten)]
+    pub fields: BookFields,
     pub created_at: i64,
 }
 
@@ -177,15 +172,17 @@ const ENTRY_FROM: &str = "civil_entries e LEFT JOIN civil_links l ON l.entry_id 
 fn book_from(mut r: Row) -> BookRecord {
     BookRecord {
         id: r[0].as_i64().unwrap_or_default(),
-        kind: r[1].take_text().unwrap_or_default(),
-        commune_code: r[2].take_text().unwrap_or_default(),
-        unit_structure: r[3].take_text().unwrap_or_default(),
-        commune_2025: r[4].take_text().unwrap_or_default(),
-        province_2025: r[5].take_text().unwrap_or_default(),
-        year_from: r[6].as_i64().unwrap_or_default() as i32,
-        year_to: r[7].as_i64().unwrap_or_default() as i32,
-        pages: r[8].as_i64().unwrap_or_default(),
-        created_by: r[9].take_text().unwrap_or_default(),
+        fields: BookFields {
+            kind: r[1].take_text().unwrap_or_default(),
+            commune_code: r[2].take_text().unwrap_or_default(),
+            unit_structure: r[3].take_text().unwrap_or_default(),
+            commune_2025: r[4].take_text().unwrap_or_default(),
+            province_2025: r[5].take_text().unwrap_or_default(),
+            year_from: r[6].as_i64().unwrap_or_default() as i32,
+            year_to: r[7].as_i64().unwrap_or_default() as i32,
+            pages: r[8].as_i64().unwrap_or_default(),
+            created_by: r[9].take_text().unwrap_or_default(),
+        },
         created_at: r[10].as_i64().unwrap_or_default(),
     }
 }
@@ -275,7 +272,7 @@ fn link_entry_in(
 }
 
 impl Store {
-    pub fn create_book(&self, b: &NewBook) -> Result<BookRecord, Error> {
+    pub fn create_book(&self, b: &BookFields) -> Result<BookRecord, Error> {
         self.write(|tx| {
             let id = tx.query_i64(
                 "INSERT INTO civil_books (kind, commune_code, unit_structure, commune_2025, \
@@ -591,9 +588,11 @@ impl Store {
                 .map(|mut r| {
                     let counts = r.split_off(BOOK_WIDTH);
                     let n = |i: usize| counts[i].as_i64().unwrap_or_default();
-                    let book = book_from(r);
+                    let BookRecord {
+                        id, fields: book, ..
+                    } = book_from(r);
                     BookCounts {
-                        book_id: book.id,
+                        book_id: id,
                         kind: book.kind,
                         commune_code: book.commune_code,
                         unit_structure: book.unit_structure,

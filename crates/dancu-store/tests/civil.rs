@@ -3,8 +3,8 @@
 use dancu_domain::units::Structure;
 use dancu_domain::{Gender, PartialDate, PersonalId, PopulationBatch};
 use dancu_store::civil::{
-    CIVIL_LINK_FIELD, ENTRY_CHECKED, ENTRY_LINKED, ENTRY_NEEDS_REVIEW, ENTRY_NEW, EntryDecision,
-    EntryFields, NewBook, ScanRecord,
+    BookFields, CIVIL_LINK_FIELD, ENTRY_CHECKED, ENTRY_LINKED, ENTRY_NEEDS_REVIEW, ENTRY_NEW,
+    EntryDecision, EntryFields, ScanRecord,
 };
 use dancu_store::testing::{citizen, sample_communes};
 use dancu_store::{EventMeta, Store};
@@ -44,7 +44,7 @@ fn child(store: &Store, commune: &str) -> PersonalId {
 
 fn book(store: &Store, commune: &str, province: &str, pages: i64) -> i64 {
     store
-        .create_book(&NewBook {
+        .create_book(&BookFields {
             kind: "birth".into(),
             commune_code: commune.into(),
             unit_structure: "2025".into(),
@@ -78,7 +78,10 @@ fn books_scans_entries_and_their_qa_trail(store: &Store) {
     let (a, _, _) = sample_communes();
     let id = book(store, &a, "01", 10);
     let b = store.book(id).unwrap().unwrap();
-    assert_eq!((b.kind.as_str(), b.pages, b.year_from), ("birth", 10, 2010));
+    assert_eq!(
+        (b.fields.kind.as_str(), b.fields.pages, b.fields.year_from),
+        ("birth", 10, 2010)
+    );
     assert!(store.scan(id, 1).unwrap().is_none());
     let scan = ScanRecord {
         book_id: id,

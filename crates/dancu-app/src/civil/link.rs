@@ -120,12 +120,12 @@ fn link_source(
         agency: actor.unit.clone(),
         basis: format!(
             "Sổ đăng ký {} số {} ({} {}, {}–{}), trang {}, số {}",
-            kind_vi(&book.kind),
+            kind_vi(&book.fields.kind),
             book.id,
-            book.unit_structure,
-            book.commune_code,
-            book.year_from,
-            book.year_to,
+            book.fields.unit_structure,
+            book.fields.commune_code,
+            book.fields.year_from,
+            book.fields.year_to,
             f.page,
             f.registration_number
         ),
@@ -169,7 +169,7 @@ impl App {
                 full_name: &f.full_name,
                 date_of_birth: &date_text(f.date_of_birth),
                 gender: f.gender.as_deref().unwrap_or(""),
-                commune_code: &book.commune_code,
+                commune_code: &book.fields.commune_code,
                 father_name: f.father_name.as_deref().unwrap_or(""),
                 mother_name: f.mother_name.as_deref().unwrap_or(""),
             };
@@ -214,7 +214,7 @@ impl App {
                 });
             }
         }
-        if book.kind == "birth" {
+        if book.fields.kind == "birth" {
             self.one_birth_per_person(&mut decisions)?;
         }
         let by_id: HashMap<i64, &EntryRecord> = entries.iter().map(|e| (e.id, e)).collect();
@@ -371,7 +371,7 @@ impl App {
             )));
         }
         let (source, meta) = link_source(actor, &book, &entry, "confirmed");
-        let unique = (book.kind == "birth").then_some("birth");
+        let unique = (book.fields.kind == "birth").then_some("birth");
         self.store
             .confirm_link(entry_id, person, &actor.username, unique, &source, &meta)?;
         self.audit

@@ -16,7 +16,9 @@ use std::collections::BTreeMap;
 use dancu_domain::PartialDate;
 use dancu_domain::text::validate_name;
 use dancu_domain::units::{Level, Structure};
-use dancu_store::civil::{BookCounts, BookRecord, EntryFields, EntryRecord, NewBook, ScanRecord};
+use dancu_store::civil::{
+    BookCounts, BookFields, BookRecord, EntryFields, EntryRecord, ScanRecord,
+};
 use serde::{Deserialize, Serialize};
 
 pub use link::{LinkRun, ReviewItem};
@@ -226,15 +228,15 @@ fn text_field(what: &str, v: &Option<String>, max: usize) -> Result<Option<Strin
 /// future).
 pub fn validate_entry(book: &BookRecord, e: &EntryInput) -> Result<EntryFields, String> {
     let page = e.page.ok_or("page: empty")?;
-    if page < 1 || page > book.pages {
+    if page < 1 || page > book.fields.pages {
         return Err(format!(
             "page: {page} is not a page of this book (1-{})",
-            book.pages
+            book.fields.pages
         ));
     }
     let registration_number = text_field("registration_number", &e.registration_number, 32)?
         .ok_or("registration_number: empty")?;
-    let birth = book.kind == "birth";
+    let birth = book.fields.kind == "birth";
     let registration_date = date_field("registration_date", &e.registration_date, true)?;
     let gender = match e.gender.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None if birth => return Err("gender: empty".into()),
@@ -253,18 +255,22 @@ pub fn validate_entry(book: &BookRecord, e: &EntryInput) -> Result<EntryFields, 
         full_name: name_field("full_name", &e.full_name, true)?.unwrap_or_default(),
         date_of_birth: date_field("date_of_birth", &e.date_of_birth, birth)?,
         gender,
-        event_date: date_field("event_date", &e.event_date, book.kind == "death")?,
+        event_date: date_field("event_date", &e.event_date, book.fields.kind == "death")?,
         place: text_field("place", &e.place, 200)?,
         father_name: name_field("father_name", &e.father_name, false)?,
         mother_name: name_field("mother_name", &e.mother_name, false)?,
-        spouse_name: name_field("spouse_name", &e.spouse_name, book.kind == "marriage")?,
+        spouse_name: name_field(
+            "spouse_name",
+            &e.spouse_name,
+            book.fields.kind == "marriage",
+        )?,
         spouse_date_of_birth: date_field("spouse_date_of_birth", &e.spouse_date_of_birth, false)?,
     };
     let reg = f.registration_date.ok_or("registration_date: empty")?;
-    if reg.year() < book.year_from || reg.year() > book.year_to {
+    if reg.year() < book.fields.year_from || reg.year() > book.fields.year_to {
         return Err(format!(
             "registration_date: {reg} is outside the book's years {}-{}",
-            book.year_from, book.year_to
+            book.fields.year_from, book.fields.year_to
         ));
     }
     let now = today().latest();
@@ -294,8 +300,8 @@ pub fn validate_entry(book: &BookRecord, e: &EntryInput) -> Result<EntryFields, 
 impl App {
     fn book_target(book: &BookRecord) -> Target<'_> {
         Target {
-            structure: Structure::parse(&book.unit_structure).unwrap_or(Structure::Y2025),
-            code: &book.commune_code,
+            structure: Structure::parse(&book.fields.unit_structure).unwrap_or(Structure::Y2025),
+            code: &book.fields.commune_code,
         }
     }
 
@@ -372,7 +378,7 @@ impl App {
             }),
             None,
         )?;
-        let book = self.store.create_book(&NewBook {
+        let book = self.store.create_book(&BookFields {
             kind: r.kind.clone(),
             commune_code: commune.code.clone(),
             unit_structure: structure.code().into(),
@@ -402,10 +408,10 @@ impl App {
         bytes: &[u8],
     ) -> Result<ScanRecord, Error> {
         let book = self.book_for(actor, Action::ManageCivilBooks, book_id)?;
-        if page < 1 || page > book.pages {
+        if page < 1 || page > book.fields.pages {
             return Err(invalid(format!(
                 "page: {page} is not a page of book {book_id} (1-{})",
-                book.pages
+                book.fields.pages
             )));
         }
         if bytes.len() > MAX_SCAN_BYTES {
