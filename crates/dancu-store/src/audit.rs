@@ -730,7 +730,7 @@ impl Store {
                      FROM segments WHERE s < (SELECT segment FROM audit_persons_segment)) \
                      SELECT persons FROM audit_person_lists \
                      WHERE segment IN (SELECT s FROM segments) AND bucket = $1{}",
-                    integers_only(tx.dialect(), LIST_NUMBERS)
+                    readable_lists(tx.dialect())
                 ),
                 &[Value::Int(bucket)],
                 &mut |r| {
@@ -847,7 +847,7 @@ pub(crate) fn for_each_listed(
 ) -> Result<(), Error> {
     let sql = format!(
         "SELECT segment, bucket, persons FROM audit_person_lists WHERE TRUE{}",
-        integers_only(tx.dialect(), LIST_NUMBERS)
+        readable_lists(tx.dialect())
     );
     tx.for_each(&sql, &[], &mut |r| {
         let (segment, bucket) = (
@@ -904,6 +904,17 @@ fn bucket_last(bucket: i64) -> i64 {
 
 /// The numbers of an `audit_person_lists` row.
 const LIST_NUMBERS: &[&str] = &["segment", "bucket", "first_entry", "piece"];
+
+/// A condition on `audit_person_lists` rows (after a `WHERE`): those the tracker can read,
+/// integers where it keeps numbers and text for the persons (a row altered otherwise is
+/// skipped, and `audit verify` names the persons it hid as missing).
+fn readable_lists(dialect: Dialect) -> String {
+    let text = match dialect {
+        Dialect::Sqlite => " AND typeof(persons) = 'text'",
+        Dialect::Postgres => "",
+    };
+    integers_only(dialect, LIST_NUMBERS) + text
+}
 
 /// A condition on the tracker's rows (after a `WHERE`): `columns` hold integers. SQLite
 /// keeps any number in a BIGINT column, and such a row reads back truncated; PostgreSQL

@@ -1502,7 +1502,8 @@ fn audit_verify_narrows_to_the_entry_in_a_later_bucket() {
 /// SQLite keeps any number in a BIGINT column: a list of the tracker's index moved by half
 /// (its segment, bucket, first entry or piece) reads back truncated, as if intact, but the
 /// tracker's queries no longer find it; nor do they find an item whose person or entry is
-/// not an integer. `audit verify` names a person it hid as missing.
+/// not an integer, nor a list stored as bytes. `audit verify` names a person it hid as
+/// missing.
 #[test]
 fn sqlite_audit_verify_finds_a_tracker_row_moved_by_a_fraction() {
     let store = &dancu_store::testing::TestStore::of("sqlite", None).store;
@@ -1565,6 +1566,27 @@ fn sqlite_audit_verify_finds_a_tracker_row_moved_by_a_fraction() {
             "{altered} undone"
         );
     }
+    // A list stored as bytes instead of text: not read (the store refuses a blob where
+    // it keeps text), so its persons are missing, named as such, not an error.
+    let list = format!("persons LIKE '%{bn} 4 match%'");
+    sql(
+        store,
+        &format!("UPDATE audit_person_lists SET persons = CAST(persons AS BLOB) WHERE {list}"),
+    );
+    assert!(store.audit_for_person(b, 10).unwrap().is_empty(), "blob");
+    assert!(
+        matches!(broken_at(verify(store)), (4, Fault::Untracked(_))),
+        "blob"
+    );
+    sql(
+        store,
+        "UPDATE audit_person_lists SET persons = CAST(persons AS TEXT) \
+         WHERE typeof(persons) = 'blob'",
+    );
+    assert!(
+        matches!(verify(store), ChainVerdict::Intact { .. }),
+        "blob undone"
+    );
 }
 
 /// The same for an entry of the log: read back truncated, its person moved by half would
