@@ -29,7 +29,31 @@ fn new_book(s: &Server, token: &str, commune: &str, pages: i64) -> i64 {
         json!({"kind": "birth", "commune_code": commune, "year_from": 2010, "year_to": 2011, "pages": pages}),
     );
     assert_eq!(res.status(), StatusCode::CREATED);
-    res.json::<Value>().unwrap()["id"].as_i64().unwrap()
+    let book = res.json::<Value>().unwrap();
+    // A book as the OpenAPI document's `Book` has it: its fields flat beside id and time.
+    let keys: Vec<&str> = book
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "commune_2025",
+            "commune_code",
+            "created_at",
+            "created_by",
+            "id",
+            "kind",
+            "pages",
+            "province_2025",
+            "unit_structure",
+            "year_from",
+            "year_to"
+        ]
+    );
+    book["id"].as_i64().unwrap()
 }
 
 /// `user` checks each entry, then runs the book's linking; returns the run's report.

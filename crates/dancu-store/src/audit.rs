@@ -839,8 +839,9 @@ fn page_end(tx: &mut dyn Tx, after: i64) -> Result<Option<i64>, Error> {
 }
 
 /// Calls `f(segment, item)` for each item of the tracker's lists that the tracker can find
-/// (see [`decode_list`]): a scan of the table. Lists whose numbers are not integers (SQLite
-/// keeps 5.5 in a BIGINT column) are left out, as the tracker's probes leave them out.
+/// (see [`decode_list`]): a scan of the table. Lists the tracker cannot read (numbers that
+/// are not integers, which SQLite keeps in a BIGINT column, or persons stored as bytes;
+/// [`readable_lists`]) are left out, as the tracker's probes leave them out.
 pub(crate) fn for_each_listed(
     tx: &mut dyn Tx,
     mut f: impl FnMut(i64, ListItem<'_>),

@@ -1568,16 +1568,14 @@ fn sqlite_audit_verify_finds_a_tracker_row_moved_by_a_fraction() {
     }
     // A list stored as bytes instead of text: not read (the store refuses a blob where
     // it keeps text), so its persons are missing, named as such, not an error.
-    let list = format!("persons LIKE '%{bn} 4 match%'");
     sql(
         store,
-        &format!("UPDATE audit_person_lists SET persons = CAST(persons AS BLOB) WHERE {list}"),
+        &format!(
+            "UPDATE audit_person_lists SET persons = CAST(persons AS BLOB) \
+             WHERE persons LIKE '%{bn} 4 match%'"
+        ),
     );
-    assert!(store.audit_for_person(b, 10).unwrap().is_empty(), "blob");
-    assert!(
-        matches!(broken_at(verify(store)), (4, Fault::Untracked(_))),
-        "blob"
-    );
+    hidden("blob");
     sql(
         store,
         "UPDATE audit_person_lists SET persons = CAST(persons AS TEXT) \
@@ -2389,6 +2387,21 @@ fn sqlite_group_persons_survive_a_crash_in_the_segments_migration() {
         if !recorded_in_audit_file {
             sql(&old, "DELETE FROM audit.audit_schema_version");
         }
+        // As the crash left it: the main file one version behind, the audit file migrated.
+        old.read(|tx| {
+            let main = tx.query_i64("SELECT MAX(version) FROM schema_version", &[])?;
+            assert_eq!(main, version - 1);
+            let audit = tx.query_i64(
+                "SELECT COUNT(*) FROM audit.audit_schema_version WHERE version = $1",
+                &[Value::Int(version)],
+            )?;
+            assert_eq!(audit, i64::from(recorded_in_audit_file));
+            let in_segment_0 =
+                tx.query_i64("SELECT COUNT(*) FROM audit_persons WHERE segment = 0", &[])?;
+            assert_eq!(in_segment_0, 2, "the persons in the segments' layout");
+            Ok(())
+        })
+        .unwrap();
         drop(old);
         let store = Store::open(&url).unwrap();
         assert_eq!(outcomes(&store, a), ["match"], "{recorded_in_audit_file}");
