@@ -1116,13 +1116,8 @@ fn citizens_keep_their_records_when_keyed_by_id_on_upgrade(store: &Store, url: &
 /// open compacts the file.
 #[test]
 fn sqlite_upgrade_is_settled_by_the_next_open_after_a_stop() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = sqlite_url(dir.path());
-    let old = dancu_store::testing::open_at_version(
-        &url,
-        dancu_store::testing::version_before_citizens_by_rowid(),
-    )
-    .unwrap();
+    let (_dir, url, old) =
+        sqlite_at_version(dancu_store::testing::version_before_citizens_by_rowid());
     let (a, _, _) = communes();
     for serial in 1..=400 {
         load(&old, family(u64::from(serial), serial, &a).0);
@@ -1154,13 +1149,7 @@ fn sqlite_upgrade_is_settled_by_the_next_open_after_a_stop() {
 /// the next one; the tracker and `audit verify` find every person it held.
 #[test]
 fn sqlite_audit_file_is_settled_after_the_lists_migration() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = sqlite_url(dir.path());
-    let old = dancu_store::testing::open_at_version(
-        &url,
-        dancu_store::testing::version_before_group_lists(),
-    )
-    .unwrap();
+    let (dir, url, old) = sqlite_at_version(dancu_store::testing::version_before_group_lists());
     let persons: Vec<PersonalId> = (1..=3_000)
         .map(|i| pid(1, Gender::Female, 1990, i))
         .collect();
@@ -2327,6 +2316,24 @@ fn schema_of(store: &Store) -> Vec<String> {
         .collect()
 }
 
+/// A fresh SQLite store in a directory of its own, migrated up to `version`, with its URL.
+fn sqlite_at_version(version: i64) -> (tempfile::TempDir, String, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(dir.path());
+    let store = dancu_store::testing::open_at_version(&url, version).unwrap();
+    (dir, url, store)
+}
+
+/// Migration `version` of the audit file as a crash leaves it: committed in the audit file,
+/// not in the main file, with its version recorded in the audit file or (as releases
+/// before that record did) not.
+fn interrupt_after_the_audit_file_half(store: &Store, version: i64, recorded: bool) {
+    dancu_store::testing::migrate_audit_file_only(store, version).unwrap();
+    if !recorded {
+        sql(store, "DELETE FROM audit.audit_schema_version");
+    }
+}
+
 /// A migration of the audit file commits there first, then its version in the main file.
 /// After a crash between the two, the store opens with the migration applied once, from
 /// the version it recorded in the audit file; for the migrations of releases that
@@ -2341,14 +2348,9 @@ fn sqlite_audit_file_migration_interrupted_before_its_version_completes_on_reope
         let unrecorded =
             version <= dancu_store::testing::last_audit_file_version_unrecorded_there();
         for recorded_in_audit_file in [true, false].into_iter().filter(|r| *r || unrecorded) {
-            let dir = tempfile::tempdir().unwrap();
-            let url = sqlite_url(dir.path());
-            let old = dancu_store::testing::open_at_version(&url, version - 1).unwrap();
+            let (_dir, url, old) = sqlite_at_version(version - 1);
             audit_log(&old, 3);
-            dancu_store::testing::migrate_audit_file_only(&old, version).unwrap();
-            if !recorded_in_audit_file {
-                sql(&old, "DELETE FROM audit.audit_schema_version");
-            }
+            interrupt_after_the_audit_file_half(&old, version, recorded_in_audit_file);
             drop(old);
             let store = Store::open(&url).unwrap_or_else(|e| {
                 panic!("version {version} (recorded: {recorded_in_audit_file}): {e}")
@@ -2379,14 +2381,9 @@ fn sqlite_audit_file_migration_interrupted_before_its_version_completes_on_reope
 fn sqlite_group_persons_survive_a_crash_in_the_segments_migration() {
     let version = dancu_store::testing::version_before_group_segments() + 1;
     for recorded_in_audit_file in [true, false] {
-        let dir = tempfile::tempdir().unwrap();
-        let url = sqlite_url(dir.path());
-        let old = dancu_store::testing::open_at_version(&url, version - 1).unwrap();
+        let (_dir, url, old) = sqlite_at_version(version - 1);
         let (a, b) = group_persons_in_the_old_layout(&old);
-        dancu_store::testing::migrate_audit_file_only(&old, version).unwrap();
-        if !recorded_in_audit_file {
-            sql(&old, "DELETE FROM audit.audit_schema_version");
-        }
+        interrupt_after_the_audit_file_half(&old, version, recorded_in_audit_file);
         // As the crash left it: the main file one version behind, the audit file migrated.
         old.read(|tx| {
             let main = tx.query_i64("SELECT MAX(version) FROM schema_version", &[])?;
