@@ -16,7 +16,7 @@
 //!   single bytes for đ, ơ, ư, the accented i's and ỵ. Other bytes are Windows-1252.
 
 use std::borrow::Cow;
-use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::text::{is_vietnamese_syllable, nfc, nfc_cow};
 
@@ -72,10 +72,10 @@ pub enum LegacyError {
 /// standard and the commoner in government offices, wins.
 pub fn decode_text(bytes: &[u8]) -> Result<Decoded, LegacyError> {
     let (encoding, text) = decode_unnormalized(bytes)?;
-    let text = match text {
-        Cow::Borrowed(text) => nfc(text),
-        Cow::Owned(text) if is_nfc_quick(text.chars()) == IsNormalized::Yes => text,
-        Cow::Owned(text) => text.nfc().collect(),
+    // A decoded legacy text is kept when NFC already, not copied.
+    let text = match nfc_cow(&text) {
+        Cow::Borrowed(_) => text.into_owned(),
+        Cow::Owned(normalized) => normalized,
     };
     Ok(Decoded { text, encoding })
 }
