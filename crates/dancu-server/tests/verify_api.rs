@@ -495,16 +495,17 @@ fn a_stopped_job_resumes_on_restart_without_losing_or_repeating_a_row() {
             people[i % people.len()]
         ));
     }
-    // Submitted, then run by a server that is stopping: it stops at the first
-    // checkpoint (128 rows with the test's options).
+    // Submitted to a server that is stopping, then run: it stops at the first
+    // checkpoint (128 rows with the test's options), and no runner of this server takes
+    // it again. The stop comes first: the server's own runner (started with it, looking
+    // for jobs to resume) may take the job as soon as it is submitted.
+    s.app.stop_verify_jobs();
     let dir = s.app.begin_verify_job(&partner).unwrap();
     std::fs::write(dancu_app::App::upload_path(&dir), &file).unwrap();
     let job = s.app.submit_verify_job(&partner, &dir, None).unwrap();
-    s.app.stop_verify_jobs();
     s.app.run_verify_jobs();
-    // The server's own runner (started with it, looking for jobs to resume) may be the
-    // one that took the job, in which case the call above returned at once: wait for the
-    // job's first checkpoint, whichever runner writes it.
+    // If the server's runner took the job, the call above returned at once: wait for
+    // the job's first checkpoint, whichever runner writes it.
     let mut stored = s.app.store.verify_job(job.id).unwrap().unwrap();
     for _ in 0..200 {
         if stored.checkpoint.rows_done > 0 {

@@ -7,7 +7,7 @@
 //!
 //! A partner sees only its own jobs: another partner's job id is "not found".
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +30,9 @@ pub(crate) struct Jobs {
     stop: AtomicBool,
     /// Rows done of the jobs running now (finer than their checkpoints).
     progress: Mutex<HashMap<i64, u64>>,
+    /// The jobs stopped at a checkpoint since the stop: they resume at the next start,
+    /// not in a runner of this process (which would run them to one more checkpoint).
+    stopped: Mutex<HashSet<i64>>,
 }
 
 /// A job as its partner sees it.
@@ -263,14 +266,17 @@ impl App {
 
     /// Stops the partners' jobs at their next checkpoint (a graceful stop of the
     /// server); they stay running in the store and resume at the next start. A runner
-    /// started afterwards stops each job it takes at its first checkpoint.
+    /// started afterwards runs each job it has not stopped yet to its first checkpoint.
     pub fn stop_verify_jobs(&self) {
         self.jobs.stop.store(true, Ordering::Release);
     }
 
     fn next_pending_job(&self) -> Option<VerifyJob> {
         match self.store.pending_partner_verify_jobs() {
-            Ok(jobs) => jobs.into_iter().next(),
+            Ok(jobs) => {
+                let stopped = self.jobs.stopped.lock().unwrap_or_else(|e| e.into_inner());
+                jobs.into_iter().find(|j| !stopped.contains(&j.id))
+            }
             Err(e) => {
                 tracing::error!(error = %crate::redact(&e.to_string()), "listing verify jobs");
                 None
@@ -307,11 +313,21 @@ impl App {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&job.id);
-        if let Err(e) = outcome {
-            let reason = crate::redact(&e.to_string());
-            tracing::error!(job = job.id, error = %reason, "verify job failed");
-            if let Err(e) = self.store.fail_verify_job(job.id, &reason) {
-                tracing::error!(job = job.id, error = %crate::redact(&e.to_string()), "marking a verify job failed");
+        match outcome {
+            Ok(report) if report.stopped => {
+                self.jobs
+                    .stopped
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(job.id);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let reason = crate::redact(&e.to_string());
+                tracing::error!(job = job.id, error = %reason, "verify job failed");
+                if let Err(e) = self.store.fail_verify_job(job.id, &reason) {
+                    tracing::error!(job = job.id, error = %crate::redact(&e.to_string()), "marking a verify job failed");
+                }
             }
         }
         !self.jobs.stopping()
