@@ -530,6 +530,49 @@ fn bad_rows_are_invalid_with_their_line_and_never_stop_the_job() {
     assert_eq!(summary["findings"]["invalid.date_of_birth"], 1);
 }
 
+/// Two runs of one job never write its output at once: while one holds the output (the
+/// lock goes with its process), another is refused and changes nothing.
+#[test]
+fn a_second_run_of_a_running_job_is_refused() {
+    let t = TestStore::sqlite();
+    let app = app_with_people(&t);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    let p = people();
+    let requests: Vec<_> = (0..10)
+        .map(|i| request(&p[i % 5].0.to_string(), "", "", ""))
+        .collect();
+    std::fs::write(&input, csv_file(&requests)).unwrap();
+    let output = dir.path().join("out.csv");
+    std::fs::write(&output, "rows of the run in progress").unwrap();
+    let held = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&output)
+        .unwrap();
+    held.lock().unwrap();
+    let refused = app.verify_batch(
+        &Actor::system("test"),
+        Agreement::default(),
+        &input,
+        &output,
+        &BatchOptions::default(),
+        &|_| {},
+    );
+    assert!(
+        matches!(&refused, Err(dancu_app::Error::Conflict(m)) if m.contains("another run")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        std::fs::read(&output).unwrap(),
+        b"rows of the run in progress"
+    );
+    drop(held);
+    assert_eq!(
+        run_batch(&app, &input, &output, &BatchOptions::default()).len(),
+        11
+    );
+}
+
 /// The citizen's data tracker finds every person a batch read, with the verdict for them,
 /// though the batch writes one chained entry per chunk rather than one per row.
 #[test]

@@ -983,7 +983,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let service = router_with(app.clone(), config).into_make_service_with_connect_info::<Peer>();
-    verify::resume_jobs(&app);
+    verify::start_job_runner(&app);
     let asked = Arc::new(tokio::sync::Notify::new());
     let signal = {
         let asked = asked.clone();

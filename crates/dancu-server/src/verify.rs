@@ -31,8 +31,9 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/api/v1/verify/jobs/{job_id}/summary", get(job_summary))
 }
 
-/// Resumes the jobs a stop or crash interrupted (called when serving starts).
-pub(crate) fn resume_jobs(app: &Shared) {
+/// Runs the pending jobs on a blocking thread: when serving starts (the jobs a stop or
+/// crash interrupted) and after each submission.
+pub(crate) fn start_job_runner(app: &Shared) {
     let app = app.clone();
     tokio::task::spawn_blocking(move || app.run_verify_jobs());
 }
@@ -188,8 +189,13 @@ async fn submit_job(
         return Err(p);
     }
     let (a, d) = (app.clone(), dir.clone());
-    let job = blocking(move || a.submit_verify_job(&partner, &d, declared_jsonl)).await?;
-    resume_jobs(&app);
+    let job = blocking(move || {
+        let job = a.submit_verify_job(&partner, &d, declared_jsonl)?;
+        // Here rather than after the await: a client gone meanwhile still has its job run.
+        start_job_runner(&a);
+        Ok(job)
+    })
+    .await?;
     let location = format!("/api/v1/verify/jobs/{}", job.id);
     let mut res = (StatusCode::ACCEPTED, Json(job)).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {

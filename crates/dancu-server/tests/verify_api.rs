@@ -503,16 +503,17 @@ fn a_stopped_job_resumes_on_restart_without_losing_or_repeating_a_row() {
     let dir = s.app.begin_verify_job(&partner).unwrap();
     std::fs::write(dancu_app::App::upload_path(&dir), &file).unwrap();
     let job = s.app.submit_verify_job(&partner, &dir, None).unwrap();
-    s.app.run_verify_jobs();
-    // If the server's runner took the job, the call above returned at once: wait for
-    // the job's first checkpoint, whichever runner writes it.
+    // If the server's runner is running (it takes the job, or made its last look just
+    // before the submission), the call returns at once: call it until the job's first
+    // checkpoint is written, whichever runner writes it.
     let mut stored = s.app.store.verify_job(job.id).unwrap().unwrap();
     for _ in 0..200 {
+        s.app.run_verify_jobs();
+        stored = s.app.store.verify_job(job.id).unwrap().unwrap();
         if stored.checkpoint.rows_done > 0 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
-        stored = s.app.store.verify_job(job.id).unwrap().unwrap();
     }
     assert_eq!(stored.status, "running");
     assert_eq!(stored.checkpoint.rows_done, 128);
@@ -669,4 +670,107 @@ fn an_upload_of_the_other_format_than_declared_is_refused() {
             "{content_type}"
         );
     }
+}
+
+/// 300 rows of one person, for jobs that cross two checkpoints (128 rows each).
+fn three_hundred_rows() -> String {
+    let mut file = String::from("ref,personal_id,full_name\n");
+    for i in 0..300 {
+        file.push_str(&format!("r{i},001080000001,Nguyễn Văn Hòa\n"));
+    }
+    file
+}
+
+#[test]
+fn a_job_is_run_and_served_only_where_its_files_are() {
+    let s = sqlite();
+    let key = s.partner("bank", &["verify_batch"], 100_000, &[]);
+    let partner = s.app.authenticate_partner(&key, None, None).unwrap();
+    // Another node: the same store, a data directory of its own.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (other, other_base) = s.instance_on(&Limits::default(), elsewhere.path());
+    // A job of this server, stopped at its first checkpoint (the server is stopping).
+    s.app.stop_verify_jobs();
+    let dir = s.app.begin_verify_job(&partner).unwrap();
+    std::fs::write(dancu_app::App::upload_path(&dir), three_hundred_rows()).unwrap();
+    let job = s.app.submit_verify_job(&partner, &dir, None).unwrap();
+    let stopped_at = || {
+        let stored = s.app.store.verify_job(job.id).unwrap().unwrap();
+        (stored.status, stored.checkpoint.rows_done)
+    };
+    for _ in 0..200 {
+        s.app.run_verify_jobs();
+        if stopped_at().1 > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(stopped_at(), ("running".to_owned(), 128));
+    // A job submitted before jobs recorded their directory, whose input is not here.
+    let unrecorded = s
+        .app
+        .store
+        .create_verify_job(&dancu_store::NewVerifyJob {
+            actor: "partner:bank",
+            input: "/nonexistent/input",
+            input_fingerprint: "f",
+            output: "/nonexistent/output.csv",
+            partner_id: Some(partner.id),
+            rows_total: 1,
+            agreement: "",
+            files_at: None,
+        })
+        .unwrap();
+    // The other node neither runs nor fails them, and does not serve the job's files.
+    other.run_verify_jobs();
+    assert_eq!(stopped_at(), ("running".to_owned(), 128));
+    let status = |id| s.app.store.verify_job(id).unwrap().unwrap().status;
+    assert_eq!(status(unrecorded.id), "running");
+    let refused = assert_problem(
+        s.partner_get(&other_base, &key, &format!("{JOBS}/{}/result", job.id)),
+        StatusCode::CONFLICT,
+    );
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("another server")
+    );
+    // The server on this data directory, restarted, finishes it and serves it.
+    let (_, restarted) = s.second_app(&Limits::default());
+    assert_eq!(finished(&restarted, &s, &key, job.id)["state"], "done");
+    let result = s.partner_get(&restarted, &key, &format!("{JOBS}/{}/result", job.id));
+    assert_eq!(result.status(), StatusCode::OK);
+    assert_eq!(result.text().unwrap().lines().count(), 301);
+    assert_problem(
+        s.partner_get(&other_base, &key, &format!("{JOBS}/{}/summary", job.id)),
+        StatusCode::CONFLICT,
+    );
+}
+
+#[test]
+fn a_job_whose_output_another_process_holds_is_left_to_it_then_resumed() {
+    let s = sqlite();
+    let key = s.partner("bank", &["verify_batch"], 100_000, &[]);
+    let partner = s.app.authenticate_partner(&key, None, None).unwrap();
+    let dir = s.app.begin_verify_job(&partner).unwrap();
+    std::fs::write(dancu_app::App::upload_path(&dir), three_hundred_rows()).unwrap();
+    // Another process runs the job: it holds the output's lock.
+    let held = std::fs::File::create(dir.join("output.csv")).unwrap();
+    held.lock().unwrap();
+    let job = s.app.submit_verify_job(&partner, &dir, None).unwrap();
+    let app = s.app.clone();
+    let runner = std::thread::spawn(move || app.run_verify_jobs());
+    std::thread::sleep(Duration::from_millis(500));
+    let stored = s.app.store.verify_job(job.id).unwrap().unwrap();
+    assert_eq!(
+        (stored.status.as_str(), stored.checkpoint.rows_done),
+        ("running", 0)
+    );
+    // That process dies: the lock goes with it, and the runner, looking again, resumes.
+    drop(held);
+    assert_eq!(finished(&s.base, &s, &key, job.id)["state"], "done");
+    runner.join().unwrap();
+    let result = s.partner_get(&s.base, &key, &format!("{JOBS}/{}/result", job.id));
+    assert_eq!(result.text().unwrap().lines().count(), 301);
 }

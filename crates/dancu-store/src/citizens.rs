@@ -516,16 +516,19 @@ impl Store {
     pub fn identities_by_ids(&self, ids: &[PersonalId]) -> Result<Vec<Identity>, Error> {
         let mut keys: Vec<Value> = ids.iter().map(|id| Value::Int(pid_value(*id))).collect();
         // Neighbouring keys share B-tree pages: sorted, each `IN` group is a narrow range.
+        // Once each: a key repeated in two groups would be answered twice.
         keys.sort_unstable_by_key(|k| k.as_i64());
+        keys.dedup();
         self.read(|tx| identities_where_in(tx, "personal_id", &keys))
     }
 
     /// The identities of the people recorded with any of the old 9-digit ID numbers
     /// `old_ids` (an alias of the personal ID number; normally one person each), in no
-    /// particular order.
+    /// particular order, each once.
     pub fn identities_by_old_ids(&self, old_ids: &[&str]) -> Result<Vec<Identity>, Error> {
         let mut keys: Vec<&str> = old_ids.to_vec();
         keys.sort_unstable();
+        keys.dedup();
         let keys: Vec<Value> = keys.into_iter().map(Value::from).collect();
         self.read(|tx| identities_where_in(tx, "old_id_number", &keys))
     }

@@ -355,6 +355,11 @@ DROP INDEX IF EXISTS {AUDIT}audit_persons_entry
 "#,
     CITIZENS_BY_ROWID,
     GROUP_PERSONS_IN_LISTS,
+    // A partner's job is run only by a server whose data directory holds its files
+    // (several nodes with directories of their own failed each other's jobs).
+    r#"
+ALTER TABLE {AUDIT}verify_jobs ADD COLUMN files_at TEXT
+"#,
 ];
 
 /// The persons of group entries as lists, rows per segment, bucket of ID numbers and

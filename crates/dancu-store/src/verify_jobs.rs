@@ -47,6 +47,9 @@ pub struct VerifyJob {
     /// The data-sharing agreement the job runs under (comma-separated fields).
     pub agreement: String,
     pub error: Option<String>,
+    /// The identity of the data directory that holds a partner's job files (None: a
+    /// `verify-batch` run, or a job submitted before it was recorded).
+    pub files_at: Option<String>,
 }
 
 /// A job submitted by a partner: its files are in the data dir, its rows counted.
@@ -59,11 +62,12 @@ pub struct NewVerifyJob<'a> {
     pub partner_id: Option<i64>,
     pub rows_total: u64,
     pub agreement: &'a str,
+    pub files_at: Option<&'a str>,
 }
 
 const JOB_COLUMNS: &str = "id, actor, input, input_fingerprint, output, status, created_at, \
      updated_at, rows_done, input_offset, input_line, output_offset, summary, partner_id, \
-     rows_total, agreement, error";
+     rows_total, agreement, error, files_at";
 
 fn job_from(mut r: Row) -> Result<VerifyJob, Error> {
     let int = |r: &Row, i: usize| {
@@ -73,7 +77,7 @@ fn job_from(mut r: Row) -> Result<VerifyJob, Error> {
     let mut text = |i: usize| std::mem::replace(&mut r[i], Value::Null).into_string();
     let (actor, input, input_fingerprint, output, status, summary) =
         (text(1), text(2), text(3), text(4), text(5), text(12));
-    let (agreement, error) = (text(15), text(16));
+    let (agreement, error, files_at) = (text(15), text(16), text(17));
     Ok(VerifyJob {
         id: int(&r, 0)?,
         actor: actor.unwrap_or_default(),
@@ -94,6 +98,7 @@ fn job_from(mut r: Row) -> Result<VerifyJob, Error> {
         rows_total: int(&r, 14)? as u64,
         agreement: agreement.unwrap_or_default(),
         error,
+        files_at,
     })
 }
 
@@ -101,8 +106,8 @@ fn insert_job(tx: &mut dyn Tx, job: &NewVerifyJob<'_>) -> Result<VerifyJob, Erro
     let now = now_millis();
     let id = tx.query_i64(
         "INSERT INTO verify_jobs (actor, input, input_fingerprint, output, status, \
-         created_at, updated_at, partner_id, rows_total, agreement) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9) RETURNING id",
+         created_at, updated_at, partner_id, rows_total, agreement, files_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10) RETURNING id",
         &[
             job.actor.into(),
             job.input.into(),
@@ -113,6 +118,7 @@ fn insert_job(tx: &mut dyn Tx, job: &NewVerifyJob<'_>) -> Result<VerifyJob, Erro
             job.partner_id.map_or(Value::Null, Value::Int),
             Value::Int(job.rows_total as i64),
             job.agreement.into(),
+            job.files_at.map_or(Value::Null, Into::into),
         ],
     )?;
     tx.query_one(
@@ -171,6 +177,7 @@ impl Store {
                     partner_id: None,
                     rows_total: 0,
                     agreement: "",
+                    files_at: None,
                 },
             )
         })
@@ -181,15 +188,17 @@ impl Store {
         self.write_in(Files::Audit, |tx| insert_job(tx, job))
     }
 
-    /// The running jobs submitted by partners, oldest first: what a server resumes.
-    pub fn pending_partner_verify_jobs(&self) -> Result<Vec<VerifyJob>, Error> {
+    /// The running jobs submitted by partners whose files are at `files_at` (or not
+    /// recorded), oldest first: what a server with that data directory runs.
+    pub fn pending_partner_verify_jobs(&self, files_at: &str) -> Result<Vec<VerifyJob>, Error> {
         self.read(|tx| {
             tx.query(
                 &format!(
                     "SELECT {JOB_COLUMNS} FROM verify_jobs \
-                     WHERE partner_id IS NOT NULL AND status = $1 ORDER BY id"
+                     WHERE partner_id IS NOT NULL AND status = $1 \
+                     AND (files_at = $2 OR files_at IS NULL) ORDER BY id"
                 ),
-                &[Value::Code(JOB_RUNNING)],
+                &[Value::Code(JOB_RUNNING), files_at.into()],
             )?
             .into_iter()
             .map(job_from)

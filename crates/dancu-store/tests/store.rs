@@ -10,8 +10,8 @@ use dancu_store::testing::sample_communes as communes;
 use dancu_store::testing::{ListedPerson, edit_listed_persons};
 use dancu_store::{
     AlertRecord, AuditEntry, ChainTrust, ChainVerdict, Checkpoint, CitizenField, EventMeta, Fault,
-    GroupEntry, HeadRecord, IndexedPerson, NewPartner, NewUser, ReaddressPlan, SearchQuery,
-    SigningKey, Store, UnitFilter, UsageDay, UsageDelta, Value,
+    GroupEntry, HeadRecord, IndexedPerson, NewPartner, NewUser, NewVerifyJob, ReaddressPlan,
+    SearchQuery, SigningKey, Store, UnitFilter, UsageDay, UsageDelta, Value,
 };
 
 fn date(s: &str) -> PartialDate {
@@ -105,7 +105,8 @@ fn load(store: &Store, batch: PopulationBatch) {
 
 fn loads_and_reads_a_household(store: &Store) {
     let (a, _, _) = communes();
-    let (batch, f) = family(1, 1, &a);
+    let (mut batch, f) = family(1, 1, &a);
+    batch.citizens[0].old_id_number = Some("012345678".into());
     load(store, batch);
     assert_eq!(store.count_citizens().unwrap(), 3);
     let child = store.citizen(f.child).unwrap().unwrap();
@@ -115,6 +116,15 @@ fn loads_and_reads_a_household(store: &Store) {
     assert_eq!(
         store.citizen(f.mother).unwrap().unwrap().date_of_birth,
         date("1982")
+    );
+    // A multi-get answers each person once, however often and wherever in its `IN`
+    // groups (256 keys) a key is repeated: a batch chunk repeats its customers.
+    let ids: Vec<_> = (0..600).map(|i| [f.father, f.child][i % 2]).collect();
+    assert_eq!(store.identities_by_ids(&ids).unwrap().len(), 2);
+    let old = store.identities_by_old_ids(&["012345678"; 600]).unwrap();
+    assert_eq!(
+        old.iter().map(|c| c.personal_id).collect::<Vec<_>>(),
+        [f.father]
     );
     let (h, structure, members) = store.household(1).unwrap().unwrap();
     assert_eq!(structure, Structure::Y2025);
@@ -1285,6 +1295,46 @@ fn batch_entry() -> AuditEntry {
     }
 }
 
+/// A partner's job is run by a server whose data directory holds its files; a job
+/// submitted before that was recorded, by any server.
+fn partners_jobs_are_run_where_their_files_are(store: &Store) {
+    let job = |files: &'static str, files_at| NewVerifyJob {
+        actor: "partner:bank",
+        input: files,
+        input_fingerprint: "f",
+        output: files,
+        partner_id: Some(1),
+        rows_total: 3,
+        agreement: "",
+        files_at,
+    };
+    let here = store
+        .create_verify_job(&job("/a/in", Some("dir-a")))
+        .unwrap();
+    let there = store
+        .create_verify_job(&job("/b/in", Some("dir-b")))
+        .unwrap();
+    let unrecorded = store.create_verify_job(&job("/c/in", None)).unwrap();
+    // A `verify-batch` run is nobody's to resume but its caller's.
+    store
+        .open_verify_job("officer", "/d/in", "f", "/d/out")
+        .unwrap();
+    let pending = |files_at| {
+        store
+            .pending_partner_verify_jobs(files_at)
+            .unwrap()
+            .iter()
+            .map(|j| j.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(pending("dir-a"), [here.id, unrecorded.id]);
+    assert_eq!(pending("dir-b"), [there.id, unrecorded.id]);
+    let read = store.verify_job(here.id).unwrap().unwrap();
+    assert_eq!(read.files_at.as_deref(), Some("dir-a"));
+    store.fail_verify_job(here.id, "x").unwrap();
+    assert_eq!(pending("dir-a"), [unrecorded.id]);
+}
+
 /// A group entry (a chunk of a batch verification) is one chained entry whose detail lists
 /// its persons, and the data tracker finds each of them with the outcome for them.
 fn group_entries_list_their_persons_for_the_tracker(store: &Store) {
@@ -2132,7 +2182,8 @@ dancu_store::on_both_backends!(
     audit_chain_names_a_reordered_entry,
     audit_chain_detects_truncation,
     audit_chain_rejects_a_forged_checkpoint,
-    partners_usage_and_alerts;
+    partners_usage_and_alerts,
+    partners_jobs_are_run_where_their_files_are;
     reopening_keeps_data_and_schema @ None,
     unchained_entries_are_sealed_on_upgrade @ Some(2),
     group_persons_move_into_segments_on_upgrade
@@ -2185,8 +2236,16 @@ fn store_of_the_earlier_layout(dir: &std::path::Path) -> i64 {
     .unwrap();
     audit_log(&old, 10);
     old.checkpoint_audit(&audit_key()).unwrap();
+    // The job's columns of that version (the code of this one reads later ones).
     let job = old
-        .open_verify_job("officer.1", "in.csv", "f1", "out.csv")
+        .write(|tx| {
+            tx.query_i64(
+                "INSERT INTO verify_jobs (actor, input, input_fingerprint, output, status, \
+                 created_at, updated_at) \
+                 VALUES ('officer.1', 'in.csv', 'f1', 'out.csv', 'running', 1, 1) RETURNING id",
+                &[],
+            )
+        })
         .unwrap();
     let checkpoint = dancu_store::JobCheckpoint {
         rows_done: 3,
@@ -2205,25 +2264,19 @@ fn store_of_the_earlier_layout(dir: &std::path::Path) -> i64 {
             action: "verify.batch".into(),
             personal_id: Some(pid(1, Gender::Male, 1980, i)),
             outcome: "match".into(),
-            detail: Some(format!("job {}", job.id)),
+            detail: Some(format!("job {job}")),
             ..Default::default()
         })
         .map(GroupEntry::from)
         .collect();
-    old.checkpoint_verify_job(
-        job.id,
-        &checkpoint,
-        dancu_store::JOB_RUNNING,
-        &entries,
-        None,
-    )
-    .unwrap();
+    old.checkpoint_verify_job(job, &checkpoint, dancu_store::JOB_RUNNING, &entries, None)
+        .unwrap();
     audit_log(&old, 2);
     assert_eq!(tables_in(&old, "main").len(), 3, "the earlier layout");
     drop(old);
     // That layout had no audit file (opening it at that version attached an empty one).
     remove_sqlite_file(&dir.join("dancu.audit.db"));
-    job.id
+    job
 }
 
 #[test]

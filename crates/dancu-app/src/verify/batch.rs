@@ -9,7 +9,9 @@
 //! transaction records the checkpoint (input and output offsets, the running summary)
 //! together with the audit entries of the rows it covers. A killed run restarted with
 //! the same input and output truncates the output to the checkpoint and continues there:
-//! no row is lost or written twice, and no audit entry is lost or repeated.
+//! no row is lost or written twice, and no audit entry is lost or repeated. A run holds
+//! an exclusive lock on its output file (`flock`, released by the system when the process
+//! dies), so two processes never run one job at once: the second is refused.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -652,12 +654,20 @@ impl App {
         options: &BatchOptions,
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<BatchReport, Error> {
-        self.run_batch(actor, agreement, input, output, options, progress, None)
+        self.run_batch(actor, agreement, input, output, options, progress, None)?
+            .ok_or_else(|| {
+                Error::Conflict(format!(
+                    "{} is being written by another run of this job; wait for it to end",
+                    output.display()
+                ))
+            })
     }
 
     /// [`App::verify_batch`], for a job a partner submitted (`submitted`: its record,
     /// whose files are `input` and `output`): the verdict counts of the rows each
     /// checkpoint covers go to the partner's statistics in the checkpoint's transaction.
+    /// None: another process holds the output (it runs this job now), or ran the job to
+    /// its end while this one waited.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn run_batch(
         &self,
@@ -668,7 +678,7 @@ impl App {
         options: &BatchOptions,
         progress: &(dyn Fn(Progress) + Sync),
         submitted: Option<&VerifyJob>,
-    ) -> Result<BatchReport, Error> {
+    ) -> Result<Option<BatchReport>, Error> {
         self.authorize(actor, Action::VerifyIdentity, None, None)?;
         let inspected = inspect(input)?;
         let (input_key, output_key) = (absolute(input)?, absolute(output)?);
@@ -689,6 +699,26 @@ impl App {
                 .write(true)
                 .open(output)
                 .map_err(|e| io_error(output, e))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+                Err(std::fs::TryLockError::Error(e)) => return Err(io_error(output, e)),
+            }
+            // The job as it is now that no other process can move it on.
+            match self.store.verify_job(job.id)? {
+                Some(now) if now.status == JOB_RUNNING => job = now,
+                _ if submitted.is_some() => return Ok(None),
+                // A `verify-batch` run that ended meanwhile: this one is a new run.
+                _ => {
+                    job = self.store.open_verify_job(
+                        &actor.username,
+                        &input_key,
+                        &inspected.fingerprint,
+                        &output_key,
+                    )?;
+                    continue;
+                }
+            }
             let cp = job.checkpoint.clone();
             let existing = file.metadata().map_err(output_error)?.len();
             if cp.output_offset == 0 {
@@ -916,15 +946,16 @@ impl App {
         })?;
 
         let summary_path = PathBuf::from(format!("{}.summary.json", output.display()));
+        let report = |summary| BatchReport {
+            job_id: job.id,
+            resumed_at_row,
+            encoding: inspected.encoding,
+            summary,
+            summary_path: summary_path.clone(),
+            stopped,
+        };
         if stopped {
-            return Ok(BatchReport {
-                job_id: job.id,
-                resumed_at_row,
-                encoding: inspected.encoding,
-                summary,
-                summary_path,
-                stopped,
-            });
+            return Ok(Some(report(summary)));
         }
         let mut doc = summary.to_json();
         doc["job"] = job.id.into();
@@ -941,14 +972,7 @@ impl App {
         writer.flush().map_err(output_error)?;
         writer.get_ref().sync_data().map_err(output_error)?;
         record(&checkpoint, &pending_audit, verdicts, JOB_DONE)?;
-        Ok(BatchReport {
-            job_id: job.id,
-            resumed_at_row,
-            encoding: inspected.encoding,
-            summary,
-            summary_path,
-            stopped,
-        })
+        Ok(Some(report(summary)))
     }
 
     fn batch_audit(&self, actor: &Actor, action: &str, detail: String) -> AuditEntry {

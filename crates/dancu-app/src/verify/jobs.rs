@@ -9,8 +9,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use dancu_store::{JOB_DONE, JOB_RUNNING, NewVerifyJob, VerifyJob};
 use serde::Serialize;
@@ -33,6 +33,8 @@ pub(crate) struct Jobs {
     /// The jobs stopped at a checkpoint since the stop: they resume at the next start,
     /// not in a runner of this process (which would run them to one more checkpoint).
     stopped: Mutex<HashSet<i64>>,
+    /// The identity of the data directory (see [`App::files_at`]), once read.
+    files_at: OnceLock<String>,
 }
 
 /// A job as its partner sees it.
@@ -68,6 +70,46 @@ pub enum JobFile {
 
 const JOBS_DIR: &str = "verify-jobs";
 const INPUT: &str = "input";
+/// The data directory's identity, in it.
+const IDENTITY: &str = "dancu-data-dir.id";
+/// How long a runner waits before it looks again at the jobs it had to leave: run by
+/// another process, or left running by an error it could not record.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How a runner's turn at a job ended.
+enum Turn {
+    /// Done or failed: on to the next job.
+    Ended,
+    /// Another process runs it (it holds the output), or it was left running by an
+    /// error the runner could not record: on to the next job, back to this one later.
+    Left,
+    /// Stopped: no more jobs.
+    Halt,
+}
+
+/// Reads the identity in `root`, or creates it: written whole under a temporary name,
+/// then linked, so that no process reads half of it, and of two processes creating it at
+/// once, one link wins and both read the winner.
+fn identity_in(root: &Path) -> Result<String, Error> {
+    let path = root.join(IDENTITY);
+    let fail = |e: std::io::Error| Error::Internal(format!("the data directory's identity: {e}"));
+    let read = |p: &Path| std::fs::read_to_string(p).map(|id| id.trim().to_owned());
+    match read(&path) {
+        Ok(id) => return Ok(id),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
+        Err(_) => {}
+    }
+    std::fs::create_dir_all(root).map_err(fail)?;
+    let tmp = root.join(format!("{IDENTITY}-{}", crate::auth::new_token()));
+    std::fs::write(&tmp, format!("{}\n", crate::auth::new_token())).map_err(fail)?;
+    let linked = std::fs::hard_link(&tmp, &path);
+    // Best effort: a leftover temporary file is a few bytes.
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(fail(e)),
+        _ => read(&path).map_err(fail),
+    }
+}
 
 fn output_path(input: &Path, jsonl: bool) -> PathBuf {
     input.with_file_name(if jsonl { "output.jsonl" } else { "output.csv" })
@@ -167,6 +209,7 @@ impl App {
             partner_id: Some(partner.id),
             rows_total: rows,
             agreement: &agreement.join(","),
+            files_at: self.files_at()?,
         })?;
         let mut entry = self.partner_entry(partner, SUBMIT, "ok");
         entry.detail = Some(format!("job {}; {rows} rows", job.id));
@@ -226,6 +269,14 @@ impl App {
         };
         self.admit_partner(partner, action, None, 0)?;
         let job = self.own_job(partner, id)?;
+        if let Some(at) = &job.files_at
+            && Some(at.as_str()) != self.files_at()?
+        {
+            return Err(Error::Conflict(format!(
+                "job {id}'s files are kept by another server of this service (another data \
+                 directory): ask that server, or give the servers one shared data directory"
+            )));
+        }
         if job.status != JOB_DONE {
             return Err(Error::Conflict(format!(
                 "job {id} is {}: its files are ready once it is done",
@@ -245,23 +296,72 @@ impl App {
     /// once if another thread of this process is already doing so (it will see the new
     /// job). Call it on a blocking thread after a submission and once at start-up, which
     /// resumes the jobs a stop or crash interrupted.
+    ///
+    /// A server runs only the jobs whose files are in its data directory (see
+    /// [`App::files_at`]); of servers sharing one, a job is run by one at a time, the one
+    /// holding its output. A job left to another process is looked at again every
+    /// [`RETRY`] while it is pending, so that it resumes here if that process dies.
     pub fn run_verify_jobs(&self) {
+        let files_at = match self.files_at() {
+            Ok(Some(at)) => at,
+            // No data directory: no job was submitted here.
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %crate::redact(&e.to_string()), "reading the data directory");
+                return;
+            }
+        };
+        let mut left = HashSet::new();
         loop {
             if self.jobs.running.swap(true, Ordering::AcqRel) {
                 return;
             }
-            while let Some(job) = self.next_pending_job() {
-                if !self.run_job(&job) {
-                    break;
+            while let Some(job) = self.next_pending_job(files_at, &left) {
+                match self.run_job(&job) {
+                    Turn::Ended => {}
+                    Turn::Left => {
+                        left.insert(job.id);
+                    }
+                    Turn::Halt => break,
                 }
             }
             self.jobs.running.store(false, Ordering::Release);
-            // A job submitted after the last look, while this runner was still marked
-            // running, was left to it: look once more.
-            if self.jobs.stopping() || self.next_pending_job().is_none() {
+            if self.jobs.stopping() {
                 return;
             }
+            // A job submitted after the last look, while this runner was still marked
+            // running, was left to it: look once more.
+            if self.next_pending_job(files_at, &left).is_some() {
+                continue;
+            }
+            if !left.iter().any(|&id| self.still_running(id)) {
+                return;
+            }
+            std::thread::sleep(RETRY);
+            if self.jobs.stopping() {
+                return;
+            }
+            left.clear();
         }
+    }
+
+    fn still_running(&self, id: i64) -> bool {
+        matches!(self.store.verify_job(id), Ok(Some(j)) if j.status == JOB_RUNNING)
+    }
+
+    /// The identity of this server's data directory (a random name kept in it), recorded
+    /// with each job submitted here; None without a data directory. Servers with
+    /// directories of their own (nodes behind one address) each run their own jobs; a
+    /// job's files are served by the server that holds them.
+    fn files_at(&self) -> Result<Option<&str>, Error> {
+        let Some(root) = &self.data_dir else {
+            return Ok(None);
+        };
+        if let Some(id) = self.jobs.files_at.get() {
+            return Ok(Some(id));
+        }
+        let id = identity_in(root)?;
+        Ok(Some(self.jobs.files_at.get_or_init(|| id)))
     }
 
     /// Stops the partners' jobs at their next checkpoint (a graceful stop of the
@@ -271,11 +371,18 @@ impl App {
         self.jobs.stop.store(true, Ordering::Release);
     }
 
-    fn next_pending_job(&self) -> Option<VerifyJob> {
-        match self.store.pending_partner_verify_jobs() {
+    /// The oldest job of the data directory `files_at` that is neither stopped in this
+    /// process nor `left`. A job submitted before jobs recorded their directory is taken
+    /// if its input is here: another server's would fail for want of its files.
+    fn next_pending_job(&self, files_at: &str, left: &HashSet<i64>) -> Option<VerifyJob> {
+        match self.store.pending_partner_verify_jobs(files_at) {
             Ok(jobs) => {
                 let stopped = self.jobs.stopped.lock().unwrap_or_else(|e| e.into_inner());
-                jobs.into_iter().find(|j| !stopped.contains(&j.id))
+                jobs.into_iter().find(|j| {
+                    !stopped.contains(&j.id)
+                        && !left.contains(&j.id)
+                        && (j.files_at.is_some() || Path::new(&j.input).exists())
+                })
             }
             Err(e) => {
                 tracing::error!(error = %crate::redact(&e.to_string()), "listing verify jobs");
@@ -284,9 +391,8 @@ impl App {
         }
     }
 
-    /// Runs one job to its end; false if it was stopped, or could not be settled (the
-    /// runner stops rather than retry it in a loop).
-    fn run_job(&self, job: &VerifyJob) -> bool {
+    /// Runs one job to its end, unless another process runs it.
+    fn run_job(&self, job: &VerifyJob) -> Turn {
         let outcome = (|| {
             let name = partner_name(job)
                 .ok_or_else(|| Error::Internal(format!("job {}: no partner", job.id)))?;
@@ -314,7 +420,8 @@ impl App {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&job.id);
         match outcome {
-            Ok(report) if report.stopped => {
+            Ok(None) => return Turn::Left,
+            Ok(Some(report)) if report.stopped => {
                 self.jobs
                     .stopped
                     .lock()
@@ -330,7 +437,13 @@ impl App {
                 }
             }
         }
-        !self.jobs.stopping()
-            && !matches!(self.store.verify_job(job.id), Ok(Some(j)) if j.status == JOB_RUNNING)
+        if self.jobs.stopping() {
+            Turn::Halt
+        } else if self.still_running(job.id) {
+            // Not settled (its failure could not be recorded): not again at once.
+            Turn::Left
+        } else {
+            Turn::Ended
+        }
     }
 }

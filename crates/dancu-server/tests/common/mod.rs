@@ -196,11 +196,13 @@ impl Server {
 
     /// [`Server::second_instance`] with its app.
     pub fn second_app(&self, limits: &Limits) -> (Arc<App>, String) {
-        let app = Arc::new(open_app(
-            &self._store.url,
-            limits.clone(),
-            self.data_dir.path(),
-        ));
+        self.instance_on(limits, self.data_dir.path())
+    }
+
+    /// A server process on the same store with the data directory `data_dir` (another
+    /// node, when it is not this server's).
+    pub fn instance_on(&self, limits: &Limits, data_dir: &std::path::Path) -> (Arc<App>, String) {
+        let app = Arc::new(open_app(&self._store.url, limits.clone(), data_dir));
         (app.clone(), serve(app, EdgeConfig::default()))
     }
 
