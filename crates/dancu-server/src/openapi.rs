@@ -414,7 +414,7 @@ fn verify_document(doc: &mut Value) {
     );
     status["security"] = key.clone();
     let mut result = op(
-        "The result file of a finished job, in the input's format: CSV `ref,verdict,full_name,date_of_birth,gender,line,reason,findings` (plus `registry_FIELD` columns the agreement allows), or JSON lines; one row per input row, in input order. 409 while the job runs. Audited.",
+        "The result file of a finished job, in the input's format: CSV `ref,verdict,full_name,date_of_birth,gender,line,reason,findings` (plus `registry_FIELD` columns the agreement allows), or JSON lines; one row per input row, in input order. 409 while the job runs, or from a server whose data directory does not hold the job's files (nodes with directories of their own). Audited.",
         job_param.clone(),
         None,
         (200, ""),
@@ -426,7 +426,7 @@ fn verify_document(doc: &mut Value) {
         "application/x-ndjson": { "schema": { "type": "string" } } });
     result["security"] = key.clone();
     let mut summary = op(
-        "The summary of a finished job: counts per verdict and per field, and the most common kinds of mismatch. 409 while the job runs.",
+        "The summary of a finished job: counts per verdict and per field, and the most common kinds of mismatch. 409 while the job runs, or from a server whose data directory does not hold the job's files.",
         job_param,
         None,
         (200, "Object"),
