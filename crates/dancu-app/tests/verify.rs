@@ -573,6 +573,61 @@ fn a_second_run_of_a_running_job_is_refused() {
     );
 }
 
+/// A run that fails leaves no row past its last recorded checkpoint on disk: those rows
+/// have no audit entry yet (and may hold registry values the agreement returns).
+#[test]
+fn a_failed_run_cuts_its_output_back_to_the_recorded_checkpoint() {
+    let t = TestStore::sqlite();
+    let app = app_with_people(&t);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    let p = people();
+    let requests: Vec<_> = (0..40)
+        .map(|i| request(&p[i % 5].0.to_string(), p[i % 5].1, "", ""))
+        .collect();
+    std::fs::write(&input, csv_file(&requests)).unwrap();
+    let output = dir.path().join("out.csv");
+    let options = BatchOptions {
+        chunk_rows: 2,
+        checkpoint_rows: 4,
+        workers: 1,
+    };
+    let running = "SELECT MAX(id) FROM verify_jobs";
+    // The job is failed under the run (as by another process) once rows are written past
+    // a checkpoint: its next checkpoint cannot be recorded.
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let outcome = app.verify_batch(
+        &Actor::system("test"),
+        Agreement::parse("full_name").unwrap(),
+        &input,
+        &output,
+        &options,
+        &|progress| {
+            if progress.rows >= 6 && !failed.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                let id = app.store.read(|tx| tx.query_i64(running, &[])).unwrap();
+                app.store
+                    .fail_verify_job(id, "stopped by the test")
+                    .unwrap();
+            }
+        },
+    );
+    assert!(
+        matches!(outcome, Err(dancu_app::Error::Conflict(_))),
+        "{outcome:?}"
+    );
+    let id = app.store.read(|tx| tx.query_i64(running, &[])).unwrap();
+    let job = app.store.verify_job(id).unwrap().unwrap();
+    let written = std::fs::read(&output).unwrap();
+    assert_eq!(written.len() as u64, job.checkpoint.output_offset);
+    // The header and the recorded rows (nothing at all if no checkpoint was recorded).
+    let recorded_lines = match job.checkpoint.rows_done {
+        0 => 0,
+        rows => rows + 1,
+    };
+    assert_eq!(read_csv(&output).len() as u64, recorded_lines);
+    assert!(job.checkpoint.rows_done < 40);
+}
+
 /// The citizen's data tracker finds every person a batch read, with the verdict for them,
 /// though the batch writes one chained entry per chunk rather than one per row.
 #[test]

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, mpsc};
 
 use dancu_domain::legacy::{SourceEncoding, decode_as, detect_encoding};
@@ -635,6 +636,18 @@ pub(super) fn absolute(path: &Path) -> Result<String, Error> {
     Ok(dir.join(name).display().to_string())
 }
 
+/// Cuts the output of a failed run back to `recorded`, its length at the last recorded
+/// checkpoint, and returns the run's error: the rows after it have no audit entry (a
+/// resume would cut them too), so they are not left on disk for a run never resumed.
+fn cut_back(writer: BufWriter<File>, recorded: u64, error: Error) -> Error {
+    // Without flushing: the buffered rows are dropped.
+    let (file, _) = writer.into_parts();
+    if let Err(e) = file.set_len(recorded) {
+        tracing::error!(error = %e, "cutting a failed run's output back to its checkpoint");
+    }
+    error
+}
+
 /// Where the output and the job stand when the run starts.
 struct Start {
     file: File,
@@ -780,6 +793,8 @@ impl App {
         } = start;
         file.set_len(checkpoint.output_offset)
             .map_err(output_error)?;
+        // The output's length at the last recorded checkpoint (see `cut_back`).
+        let recorded = AtomicU64::new(checkpoint.output_offset);
         let mut writer = BufWriter::with_capacity(1 << 20, file);
         writer
             .seek(SeekFrom::Start(checkpoint.output_offset))
@@ -839,7 +854,8 @@ impl App {
         let (work_tx, work_rx) = mpsc::channel::<RawChunk>();
         let work_rx = Mutex::new(work_rx);
         let synced = writer.get_ref().try_clone().map_err(output_error)?;
-        let stopped = std::thread::scope(|scope| -> Result<bool, Error> {
+        let recorded_at = &recorded;
+        let outcome = std::thread::scope(|scope| -> Result<bool, Error> {
             // Checkpoints are committed on their own thread, in order: the workers keep
             // verifying meanwhile (a commit writes the audit index of 65,536 persons, and
             // the workers stood idle through it). One commit waits at most, so memory stays
@@ -850,6 +866,7 @@ impl App {
                 for c in commit_rx {
                     synced.sync_data().map_err(output_error)?;
                     record(&c.checkpoint, &c.audit, c.verdicts, JOB_RUNNING)?;
+                    recorded_at.store(c.checkpoint.output_offset, Ordering::Release);
                 }
                 Ok(())
             });
@@ -943,7 +960,11 @@ impl App {
                 .unwrap_or_else(|_| Err(Error::Internal("checkpoint committer panicked".into())));
             // The committer's error first: a failed commit also stops the loop.
             committed.and(verified)
-        })?;
+        });
+        let stopped = match outcome {
+            Ok(stopped) => stopped,
+            Err(e) => return Err(cut_back(writer, recorded.into_inner(), e)),
+        };
 
         let summary_path = PathBuf::from(format!("{}.summary.json", output.display()));
         let report = |summary| BatchReport {
@@ -969,10 +990,15 @@ impl App {
             "verify.batch.finish",
             format!("job {}; {} rows", job.id, checkpoint.rows_done),
         )));
-        writer.flush().map_err(output_error)?;
-        writer.get_ref().sync_data().map_err(output_error)?;
-        record(&checkpoint, &pending_audit, verdicts, JOB_DONE)?;
-        Ok(Some(report(summary)))
+        let finished = writer
+            .flush()
+            .and_then(|()| writer.get_ref().sync_data())
+            .map_err(output_error)
+            .and_then(|()| record(&checkpoint, &pending_audit, verdicts, JOB_DONE));
+        match finished {
+            Ok(()) => Ok(Some(report(summary))),
+            Err(e) => Err(cut_back(writer, recorded.into_inner(), e)),
+        }
     }
 
     fn batch_audit(&self, actor: &Actor, action: &str, detail: String) -> AuditEntry {
