@@ -141,6 +141,31 @@ async fn receive(body: Body, path: PathBuf, limit: u64) -> Result<u64, Problem> 
     written.map_err(|e| Problem::from(Error::Internal(format!("writing an upload: {e}"))))
 }
 
+/// An upload's directory, removed when dropped before it is kept: the upload of a
+/// refused or failed request, or of a client gone mid-body (which drops the handler),
+/// leaves nothing behind.
+struct Upload(Option<PathBuf>);
+
+impl Upload {
+    fn dir(&self) -> &FsPath {
+        self.0.as_deref().expect("not kept yet")
+    }
+
+    /// The directory, handed to the submission.
+    fn keep(mut self) -> PathBuf {
+        self.0.take().expect("kept once")
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            // Best effort, and off the async worker: the file may be gigabytes.
+            std::thread::spawn(move || std::fs::remove_dir_all(dir));
+        }
+    }
+}
+
 fn too_large(limit: u64) -> Problem {
     Problem::new(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -175,22 +200,15 @@ async fn submit_job(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let (a, p) = (app.clone(), partner.clone());
-    let dir = blocking(move || a.begin_verify_job(&p)).await?;
-    let remove = |dir: PathBuf| async move {
-        // Best effort: the upload of a refused job has no use.
-        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
-    };
+    let upload = Upload(Some(blocking(move || a.begin_verify_job(&p)).await?));
     if declared.is_some_and(|n| n > limit) {
-        remove(dir).await;
         return Err(too_large(limit));
     }
-    if let Err(p) = receive(req.into_body(), App::upload_path(&dir), limit).await {
-        remove(dir).await;
-        return Err(p);
-    }
-    let (a, d) = (app.clone(), dir.clone());
+    receive(req.into_body(), App::upload_path(upload.dir()), limit).await?;
+    let a = app.clone();
     let job = blocking(move || {
-        let job = a.submit_verify_job(&partner, &d, declared_jsonl)?;
+        // From here the submission removes the directory of a refused job.
+        let job = a.submit_verify_job(&partner, &upload.keep(), declared_jsonl)?;
         // Here rather than after the await: a client gone meanwhile still has its job run.
         start_job_runner(&a);
         Ok(job)

@@ -774,3 +774,39 @@ fn a_job_whose_output_another_process_holds_is_left_to_it_then_resumed() {
     let result = s.partner_get(&s.base, &key, &format!("{JOBS}/{}/result", job.id));
     assert_eq!(result.text().unwrap().lines().count(), 301);
 }
+
+#[test]
+fn an_upload_cut_off_by_its_client_leaves_nothing() {
+    let s = sqlite();
+    let key = s.partner("bank", &["verify_batch"], 100_000, &[]);
+    let addr = s.base.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    // A megabyte announced, a line sent.
+    std::io::Write::write_all(
+        &mut conn,
+        format!(
+            "POST {JOBS} HTTP/1.1\r\nhost: {addr}\r\nx-api-key: {key}\r\n\
+             content-type: text/csv\r\ncontent-length: 1000000\r\n\r\nref,personal_id\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let jobs_dir = s.data_dir.path().join("verify-jobs");
+    let uploads = || std::fs::read_dir(&jobs_dir).map_or(0, |d| d.count());
+    let until = |what: &str, done: &dyn Fn() -> bool| {
+        let started = Instant::now();
+        while !done() {
+            assert!(started.elapsed() < Duration::from_secs(10), "{what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    until("the upload begins", &|| uploads() == 1);
+    drop(conn);
+    until("the upload's directory is removed", &|| uploads() == 0);
+    let jobs = s
+        .app
+        .store
+        .read(|tx| tx.query_i64("SELECT COUNT(*) FROM verify_jobs", &[]))
+        .unwrap();
+    assert_eq!(jobs, 0);
+}
