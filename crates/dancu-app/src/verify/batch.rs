@@ -113,6 +113,11 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("{}: {e}", path.display()))
 }
 
+/// The input file failing to be read in the middle of a run.
+fn input_error(e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("reading the input: {e}"))
+}
+
 /// What a job records of its input before it runs: the fingerprint (length and first
 /// MiB), whether it is JSON lines, and its rows, counted by the reader the run uses (so
 /// the count is exactly what the run will verify). Fails as the run would on an input
@@ -343,6 +348,11 @@ impl Source {
                             let line = line(reader, record.position());
                             rows.push((line, RawRow::Csv(record)));
                         }
+                        // The file failing (not a row): the same error would come for
+                        // every row after it, as rows without end.
+                        Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                            return Err(input_error(e));
+                        }
                         Err(e) => {
                             let line = line(reader, e.position());
                             rows.push((line, RawRow::Unreadable(format!("unreadable row: {e}"))));
@@ -359,9 +369,7 @@ impl Source {
             Source::Jsonl { reader, at } => {
                 while rows.len() < max_rows {
                     let mut line = Vec::new();
-                    let n = reader
-                        .read_until(b'\n', &mut line)
-                        .map_err(|e| Error::Invalid(format!("input: {e}")))?;
+                    let n = reader.read_until(b'\n', &mut line).map_err(input_error)?;
                     if n == 0 {
                         break;
                     }
