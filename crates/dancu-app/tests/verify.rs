@@ -628,6 +628,55 @@ fn a_failed_run_cuts_its_output_back_to_the_recorded_checkpoint() {
     assert!(job.checkpoint.rows_done < 40);
 }
 
+/// A killed run resumes only under the agreement it started with: under another, the
+/// output's columns would change in the middle of the file, so it is a new run.
+#[test]
+fn a_run_resumes_only_under_the_agreement_it_started_with() {
+    let t = TestStore::sqlite();
+    let app = app_with_people(&t);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    let p = people();
+    let requests: Vec<_> = (0..40)
+        .map(|i| request(&p[i % 5].0.to_string(), p[i % 5].1, "", ""))
+        .collect();
+    std::fs::write(&input, csv_file(&requests)).unwrap();
+    let output = dir.path().join("out.csv");
+    let options = BatchOptions {
+        chunk_rows: 2,
+        checkpoint_rows: 4,
+        workers: 1,
+    };
+    let run = |agreement: &str, killed: bool| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            app.verify_batch(
+                &Actor::system("test"),
+                Agreement::parse(agreement).unwrap(),
+                &input,
+                &output,
+                &options,
+                &|progress| assert!(!killed || progress.rows < 10, "killed"),
+            )
+            .unwrap()
+        }))
+    };
+    assert!(run("full_name", true).is_err());
+    let other = run("", false).unwrap();
+    assert_eq!(other.resumed_at_row, 0);
+    let rows = read_csv(&output);
+    assert_eq!(rows.len(), 41);
+    assert!(rows.iter().all(|r| r.len() == rows[0].len()));
+    assert!(!rows[0].iter().any(|c| c.starts_with("registry_")));
+    // The same agreement resumes.
+    assert!(run("full_name", true).is_err());
+    let resumed = run("full_name", false).unwrap();
+    assert!(resumed.resumed_at_row >= 8, "{}", resumed.resumed_at_row);
+    let rows = read_csv(&output);
+    assert_eq!(rows.len(), 41);
+    assert!(rows.iter().all(|r| r.len() == rows[0].len()));
+    assert!(rows[0].iter().any(|c| c == "registry_full_name"));
+}
+
 /// The citizen's data tracker finds every person a batch read, with the verdict for them,
 /// though the batch writes one chained entry per chunk rather than one per row.
 #[test]

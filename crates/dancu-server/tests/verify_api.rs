@@ -469,6 +469,42 @@ fn jobs_need_the_scope_a_quota_for_every_row_and_a_readable_file() {
     );
 }
 
+/// A job of `file` submitted to the test server once it is stopping, then run: it
+/// stops at its first checkpoint (128 rows with the test's options), and no runner of
+/// this server takes it again. Returns its id and directory.
+fn stopped_at_first_checkpoint(
+    s: &Server,
+    partner: &dancu_app::partners::Partner,
+    file: &str,
+) -> (i64, std::path::PathBuf) {
+    // The stop comes first: the server's own runner (started with it, looking for jobs
+    // to resume) may take the job as soon as it is submitted.
+    s.app.stop_verify_jobs();
+    let dir = s.app.begin_verify_job(partner).unwrap();
+    std::fs::write(dancu_app::App::upload_path(&dir), file).unwrap();
+    let job = s.app.submit_verify_job(partner, &dir, None).unwrap();
+    // If the server's runner is running (it takes the job, or made its last look just
+    // before the submission), the call returns at once: call it until the job's first
+    // checkpoint is written, whichever runner writes it.
+    let started = Instant::now();
+    loop {
+        s.app.run_verify_jobs();
+        let stored = s.app.store.verify_job(job.id).unwrap().unwrap();
+        if stored.checkpoint.rows_done > 0 {
+            assert_eq!(
+                (stored.status.as_str(), stored.checkpoint.rows_done),
+                ("running", 128)
+            );
+            return (job.id, dir);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the job never ran"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_stopped_job_resumes_on_restart_without_losing_or_repeating_a_row() {
     let s = sqlite();
@@ -495,28 +531,8 @@ fn a_stopped_job_resumes_on_restart_without_losing_or_repeating_a_row() {
             people[i % people.len()]
         ));
     }
-    // Submitted to a server that is stopping, then run: it stops at the first
-    // checkpoint (128 rows with the test's options), and no runner of this server takes
-    // it again. The stop comes first: the server's own runner (started with it, looking
-    // for jobs to resume) may take the job as soon as it is submitted.
-    s.app.stop_verify_jobs();
-    let dir = s.app.begin_verify_job(&partner).unwrap();
-    std::fs::write(dancu_app::App::upload_path(&dir), &file).unwrap();
-    let job = s.app.submit_verify_job(&partner, &dir, None).unwrap();
-    // If the server's runner is running (it takes the job, or made its last look just
-    // before the submission), the call returns at once: call it until the job's first
-    // checkpoint is written, whichever runner writes it.
-    let mut stored = s.app.store.verify_job(job.id).unwrap().unwrap();
-    for _ in 0..200 {
-        s.app.run_verify_jobs();
-        stored = s.app.store.verify_job(job.id).unwrap().unwrap();
-        if stored.checkpoint.rows_done > 0 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert_eq!(stored.status, "running");
-    assert_eq!(stored.checkpoint.rows_done, 128);
+    let (job, _) = stopped_at_first_checkpoint(&s, &partner, &file);
+    let stored = s.app.store.verify_job(job).unwrap().unwrap();
     // A crash would leave rows written past the checkpoint: the resume must drop them.
     let output = std::path::PathBuf::from(&stored.output);
     let mut out = std::fs::OpenOptions::new()
@@ -526,7 +542,7 @@ fn a_stopped_job_resumes_on_restart_without_losing_or_repeating_a_row() {
     std::io::Write::write_all(&mut out, b"r128,match,match,match,match,130,,\nr129,mat").unwrap();
     drop(out);
     let status: Value = s
-        .partner_get(&s.base, &key, &format!("{JOBS}/{}", job.id))
+        .partner_get(&s.base, &key, &format!("{JOBS}/{}", job))
         .json()
         .unwrap();
     assert_eq!(
@@ -538,19 +554,19 @@ fn a_stopped_job_resumes_on_restart_without_losing_or_repeating_a_row() {
         (&json!("running"), &json!(128), &json!(2000))
     );
     assert_problem(
-        s.partner_get(&s.base, &key, &format!("{JOBS}/{}/result", job.id)),
+        s.partner_get(&s.base, &key, &format!("{JOBS}/{}/result", job)),
         StatusCode::CONFLICT,
     );
 
     // The restarted server picks the job up by itself.
     let (_, restarted) = s.second_app(&Limits::default());
-    let done = finished(&restarted, &s, &key, job.id);
+    let done = finished(&restarted, &s, &key, job);
     assert_eq!(
         (&done["state"], &done["rows_done"]),
         (&json!("done"), &json!(2000))
     );
     let resumed = s
-        .partner_get(&restarted, &key, &format!("{JOBS}/{}/result", job.id))
+        .partner_get(&restarted, &key, &format!("{JOBS}/{}/result", job))
         .text()
         .unwrap();
 
@@ -587,7 +603,7 @@ fn a_stopped_job_resumes_on_restart_without_losing_or_repeating_a_row() {
             .filter_map(|e| e.detail.as_deref()?.strip_prefix(&head).map(str::to_owned))
             .collect()
     };
-    let listed = lists(job.id);
+    let listed = lists(job);
     assert_eq!(listed.len(), 2000_usize.div_ceil(64));
     assert_eq!(listed, lists(again));
     assert_eq!(
@@ -690,22 +706,11 @@ fn a_job_is_run_and_served_only_where_its_files_are() {
     let elsewhere = tempfile::tempdir().unwrap();
     let (other, other_base) = s.instance_on(&Limits::default(), elsewhere.path());
     // A job of this server, stopped at its first checkpoint (the server is stopping).
-    s.app.stop_verify_jobs();
-    let dir = s.app.begin_verify_job(&partner).unwrap();
-    std::fs::write(dancu_app::App::upload_path(&dir), three_hundred_rows()).unwrap();
-    let job = s.app.submit_verify_job(&partner, &dir, None).unwrap();
+    let (job, _) = stopped_at_first_checkpoint(&s, &partner, &three_hundred_rows());
     let stopped_at = || {
-        let stored = s.app.store.verify_job(job.id).unwrap().unwrap();
+        let stored = s.app.store.verify_job(job).unwrap().unwrap();
         (stored.status, stored.checkpoint.rows_done)
     };
-    for _ in 0..200 {
-        s.app.run_verify_jobs();
-        if stopped_at().1 > 0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(stopped_at(), ("running".to_owned(), 128));
     // A job submitted before jobs recorded their directory, whose input is not here.
     let unrecorded = s
         .app
@@ -727,7 +732,7 @@ fn a_job_is_run_and_served_only_where_its_files_are() {
     let status = |id| s.app.store.verify_job(id).unwrap().unwrap().status;
     assert_eq!(status(unrecorded.id), "running");
     let refused = assert_problem(
-        s.partner_get(&other_base, &key, &format!("{JOBS}/{}/result", job.id)),
+        s.partner_get(&other_base, &key, &format!("{JOBS}/{}/result", job)),
         StatusCode::CONFLICT,
     );
     assert!(
@@ -738,12 +743,12 @@ fn a_job_is_run_and_served_only_where_its_files_are() {
     );
     // The server on this data directory, restarted, finishes it and serves it.
     let (_, restarted) = s.second_app(&Limits::default());
-    assert_eq!(finished(&restarted, &s, &key, job.id)["state"], "done");
-    let result = s.partner_get(&restarted, &key, &format!("{JOBS}/{}/result", job.id));
+    assert_eq!(finished(&restarted, &s, &key, job)["state"], "done");
+    let result = s.partner_get(&restarted, &key, &format!("{JOBS}/{}/result", job));
     assert_eq!(result.status(), StatusCode::OK);
     assert_eq!(result.text().unwrap().lines().count(), 301);
     assert_problem(
-        s.partner_get(&other_base, &key, &format!("{JOBS}/{}/summary", job.id)),
+        s.partner_get(&other_base, &key, &format!("{JOBS}/{}/summary", job)),
         StatusCode::CONFLICT,
     );
 }
@@ -809,4 +814,32 @@ fn an_upload_cut_off_by_its_client_leaves_nothing() {
         .read(|tx| tx.query_i64("SELECT COUNT(*) FROM verify_jobs", &[]))
         .unwrap();
     assert_eq!(jobs, 0);
+}
+
+#[test]
+fn a_job_whose_input_was_changed_is_abandoned_not_replaced() {
+    let s = sqlite();
+    let key = s.partner("bank", &["verify_batch"], 100_000, &[]);
+    let partner = s.app.authenticate_partner(&key, None, None).unwrap();
+    let (job, dir) = stopped_at_first_checkpoint(&s, &partner, &three_hundred_rows());
+    std::fs::write(
+        dancu_app::App::upload_path(&dir),
+        "ref,personal_id\nx,001080000001\n",
+    )
+    .unwrap();
+    let (_, restarted) = s.second_app(&Limits::default());
+    let abandoned = finished(&restarted, &s, &key, job);
+    assert_eq!(abandoned["state"], "abandoned");
+    assert!(
+        abandoned["error"]
+            .as_str()
+            .unwrap()
+            .contains("input file was changed")
+    );
+    let jobs = s
+        .app
+        .store
+        .read(|tx| tx.query_i64("SELECT COUNT(*) FROM verify_jobs", &[]))
+        .unwrap();
+    assert_eq!(jobs, 1, "no other job in its place");
 }

@@ -142,15 +142,16 @@ fn set_status(tx: &mut dyn Tx, id: i64, status: &'static str) -> Result<(), Erro
 }
 
 impl Store {
-    /// The running job of `actor` over the same input (same fingerprint) and output, to
-    /// resume; otherwise a new job (a running one over the same files whose input changed
-    /// is abandoned).
+    /// The running job of `actor` over the same input (same fingerprint) and output under
+    /// the same `agreement`, to resume; otherwise a new job (a running one over the same
+    /// files whose input or agreement changed is abandoned).
     pub fn open_verify_job(
         &self,
         actor: &str,
         input: &str,
         input_fingerprint: &str,
         output: &str,
+        agreement: &str,
     ) -> Result<VerifyJob, Error> {
         self.write_in(Files::Audit, |tx| {
             let running = tx.query(
@@ -162,7 +163,10 @@ impl Store {
             )?;
             for job in running.into_iter().map(job_from) {
                 let job = job?;
-                if job.actor == actor && job.input_fingerprint == input_fingerprint {
+                if job.actor == actor
+                    && job.input_fingerprint == input_fingerprint
+                    && job.agreement == agreement
+                {
                     return Ok(job);
                 }
                 set_status(tx, job.id, JOB_ABANDONED)?;
@@ -176,7 +180,7 @@ impl Store {
                     output,
                     partner_id: None,
                     rows_total: 0,
-                    agreement: "",
+                    agreement,
                     files_at: None,
                 },
             )
@@ -280,8 +284,16 @@ impl Store {
         }
     }
 
-    /// Marks a running job abandoned (its output can no longer be resumed).
-    pub fn abandon_verify_job(&self, id: i64) -> Result<(), Error> {
-        self.write_in(Files::Audit, |tx| set_status(tx, id, JOB_ABANDONED))
+    /// Marks a job abandoned (its files changed under it: it can no longer be resumed),
+    /// with the reason.
+    pub fn abandon_verify_job(&self, id: i64, reason: &str) -> Result<(), Error> {
+        self.write_in(Files::Audit, |tx| {
+            set_status(tx, id, JOB_ABANDONED)?;
+            tx.exec(
+                "UPDATE verify_jobs SET error = $1 WHERE id = $2",
+                &[reason.into(), Value::Int(id)],
+            )?;
+            Ok(())
+        })
     }
 }

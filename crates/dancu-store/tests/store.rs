@@ -1317,7 +1317,7 @@ fn partners_jobs_are_run_where_their_files_are(store: &Store) {
     let unrecorded = store.create_verify_job(&job("/c/in", None)).unwrap();
     // A `verify-batch` run is nobody's to resume but its caller's.
     store
-        .open_verify_job("officer", "/d/in", "f", "/d/out")
+        .open_verify_job("officer", "/d/in", "f", "/d/out", "")
         .unwrap();
     let pending = |files_at| {
         store
@@ -1343,7 +1343,7 @@ fn group_entries_list_their_persons_for_the_tracker(store: &Store) {
         pid(1, Gender::Male, 1980, 2),
         pid(1, Gender::Female, 1990, 3),
     );
-    let job = store.open_verify_job("bank", "in", "f", "out").unwrap();
+    let job = store.open_verify_job("bank", "in", "f", "out", "").unwrap();
     let entry = batch_entry();
     let start = AuditEntry {
         action: "verify.batch.start".into(),
@@ -1411,7 +1411,7 @@ fn group_entries_list_their_persons_for_the_tracker(store: &Store) {
 fn log_with_groups(store: &Store) -> [PersonalId; 4] {
     let p = [1, 2, 3, 4].map(|serial| pid(1, Gender::Male, 1980, serial));
     audit_log(store, 2);
-    let job = store.open_verify_job("bank", "in", "f", "out").unwrap();
+    let job = store.open_verify_job("bank", "in", "f", "out", "").unwrap();
     let entry = batch_entry();
     let start = AuditEntry {
         action: "verify.batch.start".into(),
@@ -1518,7 +1518,9 @@ fn audit_verify_narrows_to_the_entry_in_a_later_bucket() {
     let store = &dancu_store::testing::TestStore::of("sqlite", None).store;
     let [a, b, ..] = log_with_groups(store);
     audit_log(store, 65_540);
-    let job = store.open_verify_job("bank", "in2", "f", "out2").unwrap();
+    let job = store
+        .open_verify_job("bank", "in2", "f", "out2", "")
+        .unwrap();
     let later = GroupEntry::new(batch_entry(), vec![("match", a), ("mismatch", b)]);
     checkpoint_groups(store, job.id, &[later]);
     let entry = store.audit_count().unwrap();
@@ -1647,7 +1649,7 @@ fn sqlite_audit_verify_refuses_a_log_number_moved_by_a_fraction() {
 /// list moved to another bucket hides them from it and `audit verify` says so.
 fn tracker_shows_each_outcome_newest_first_and_a_moved_bucket_is_found(store: &Store) {
     let x = pid(1, Gender::Female, 1990, 1);
-    let job = store.open_verify_job("bank", "in", "f", "out").unwrap();
+    let job = store.open_verify_job("bank", "in", "f", "out", "").unwrap();
     audit_log(store, 1);
     let twice = GroupEntry::new(batch_entry(), vec![("match", x), ("mismatch", x)]);
     checkpoint_groups(store, job.id, &[twice]);
@@ -1703,7 +1705,9 @@ fn tracker_probes_every_segment_of_group_persons(store: &Store) {
         store,
         "UPDATE audit_persons_segment SET row_count = 1099511627776",
     );
-    let job = store.open_verify_job("bank", "in2", "f", "out2").unwrap();
+    let job = store
+        .open_verify_job("bank", "in2", "f", "out2", "")
+        .unwrap();
     let later = GroupEntry::new(
         AuditEntry {
             action: "verify.batch.later".into(),
@@ -1761,7 +1765,9 @@ fn group_persons_move_into_segments_on_upgrade(store: &Store, url: &str) {
     let upgraded = Store::open(url).unwrap();
     assert_eq!(outcomes(&upgraded, a), ["match"]);
     assert_eq!(outcomes(&upgraded, b), ["mismatch"]);
-    let job = upgraded.open_verify_job("bank", "in", "f", "out").unwrap();
+    let job = upgraded
+        .open_verify_job("bank", "in", "f", "out", "")
+        .unwrap();
     checkpoint_groups(
         &upgraded,
         job.id,
@@ -2539,7 +2545,7 @@ fn sqlite_audit_commits_leave_the_registry_file_unchanged() {
     let (main, audit) = data_versions();
     audit_log(store, 5);
     store.checkpoint_audit(&audit_key()).unwrap();
-    let job = store.open_verify_job("a", "in", "f", "out").unwrap();
+    let job = store.open_verify_job("a", "in", "f", "out", "").unwrap();
     let (main_after_job, audit_after) = data_versions();
     assert_ne!(audit, audit_after, "the reader sees the audit file change");
     assert_eq!(main, main_after_job, "the registry file did not change");

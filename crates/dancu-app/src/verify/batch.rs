@@ -706,12 +706,22 @@ impl App {
         if input_key == output_key {
             return Err(Error::Invalid("the output must not be the input".into()));
         }
-        let mut job = self.store.open_verify_job(
-            &actor.username,
-            &input_key,
-            &inspected.fingerprint,
-            &output_key,
-        )?;
+        // A run of `verify-batch` resumes the running job of the same caller, files and
+        // agreement (another agreement would change the output's columns mid-file).
+        let agreement_code = agreement.code();
+        let open_job = || {
+            self.store.open_verify_job(
+                &actor.username,
+                &input_key,
+                &inspected.fingerprint,
+                &output_key,
+                &agreement_code,
+            )
+        };
+        let mut job = match submitted {
+            Some(s) => s.clone(),
+            None => open_job()?,
+        };
         let mut source;
         let start = loop {
             let file = OpenOptions::new()
@@ -731,14 +741,12 @@ impl App {
                 _ if submitted.is_some() => return Ok(None),
                 // A `verify-batch` run that ended meanwhile: this one is a new run.
                 _ => {
-                    job = self.store.open_verify_job(
-                        &actor.username,
-                        &input_key,
-                        &inspected.fingerprint,
-                        &output_key,
-                    )?;
+                    job = open_job()?;
                     continue;
                 }
+            }
+            if submitted.is_some() && job.input_fingerprint != inspected.fingerprint {
+                return Err(self.abandon(job.id, "input"));
             }
             let cp = job.checkpoint.clone();
             let existing = file.metadata().map_err(output_error)?.len();
@@ -767,21 +775,14 @@ impl App {
                     summary,
                 };
             }
-            // The output was cut or replaced since the checkpoint: start over.
-            self.store.abandon_verify_job(job.id)?;
+            // The output was cut or replaced since the checkpoint.
+            let abandoned = self.abandon(job.id, "output");
             if submitted.is_some() {
                 // A partner's job is known by its id: it cannot silently become another.
-                return Err(Error::Conflict(format!(
-                    "job {}: its output file was changed; submit the file again",
-                    job.id
-                )));
+                return Err(abandoned);
             }
-            job = self.store.open_verify_job(
-                &actor.username,
-                &input_key,
-                &inspected.fingerprint,
-                &output_key,
-            )?;
+            // A `verify-batch` run starts over.
+            job = open_job()?;
         };
         let context = Context {
             encoding: inspected.encoding,
@@ -820,14 +821,6 @@ impl App {
             let header = context.header();
             writer.write_all(&header).map_err(output_error)?;
             checkpoint.output_offset = header.len() as u64;
-        }
-        if let Some(s) = submitted
-            && s.id != job.id
-        {
-            return Err(Error::Internal(format!(
-                "job {} resumed as job {}",
-                s.id, job.id
-            )));
         }
         let mut rows_since_checkpoint = 0u64;
         // Verdicts of the rows since the last checkpoint (a partner's statistics).
@@ -1006,6 +999,16 @@ impl App {
         match finished {
             Ok(()) => Ok(Some(report(summary))),
             Err(e) => Err(cut_back(writer, recorded.into_inner(), e)),
+        }
+    }
+
+    /// Marks job `id` abandoned because its `file` (input or output) was changed under it,
+    /// with the reason; returns the error to report.
+    fn abandon(&self, id: i64, file: &str) -> Error {
+        let reason = format!("job {id}: its {file} file was changed; submit the file again");
+        match self.store.abandon_verify_job(id, &reason) {
+            Ok(()) => Error::Conflict(reason),
+            Err(e) => e.into(),
         }
     }
 

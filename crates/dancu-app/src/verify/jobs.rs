@@ -199,7 +199,6 @@ impl App {
             rows as i64,
         )?;
         let (input_key, output_key) = (absolute(&input)?, absolute(&output_path(&input, jsonl))?);
-        let agreement: Vec<&str> = partner.agreement.fields().map(|f| f.name()).collect();
         let actor = partner.actor();
         let job = self.store.create_verify_job(&NewVerifyJob {
             actor: &actor.username,
@@ -208,7 +207,7 @@ impl App {
             output: &output_key,
             partner_id: Some(partner.id),
             rows_total: rows,
-            agreement: &agreement.join(","),
+            agreement: &partner.agreement.code(),
             files_at: self.files_at()?,
         })?;
         let mut entry = self.partner_entry(partner, SUBMIT, "ok");
