@@ -192,13 +192,15 @@ impl App {
                 name(!jsonl)
             )));
         }
+        // Everything that can fail before the job is created comes before the charge.
+        let (input_key, output_key) = (absolute(&input)?, absolute(&output_path(&input, jsonl))?);
+        let files_at = self.files_at()?;
         self.admit_partner(
             partner,
             SUBMIT,
             Some(&PartnerScope::VerifyBatch),
             rows as i64,
         )?;
-        let (input_key, output_key) = (absolute(&input)?, absolute(&output_path(&input, jsonl))?);
         let actor = partner.actor();
         let job = self.store.create_verify_job(&NewVerifyJob {
             actor: &actor.username,
@@ -208,7 +210,7 @@ impl App {
             partner_id: Some(partner.id),
             rows_total: rows,
             agreement: &partner.agreement.code(),
-            files_at: self.files_at()?,
+            files_at,
         })?;
         let mut entry = self.partner_entry(partner, SUBMIT, "ok");
         entry.detail = Some(format!("job {}; {rows} rows", job.id));
