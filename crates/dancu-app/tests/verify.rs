@@ -531,46 +531,93 @@ fn bad_rows_are_invalid_with_their_line_and_never_stop_the_job() {
 }
 
 /// Two runs of one job never write its output at once: while one holds the output (the
-/// lock goes with its process), another is refused and changes nothing.
+/// lock goes with its process), another is refused and changes nothing, not even when
+/// its terms would abandon the job (another agreement).
 #[test]
 fn a_second_run_of_a_running_job_is_refused() {
     let t = TestStore::sqlite();
     let app = app_with_people(&t);
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.csv");
-    let p = people();
-    let requests: Vec<_> = (0..10)
-        .map(|i| request(&p[i % 5].0.to_string(), "", "", ""))
-        .collect();
-    std::fs::write(&input, csv_file(&requests)).unwrap();
-    let output = dir.path().join("out.csv");
-    std::fs::write(&output, "rows of the run in progress").unwrap();
+    let (input, output) = (dir.path().join("in.csv"), dir.path().join("out.csv"));
+    std::fs::write(&input, forty_rows()).unwrap();
+    let options = small_checkpoints();
+    assert!(run_killed_at(&app, &input, &output, &options, "full_name", Some(10)).is_err());
+    let job = app
+        .store
+        .read(|tx| tx.query_i64("SELECT MAX(id) FROM verify_jobs", &[]))
+        .unwrap();
+    let before = std::fs::read(&output).unwrap();
+    // Another process resumes the job: it holds the output.
     let held = std::fs::OpenOptions::new()
         .append(true)
         .open(&output)
         .unwrap();
     held.lock().unwrap();
-    let refused = app.verify_batch(
-        &Actor::system("test"),
-        Agreement::default(),
-        &input,
-        &output,
-        &BatchOptions::default(),
-        &|_| {},
-    );
-    assert!(
-        matches!(&refused, Err(dancu_app::Error::Conflict(m)) if m.contains("another run")),
-        "{refused:?}"
-    );
-    assert_eq!(
-        std::fs::read(&output).unwrap(),
-        b"rows of the run in progress"
-    );
+    for agreement in ["full_name", ""] {
+        let refused = app.verify_batch(
+            &Actor::system("test"),
+            Agreement::parse(agreement).unwrap(),
+            &input,
+            &output,
+            &options,
+            &|_| {},
+        );
+        assert!(
+            matches!(&refused, Err(dancu_app::Error::Conflict(m)) if m.contains("another run")),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(std::fs::read(&output).unwrap(), before);
+    let stored = app.store.verify_job(job).unwrap().unwrap();
+    assert_eq!(stored.status, dancu_store::JOB_RUNNING);
     drop(held);
+    let resumed = run_killed_at(&app, &input, &output, &options, "full_name", None).unwrap();
     assert_eq!(
-        run_batch(&app, &input, &output, &BatchOptions::default()).len(),
-        11
+        (resumed.job_id, resumed.resumed_at_row),
+        (job, stored.checkpoint.rows_done)
     );
+    assert_eq!(read_csv(&output).len(), 41);
+}
+
+/// 40 rows naming the five people in turn.
+fn forty_rows() -> String {
+    let p = people();
+    let requests: Vec<_> = (0..40)
+        .map(|i| request(&p[i % 5].0.to_string(), p[i % 5].1, "", ""))
+        .collect();
+    csv_file(&requests)
+}
+
+/// Checkpoints every 4 rows, in chunks of 2.
+fn small_checkpoints() -> BatchOptions {
+    BatchOptions {
+        chunk_rows: 2,
+        checkpoint_rows: 4,
+        workers: 1,
+    }
+}
+
+/// A run under `agreement`, killed (a panic, as a crash leaves it: rows past the last
+/// checkpoint on disk) once `kill_at` rows are written.
+fn run_killed_at(
+    app: &App,
+    input: &Path,
+    output: &Path,
+    options: &BatchOptions,
+    agreement: &str,
+    kill_at: Option<u64>,
+) -> std::thread::Result<dancu_app::verify::BatchReport> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        app.verify_batch(
+            &Actor::system("test"),
+            Agreement::parse(agreement).unwrap(),
+            input,
+            output,
+            options,
+            &|progress| assert!(kill_at.is_none_or(|k| progress.rows < k), "killed"),
+        )
+        .unwrap()
+    }))
 }
 
 /// A run that fails leaves no row past its last recorded checkpoint on disk: those rows
@@ -580,18 +627,9 @@ fn a_failed_run_cuts_its_output_back_to_the_recorded_checkpoint() {
     let t = TestStore::sqlite();
     let app = app_with_people(&t);
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.csv");
-    let p = people();
-    let requests: Vec<_> = (0..40)
-        .map(|i| request(&p[i % 5].0.to_string(), p[i % 5].1, "", ""))
-        .collect();
-    std::fs::write(&input, csv_file(&requests)).unwrap();
-    let output = dir.path().join("out.csv");
-    let options = BatchOptions {
-        chunk_rows: 2,
-        checkpoint_rows: 4,
-        workers: 1,
-    };
+    let (input, output) = (dir.path().join("in.csv"), dir.path().join("out.csv"));
+    std::fs::write(&input, forty_rows()).unwrap();
+    let options = small_checkpoints();
     let running = "SELECT MAX(id) FROM verify_jobs";
     // The job is failed under the run (as by another process) once rows are written past
     // a checkpoint: its next checkpoint cannot be recorded.
@@ -635,46 +673,25 @@ fn a_run_resumes_only_under_the_agreement_it_started_with() {
     let t = TestStore::sqlite();
     let app = app_with_people(&t);
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.csv");
-    let p = people();
-    let requests: Vec<_> = (0..40)
-        .map(|i| request(&p[i % 5].0.to_string(), p[i % 5].1, "", ""))
-        .collect();
-    std::fs::write(&input, csv_file(&requests)).unwrap();
-    let output = dir.path().join("out.csv");
-    let options = BatchOptions {
-        chunk_rows: 2,
-        checkpoint_rows: 4,
-        workers: 1,
+    let (input, output) = (dir.path().join("in.csv"), dir.path().join("out.csv"));
+    std::fs::write(&input, forty_rows()).unwrap();
+    let options = small_checkpoints();
+    let run =
+        |agreement, kill_at| run_killed_at(&app, &input, &output, &options, agreement, kill_at);
+    let whole = |header: &dyn Fn(&[String]) -> bool| {
+        let rows = read_csv(&output);
+        assert_eq!(rows.len(), 41);
+        assert!(rows.iter().all(|r| r.len() == rows[0].len()));
+        assert!(header(&rows[0]), "{:?}", rows[0]);
     };
-    let run = |agreement: &str, killed: bool| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            app.verify_batch(
-                &Actor::system("test"),
-                Agreement::parse(agreement).unwrap(),
-                &input,
-                &output,
-                &options,
-                &|progress| assert!(!killed || progress.rows < 10, "killed"),
-            )
-            .unwrap()
-        }))
-    };
-    assert!(run("full_name", true).is_err());
-    let other = run("", false).unwrap();
-    assert_eq!(other.resumed_at_row, 0);
-    let rows = read_csv(&output);
-    assert_eq!(rows.len(), 41);
-    assert!(rows.iter().all(|r| r.len() == rows[0].len()));
-    assert!(!rows[0].iter().any(|c| c.starts_with("registry_")));
+    assert!(run("full_name", Some(10)).is_err());
+    assert_eq!(run("", None).unwrap().resumed_at_row, 0);
+    whole(&|h| !h.iter().any(|c| c.starts_with("registry_")));
     // The same agreement resumes.
-    assert!(run("full_name", true).is_err());
-    let resumed = run("full_name", false).unwrap();
+    assert!(run("full_name", Some(10)).is_err());
+    let resumed = run("full_name", None).unwrap();
     assert!(resumed.resumed_at_row >= 8, "{}", resumed.resumed_at_row);
-    let rows = read_csv(&output);
-    assert_eq!(rows.len(), 41);
-    assert!(rows.iter().all(|r| r.len() == rows[0].len()));
-    assert!(rows[0].iter().any(|c| c == "registry_full_name"));
+    whole(&|h| h.iter().any(|c| c == "registry_full_name"));
 }
 
 /// The citizen's data tracker finds every person a batch read, with the verdict for them,

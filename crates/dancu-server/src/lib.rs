@@ -983,7 +983,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let service = router_with(app.clone(), config).into_make_service_with_connect_info::<Peer>();
-    verify::start_job_runner(&app);
+    let job_scans = tokio::spawn(verify::scan_jobs(app.clone()));
     let asked = Arc::new(tokio::sync::Notify::new());
     let signal = {
         let asked = asked.clone();
@@ -1007,17 +1007,20 @@ pub async fn serve(
             }
         }
     };
-    tokio::select! {
-        served = serving => served?,
+    let served = tokio::select! {
+        served = serving => served,
         () = async {
             asked.notified().await;
             tokio::time::sleep(DRAIN).await;
         } => {
             tracing::warn!("requests still open {DRAIN:?} after shutdown was asked; dropping them");
+            Ok(())
         }
-    }
+    };
     // Partners' batch jobs stop at their next checkpoint and resume at the next start.
+    job_scans.abort();
     app.stop_verify_jobs();
+    served?;
     blocking(move || app.flush_usage())
         .await
         .map_err(|p| std::io::Error::other(p.detail))

@@ -31,8 +31,19 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/api/v1/verify/jobs/{job_id}/summary", get(job_summary))
 }
 
-/// Runs the pending jobs on a blocking thread: when serving starts (the jobs a stop or
-/// crash interrupted) and after each submission.
+/// Looks for pending jobs while serving: at once (the jobs a stop or crash interrupted),
+/// then every [`dancu_app::verify::JOB_SCAN`] (jobs another process of the data directory
+/// held, which may have died since).
+pub(crate) async fn scan_jobs(app: Shared) {
+    let mut every = tokio::time::interval(dancu_app::verify::JOB_SCAN);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        every.tick().await;
+        start_job_runner(&app);
+    }
+}
+
+/// Runs the pending jobs on a blocking thread (returns at once if a runner is running).
 pub(crate) fn start_job_runner(app: &Shared) {
     let app = app.clone();
     tokio::task::spawn_blocking(move || app.run_verify_jobs());
@@ -93,18 +104,22 @@ fn job_id(s: &str) -> Result<i64, Problem> {
 /// Frames in flight between the connection and the file: bounds an upload's memory.
 const UPLOAD_FRAMES_IN_FLIGHT: usize = 8;
 
-/// Streams `body` into `path` on a blocking thread, refusing more than `limit` bytes.
-async fn receive(body: Body, path: PathBuf, limit: u64) -> Result<u64, Problem> {
+/// Streams `body` into the upload's file on a blocking thread, refusing more than
+/// `limit` bytes; returns the upload once its file is whole and synced.
+async fn receive(body: Body, upload: Upload, limit: u64) -> Result<Upload, Problem> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(UPLOAD_FRAMES_IN_FLIGHT);
-    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
-        let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
-        let mut written = 0u64;
-        while let Some(bytes) = rx.blocking_recv() {
-            file.write_all(&bytes)?;
-            written += bytes.len() as u64;
-        }
-        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        Ok(written)
+    // The writer holds the upload: if the request is dropped mid-body, the directory is
+    // removed when the writer ends, not while it may still be creating the file.
+    let writer = tokio::task::spawn_blocking(move || {
+        let written = (|| -> std::io::Result<()> {
+            let file = std::fs::File::create(App::upload_path(upload.dir()))?;
+            let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
+            while let Some(bytes) = rx.blocking_recv() {
+                file.write_all(&bytes)?;
+            }
+            file.into_inner().map_err(|e| e.into_error())?.sync_all()
+        })();
+        (upload, written)
     });
     let mut body = body;
     let mut total = 0u64;
@@ -134,11 +149,12 @@ async fn receive(body: Body, path: PathBuf, limit: u64) -> Result<u64, Problem> 
         }
     };
     drop(tx);
-    let written = writer
+    let (upload, written) = writer
         .await
         .map_err(|e| Problem::from(Error::Internal(format!("upload writer: {e}"))))?;
     streamed?;
-    written.map_err(|e| Problem::from(Error::Internal(format!("writing an upload: {e}"))))
+    written.map_err(|e| Problem::from(Error::Internal(format!("writing an upload: {e}"))))?;
+    Ok(upload)
 }
 
 /// An upload's directory, removed when dropped before it is kept: the upload of a
@@ -200,11 +216,12 @@ async fn submit_job(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let (a, p) = (app.clone(), partner.clone());
-    let upload = Upload(Some(blocking(move || a.begin_verify_job(&p)).await?));
+    // Made on the blocking thread: a request dropped during the await drops it there.
+    let upload = blocking(move || a.begin_verify_job(&p).map(|dir| Upload(Some(dir)))).await?;
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large(limit));
     }
-    receive(req.into_body(), App::upload_path(upload.dir()), limit).await?;
+    let upload = receive(req.into_body(), upload, limit).await?;
     let a = app.clone();
     let job = blocking(move || {
         // From here the submission removes the directory of a refused job.

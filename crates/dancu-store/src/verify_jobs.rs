@@ -129,13 +129,17 @@ fn insert_job(tx: &mut dyn Tx, job: &NewVerifyJob<'_>) -> Result<VerifyJob, Erro
     .and_then(job_from)
 }
 
-fn set_status(tx: &mut dyn Tx, id: i64, status: &'static str) -> Result<(), Error> {
+/// Marks a running job abandoned (its files or terms changed: it can never be resumed).
+fn abandon(tx: &mut dyn Tx, id: i64, reason: &str) -> Result<(), Error> {
     tx.exec(
-        "UPDATE verify_jobs SET status = $1, updated_at = $2 WHERE id = $3",
+        "UPDATE verify_jobs SET status = $1, error = $2, updated_at = $3 \
+         WHERE id = $4 AND status = $5",
         &[
-            Value::Code(status),
+            Value::Code(JOB_ABANDONED),
+            reason.into(),
             Value::Int(now_millis()),
             Value::Int(id),
+            Value::Code(JOB_RUNNING),
         ],
     )?;
     Ok(())
@@ -169,7 +173,11 @@ impl Store {
                 {
                     return Ok(job);
                 }
-                set_status(tx, job.id, JOB_ABANDONED)?;
+                abandon(
+                    tx,
+                    job.id,
+                    "another run over its files, with another input, caller or agreement",
+                )?;
             }
             insert_job(
                 tx,
@@ -284,16 +292,9 @@ impl Store {
         }
     }
 
-    /// Marks a job abandoned (its files changed under it: it can no longer be resumed),
-    /// with the reason.
+    /// Marks a running job abandoned (its files changed under it: it can no longer be
+    /// resumed), with the reason.
     pub fn abandon_verify_job(&self, id: i64, reason: &str) -> Result<(), Error> {
-        self.write_in(Files::Audit, |tx| {
-            set_status(tx, id, JOB_ABANDONED)?;
-            tx.exec(
-                "UPDATE verify_jobs SET error = $1 WHERE id = $2",
-                &[reason.into(), Value::Int(id)],
-            )?;
-            Ok(())
-        })
+        self.write_in(Files::Audit, |tx| abandon(tx, id, reason))
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Requests are signed by hand with AWS Signature Version 4 (hmac + sha2, already in the
 //! tree) and sent with reqwest's blocking client over rustls (already in the tree for the
-//! HTTP tests): no AWS SDK, no `object_store` (see ARCHITECTURE.md for the measured cost).
+//! HTTP tests): no AWS SDK, no `object_store` (see docs/design/civil.md for the measured cost).
 //! Addressing is path-style (`ENDPOINT/BUCKET/KEY`), which every S3 implementation serves.
 //!
 //! Content addressing and "a crash leaves no half-blob" hold as with [`LocalDir`]: an S3

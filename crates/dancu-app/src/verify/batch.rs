@@ -658,7 +658,6 @@ fn cut_back(writer: BufWriter<File>, recorded: u64, error: Error) -> Error {
 
 /// Where the output and the job stand when the run starts.
 struct Start {
-    file: File,
     resume: Option<Position>,
     checkpoint: JobCheckpoint,
     summary: Summary,
@@ -718,42 +717,43 @@ impl App {
                 &agreement_code,
             )
         };
+        // The output is locked before the job is looked at: a run refused because another
+        // holds it changes nothing, and the job read next is the job as it is.
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(output)
+            .map_err(|e| io_error(output, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::Internal(format!(
+                    "{}: cannot be locked (the data directory's file system must support \
+                     locks): {e}",
+                    output.display()
+                )));
+            }
+        }
         let mut job = match submitted {
-            Some(s) => s.clone(),
+            Some(s) => match self.store.verify_job(s.id)? {
+                Some(now) if now.status == JOB_RUNNING => now,
+                // Run to its end meanwhile, by another process of the data directory.
+                _ => return Ok(None),
+            },
             None => open_job()?,
         };
+        if submitted.is_some() && job.input_fingerprint != inspected.fingerprint {
+            return Err(self.abandon(job.id, "input"));
+        }
+        let existing = file.metadata().map_err(output_error)?.len();
         let mut source;
         let start = loop {
-            let file = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(output)
-                .map_err(|e| io_error(output, e))?;
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
-                Err(std::fs::TryLockError::Error(e)) => return Err(io_error(output, e)),
-            }
-            // The job as it is now that no other process can move it on.
-            match self.store.verify_job(job.id)? {
-                Some(now) if now.status == JOB_RUNNING => job = now,
-                _ if submitted.is_some() => return Ok(None),
-                // A `verify-batch` run that ended meanwhile: this one is a new run.
-                _ => {
-                    job = open_job()?;
-                    continue;
-                }
-            }
-            if submitted.is_some() && job.input_fingerprint != inspected.fingerprint {
-                return Err(self.abandon(job.id, "input"));
-            }
             let cp = job.checkpoint.clone();
-            let existing = file.metadata().map_err(output_error)?.len();
             if cp.output_offset == 0 {
                 source = Source::open(input, &inspected, None)?;
                 break Start {
-                    file,
                     resume: None,
                     checkpoint: cp,
                     summary: Summary::default(),
@@ -769,7 +769,6 @@ impl App {
                 };
                 source = Source::open(input, &inspected, Some(at))?;
                 break Start {
-                    file,
                     resume: Some(at),
                     checkpoint: cp,
                     summary,
@@ -795,7 +794,6 @@ impl App {
             job_detail: format!("job {}", job.id),
         };
         let Start {
-            file,
             resume,
             mut checkpoint,
             mut summary,
@@ -854,8 +852,11 @@ impl App {
         let in_flight_max = options.workers.max(1) * 4;
         let (work_tx, work_rx) = mpsc::channel::<RawChunk>();
         let work_rx = Mutex::new(work_rx);
-        let synced = writer.get_ref().try_clone().map_err(output_error)?;
-        let recorded_at = &recorded;
+        // A second descriptor of the output for the committer's fsyncs, kept open until the
+        // run ends: closing any descriptor of the file would release a lock that the file
+        // system keeps per process (NFS emulates `flock` with POSIX locks).
+        let synced_file = writer.get_ref().try_clone().map_err(output_error)?;
+        let (synced, recorded_at) = (&synced_file, &recorded);
         let outcome = std::thread::scope(|scope| -> Result<bool, Error> {
             // Checkpoints are committed on their own thread, in order: the workers keep
             // verifying meanwhile (a commit writes the audit index of 65,536 persons, and
@@ -982,23 +983,27 @@ impl App {
         let mut doc = summary.to_json();
         doc["job"] = job.id.into();
         doc["input_encoding"] = inspected.encoding.label().into();
-        let tmp = summary_path.with_extension("json.tmp");
-        std::fs::write(&tmp, format!("{doc:#}\n")).map_err(output_error)?;
-        std::fs::rename(&tmp, &summary_path).map_err(output_error)?;
         checkpoint.summary = summary.to_json().to_string();
         pending_audit.push(GroupEntry::from(self.batch_audit(
             actor,
             "verify.batch.finish",
             format!("job {}; {} rows", job.id, checkpoint.rows_done),
         )));
-        let finished = writer
-            .flush()
+        // The summary is in place before the job is done (a done job has one).
+        let tmp = summary_path.with_extension("json.tmp");
+        let finished = std::fs::write(&tmp, format!("{doc:#}\n"))
+            .and_then(|()| std::fs::rename(&tmp, &summary_path))
+            .and_then(|()| writer.flush())
             .and_then(|()| writer.get_ref().sync_data())
             .map_err(output_error)
             .and_then(|()| record(&checkpoint, &pending_audit, verdicts, JOB_DONE));
         match finished {
             Ok(()) => Ok(Some(report(summary))),
-            Err(e) => Err(cut_back(writer, recorded.into_inner(), e)),
+            Err(e) => {
+                // Best effort: no summary beside an output that is not whole.
+                let _ = std::fs::remove_file(&summary_path);
+                Err(cut_back(writer, recorded.into_inner(), e))
+            }
         }
     }
 

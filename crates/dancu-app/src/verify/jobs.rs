@@ -3,7 +3,8 @@
 //! rows counted and charged against the partner's quota, and a background runner verifies
 //! it with the engine of `dancu verify-batch`. The job's record (`verify_jobs`) is the
 //! engine's resume checkpoint, so a server restarted after a crash continues every
-//! running job where its last checkpoint left it: no row lost or written twice.
+//! running job of its data directory where its last checkpoint left it: no row lost or
+//! written twice.
 //!
 //! A partner sees only its own jobs: another partner's job id is "not found".
 
@@ -41,7 +42,7 @@ pub(crate) struct Jobs {
 #[derive(Debug, Clone, Serialize)]
 pub struct JobView {
     pub id: i64,
-    /// `running`, `done`, `failed` (see `error`) or `abandoned`.
+    /// `running`, `done`, `failed` or `abandoned` (for both, see `error`).
     pub state: String,
     pub rows_done: u64,
     pub rows_total: u64,
@@ -72,42 +73,57 @@ const JOBS_DIR: &str = "verify-jobs";
 const INPUT: &str = "input";
 /// The data directory's identity, in it.
 const IDENTITY: &str = "dancu-data-dir.id";
-/// How long a runner waits before it looks again at the jobs it had to leave: run by
-/// another process, or left running by an error it could not record.
-const RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often a server looks for pending jobs besides its start and each submission:
+/// jobs left to another process of its data directory (which may have died since), or
+/// left running by an error it could not record.
+pub const JOB_SCAN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How a runner's turn at a job ended.
 enum Turn {
     /// Done or failed: on to the next job.
     Ended,
     /// Another process runs it (it holds the output), or it was left running by an
-    /// error the runner could not record: on to the next job, back to this one later.
+    /// error the runner could not record: on to the next job, back to this one at the
+    /// next scan.
     Left,
     /// Stopped: no more jobs.
     Halt,
 }
 
-/// Reads the identity in `root`, or creates it: written whole under a temporary name,
-/// then linked, so that no process reads half of it, and of two processes creating it at
-/// once, one link wins and both read the winner.
+/// Reads the identity in `root`, or creates it: written whole and synced under a
+/// temporary name, then linked, so that no process (nor a restart after a power loss)
+/// reads half of it, and of two processes creating it at once, one link wins and both
+/// read the winner.
 fn identity_in(root: &Path) -> Result<String, Error> {
     let path = root.join(IDENTITY);
     let fail = |e: std::io::Error| Error::Internal(format!("the data directory's identity: {e}"));
-    let read = |p: &Path| std::fs::read_to_string(p).map(|id| id.trim().to_owned());
-    match read(&path) {
-        Ok(id) => return Ok(id),
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
-        Err(_) => {}
+    let read = |p: &Path| -> Result<Option<String>, Error> {
+        match std::fs::read_to_string(p) {
+            Ok(id) if id.trim().is_empty() => Err(Error::Internal(format!(
+                "{} is empty: remove it to give this data directory a new identity",
+                p.display()
+            ))),
+            Ok(id) => Ok(Some(id.trim().to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(fail(e)),
+        }
+    };
+    if let Some(id) = read(&path)? {
+        return Ok(id);
     }
     std::fs::create_dir_all(root).map_err(fail)?;
     let tmp = root.join(format!("{IDENTITY}-{}", crate::auth::new_token()));
-    std::fs::write(&tmp, format!("{}\n", crate::auth::new_token())).map_err(fail)?;
-    let linked = std::fs::hard_link(&tmp, &path);
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        std::io::Write::write_all(&mut f, format!("{}\n", crate::auth::new_token()).as_bytes())?;
+        f.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, &path));
     // Best effort: a leftover temporary file is a few bytes.
     let _ = std::fs::remove_file(&tmp);
     match linked {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(fail(e)),
-        _ => read(&path).map_err(fail),
+        _ => read(&path)?
+            .ok_or_else(|| Error::Internal("the data directory's identity vanished".into())),
     }
 }
 
@@ -295,13 +311,13 @@ impl App {
 
     /// Runs the partners' pending jobs, oldest first, until none is left; returns at
     /// once if another thread of this process is already doing so (it will see the new
-    /// job). Call it on a blocking thread after a submission and once at start-up, which
-    /// resumes the jobs a stop or crash interrupted.
+    /// job). Call it on a blocking thread after a submission, at start-up (which resumes
+    /// the jobs a stop or crash interrupted) and every [`JOB_SCAN`].
     ///
     /// A server runs only the jobs whose files are in its data directory (see
     /// [`App::files_at`]); of servers sharing one, a job is run by one at a time, the one
-    /// holding its output. A job left to another process is looked at again every
-    /// [`RETRY`] while it is pending, so that it resumes here if that process dies.
+    /// holding its output, and the others pass over it: a scan after that process died
+    /// resumes it.
     pub fn run_verify_jobs(&self) {
         let files_at = match self.files_at() {
             Ok(Some(at)) => at,
@@ -327,22 +343,11 @@ impl App {
                 }
             }
             self.jobs.running.store(false, Ordering::Release);
-            if self.jobs.stopping() {
-                return;
-            }
             // A job submitted after the last look, while this runner was still marked
             // running, was left to it: look once more.
-            if self.next_pending_job(files_at, &left).is_some() {
-                continue;
-            }
-            if !left.iter().any(|&id| self.still_running(id)) {
+            if self.jobs.stopping() || self.next_pending_job(files_at, &left).is_none() {
                 return;
             }
-            std::thread::sleep(RETRY);
-            if self.jobs.stopping() {
-                return;
-            }
-            left.clear();
         }
     }
 
@@ -421,7 +426,9 @@ impl App {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&job.id);
         match outcome {
-            Ok(None) => return Turn::Left,
+            // Stopping or not, this one is another process's.
+            Ok(None) if !self.jobs.stopping() => return Turn::Left,
+            Ok(None) => return Turn::Halt,
             Ok(Some(report)) if report.stopped => {
                 self.jobs
                     .stopped

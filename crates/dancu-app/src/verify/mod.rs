@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 pub use batch::{BatchOptions, BatchReport, Progress};
 pub(crate) use jobs::Jobs;
-pub use jobs::{JobFile, JobView};
+pub use jobs::{JOB_SCAN, JobFile, JobView};
 pub use summary::Summary;
 
 use crate::citizens::Audited;
