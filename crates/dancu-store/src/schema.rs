@@ -356,9 +356,11 @@ DROP INDEX IF EXISTS {AUDIT}audit_persons_entry
     CITIZENS_BY_ROWID,
     GROUP_PERSONS_IN_LISTS,
     // A partner's job is run only by a server whose data directory holds its files
-    // (several nodes with directories of their own failed each other's jobs).
+    // (several nodes with directories of their own failed each other's jobs); servers
+    // look for pending jobs every few seconds, among all the jobs there ever were.
     r#"
-ALTER TABLE {AUDIT}verify_jobs ADD COLUMN files_at TEXT
+ALTER TABLE {AUDIT}verify_jobs ADD COLUMN files_at TEXT;
+CREATE INDEX {AUDIT}verify_jobs_pending ON verify_jobs (status, files_at)
 "#,
 ];
 
