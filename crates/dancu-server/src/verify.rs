@@ -152,17 +152,29 @@ async fn receive(body: Body, upload: Upload, limit: u64) -> Result<Upload, Probl
     let (upload, written) = writer
         .await
         .map_err(|e| Problem::from(Error::Internal(format!("upload writer: {e}"))))?;
-    streamed?;
-    written.map_err(|e| Problem::from(Error::Internal(format!("writing an upload: {e}"))))?;
-    Ok(upload)
+    let refused = match (streamed, written) {
+        (Err(p), _) => p,
+        (Ok(()), Err(e)) => Problem::from(Error::Internal(format!("writing an upload: {e}"))),
+        (Ok(()), Ok(())) => return Ok(upload),
+    };
+    upload.discard().await;
+    Err(refused)
 }
 
-/// An upload's directory, removed when dropped before it is kept: the upload of a
-/// refused or failed request, or of a client gone mid-body (which drops the handler),
-/// leaves nothing behind.
+/// An upload's directory, removed unless kept: a refused upload's before the answer
+/// ([`Upload::discard`]), and one dropped otherwise (a client gone mid-body drops the
+/// handler) when it is dropped.
 struct Upload(Option<PathBuf>);
 
 impl Upload {
+    /// Removes the directory of a refused upload.
+    async fn discard(mut self) {
+        if let Some(dir) = self.0.take() {
+            // Best effort: the upload of a refused job has no use.
+            let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+        }
+    }
+
     fn dir(&self) -> &FsPath {
         self.0.as_deref().expect("not kept yet")
     }
@@ -219,6 +231,7 @@ async fn submit_job(
     // Made on the blocking thread: a request dropped during the await drops it there.
     let upload = blocking(move || a.begin_verify_job(&p).map(|dir| Upload(Some(dir)))).await?;
     if declared.is_some_and(|n| n > limit) {
+        upload.discard().await;
         return Err(too_large(limit));
     }
     let upload = receive(req.into_body(), upload, limit).await?;

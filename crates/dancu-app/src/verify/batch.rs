@@ -745,7 +745,7 @@ impl App {
             None => open_job()?,
         };
         if submitted.is_some() && job.input_fingerprint != inspected.fingerprint {
-            return Err(self.abandon(job.id, "input"));
+            return Err(self.abandon(job.id, "input")?);
         }
         let existing = file.metadata().map_err(output_error)?.len();
         let mut source;
@@ -775,7 +775,7 @@ impl App {
                 };
             }
             // The output was cut or replaced since the checkpoint.
-            let abandoned = self.abandon(job.id, "output");
+            let abandoned = self.abandon(job.id, "output")?;
             if submitted.is_some() {
                 // A partner's job is known by its id: it cannot silently become another.
                 return Err(abandoned);
@@ -1008,13 +1008,11 @@ impl App {
     }
 
     /// Marks job `id` abandoned because its `file` (input or output) was changed under it,
-    /// with the reason; returns the error to report.
-    fn abandon(&self, id: i64, file: &str) -> Error {
+    /// with the reason; returns the error to report to its partner.
+    fn abandon(&self, id: i64, file: &str) -> Result<Error, Error> {
         let reason = format!("job {id}: its {file} file was changed; submit the file again");
-        match self.store.abandon_verify_job(id, &reason) {
-            Ok(()) => Error::Conflict(reason),
-            Err(e) => e.into(),
-        }
+        self.store.abandon_verify_job(id, &reason)?;
+        Ok(Error::Conflict(reason))
     }
 
     fn batch_audit(&self, actor: &Actor, action: &str, detail: String) -> AuditEntry {

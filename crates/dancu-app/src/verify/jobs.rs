@@ -351,10 +351,6 @@ impl App {
         }
     }
 
-    fn still_running(&self, id: i64) -> bool {
-        matches!(self.store.verify_job(id), Ok(Some(j)) if j.status == JOB_RUNNING)
-    }
-
     /// The identity of this server's data directory (a random name kept in it), recorded
     /// with each job submitted here; None without a data directory. Servers with
     /// directories of their own (nodes behind one address) each run their own jobs; a
@@ -426,7 +422,7 @@ impl App {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&job.id);
         match outcome {
-            // Stopping or not, this one is another process's.
+            // Another process holds it: passed over, unless this one is stopping.
             Ok(None) if !self.jobs.stopping() => return Turn::Left,
             Ok(None) => return Turn::Halt,
             Ok(Some(report)) if report.stopped => {
@@ -447,7 +443,7 @@ impl App {
         }
         if self.jobs.stopping() {
             Turn::Halt
-        } else if self.still_running(job.id) {
+        } else if matches!(self.store.verify_job(job.id), Ok(Some(j)) if j.status == JOB_RUNNING) {
             // Not settled (its failure could not be recorded): not again at once.
             Turn::Left
         } else {
