@@ -33,8 +33,14 @@ pub(crate) fn routes() -> Router<Shared> {
 
 /// Looks for pending jobs while serving: at once (the jobs a stop or crash interrupted),
 /// then every [`dancu_app::verify::JOB_SCAN`] (jobs another process of the data directory
-/// held, which may have died since).
+/// held, which may have died since). At start, also removes the uploads a crash left.
 pub(crate) async fn scan_jobs(app: Shared) {
+    let a = app.clone();
+    tokio::task::spawn_blocking(move || match a.sweep_abandoned_uploads() {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(removed, "removed uploads that became no job"),
+        Err(e) => tracing::error!(error = %dancu_app::redact(&e.to_string()), "sweeping uploads"),
+    });
     let mut every = tokio::time::interval(dancu_app::verify::JOB_SCAN);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {

@@ -841,3 +841,34 @@ fn a_job_whose_input_was_changed_is_abandoned_not_replaced() {
         .unwrap();
     assert_eq!(jobs, 1, "no other job in its place");
 }
+
+#[test]
+fn uploads_that_became_no_job_are_swept_once_untouched_for_an_hour() {
+    let s = sqlite();
+    let key = s.partner("bank", &["verify_batch"], 100_000, &[]);
+    let partner = s.app.authenticate_partner(&key, None, None).unwrap();
+    let upload = || {
+        let dir = s.app.begin_verify_job(&partner).unwrap();
+        std::fs::write(dancu_app::App::upload_path(&dir), three_hundred_rows()).unwrap();
+        dir
+    };
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    let age = |dir: &std::path::Path| {
+        // The file first: creating it changed the directory's time.
+        for path in [dancu_app::App::upload_path(dir), dir.to_owned()] {
+            let file = std::fs::File::open(&path).unwrap();
+            file.set_modified(two_hours_ago).unwrap();
+        }
+    };
+    // A crash left an upload before its job was created; another is being received now
+    // (by another server of the data directory); a third is a job's.
+    let (orphan, receiving, submitted) = (upload(), upload(), upload());
+    s.app.submit_verify_job(&partner, &submitted, None).unwrap();
+    age(&orphan);
+    age(&submitted);
+    // (The server's own sweep at its start may have run late and taken the orphan.)
+    assert!(s.app.sweep_abandoned_uploads().unwrap() <= 1);
+    assert!(!orphan.exists());
+    assert!(receiving.exists() && submitted.exists());
+    assert_eq!(s.app.sweep_abandoned_uploads().unwrap(), 0);
+}

@@ -236,6 +236,18 @@ impl Store {
         })
     }
 
+    /// Whether a job (of any state) reads `input`.
+    pub fn verify_job_reads(&self, input: &str) -> Result<bool, Error> {
+        self.read(|tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT 1 FROM verify_jobs WHERE input = $1 LIMIT 1",
+                    &[input.into()],
+                )?
+                .is_some())
+        })
+    }
+
     pub fn verify_job(&self, id: i64) -> Result<Option<VerifyJob>, Error> {
         self.read(|tx| {
             tx.query_one(

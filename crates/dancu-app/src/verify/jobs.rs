@@ -70,7 +70,11 @@ pub enum JobFile {
 }
 
 const JOBS_DIR: &str = "verify-jobs";
+/// The name of an upload's directory in `JOBS_DIR`, before its random part.
+const UPLOAD_PREFIX: &str = "upload-";
 const INPUT: &str = "input";
+/// How long an upload that became no job is kept (see [`App::sweep_abandoned_uploads`]).
+const ABANDONED_UPLOAD: std::time::Duration = std::time::Duration::from_secs(3600);
 /// The data directory's identity, in it.
 const IDENTITY: &str = "dancu-data-dir.id";
 /// How often a server looks for pending jobs besides its start and each submission:
@@ -127,6 +131,19 @@ fn identity_in(root: &Path) -> Result<String, Error> {
     }
 }
 
+/// Whether neither `dir` nor its upload was changed for `age` (an upload being received
+/// changes its file; an unreadable time counts as a change).
+fn untouched_for(dir: &Path, age: std::time::Duration) -> bool {
+    [dir.to_owned(), App::upload_path(dir)].iter().all(|p| {
+        match std::fs::metadata(p).and_then(|m| m.modified()) {
+            Ok(at) => at.elapsed().is_ok_and(|e| e >= age),
+            // No upload file yet: the directory's time says it all.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => p != dir,
+            Err(_) => false,
+        }
+    })
+}
+
 fn output_path(input: &Path, jsonl: bool) -> PathBuf {
     input.with_file_name(if jsonl { "output.jsonl" } else { "output.csv" })
 }
@@ -158,7 +175,7 @@ impl App {
         })?;
         let dir = root
             .join(JOBS_DIR)
-            .join(format!("upload-{}", crate::auth::new_token()));
+            .join(format!("{UPLOAD_PREFIX}{}", crate::auth::new_token()));
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::Internal(format!("creating a job directory: {e}")))?;
         Ok(dir)
@@ -167,6 +184,41 @@ impl App {
     /// Where the upload of a directory from [`App::begin_verify_job`] is written.
     pub fn upload_path(dir: &Path) -> PathBuf {
         dir.join(INPUT)
+    }
+
+    /// Removes the upload directories that became no job (a server killed while it
+    /// received or counted an upload left them, with a partner's file of people in
+    /// them), once untouched for [`ABANDONED_UPLOAD`]: another server of the data
+    /// directory may be receiving one now. Returns how many were removed.
+    pub fn sweep_abandoned_uploads(&self) -> Result<usize, Error> {
+        let Some(root) = &self.data_dir else {
+            return Ok(0);
+        };
+        let fail = |e: std::io::Error| Error::Internal(format!("sweeping uploads: {e}"));
+        let entries = match std::fs::read_dir(root.join(JOBS_DIR)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(fail(e)),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let dir = entry.map_err(fail)?.path();
+            let is_upload = dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(UPLOAD_PREFIX));
+            if !is_upload || !untouched_for(&dir, ABANDONED_UPLOAD) {
+                continue;
+            }
+            if !self
+                .store
+                .verify_job_reads(&absolute(&App::upload_path(&dir))?)?
+            {
+                std::fs::remove_dir_all(&dir).map_err(fail)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Creates the job of an uploaded file: counts its rows, charges them against the
