@@ -33,21 +33,33 @@ pub(crate) fn routes() -> Router<Shared> {
 
 /// Looks for pending jobs while serving: at once (the jobs a stop or crash interrupted),
 /// then every [`dancu_app::verify::JOB_SCAN`] (jobs another process of the data directory
-/// held, which may have died since). At start, also removes the uploads a crash left.
+/// held, which may have died since); and removes the uploads a crash left, at start and
+/// every [`UPLOAD_SWEEP`].
 pub(crate) async fn scan_jobs(app: Shared) {
-    let a = app.clone();
-    tokio::task::spawn_blocking(move || match a.sweep_abandoned_uploads() {
-        Ok(0) => {}
-        Ok(removed) => tracing::info!(removed, "removed uploads that became no job"),
-        Err(e) => tracing::error!(error = %dancu_app::redact(&e.to_string()), "sweeping uploads"),
-    });
-    let mut every = tokio::time::interval(dancu_app::verify::JOB_SCAN);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut scans = tokio::time::interval(dancu_app::verify::JOB_SCAN);
+    let mut sweeps = tokio::time::interval(UPLOAD_SWEEP);
+    for every in [&mut scans, &mut sweeps] {
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    }
     loop {
-        every.tick().await;
-        start_job_runner(&app);
+        tokio::select! {
+            _ = scans.tick() => start_job_runner(&app),
+            _ = sweeps.tick() => {
+                let a = app.clone();
+                tokio::task::spawn_blocking(move || match a.sweep_abandoned_uploads() {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::info!(removed, "removed uploads that became no job"),
+                    Err(e) => {
+                        tracing::error!(error = %dancu_app::redact(&e.to_string()), "sweeping uploads");
+                    }
+                });
+            }
+        }
     }
 }
+
+/// How often a server sweeps the uploads that became no job (at its start, then hourly).
+const UPLOAD_SWEEP: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Runs the pending jobs on a blocking thread (returns at once if a runner is running).
 pub(crate) fn start_job_runner(app: &Shared) {
@@ -119,6 +131,8 @@ async fn receive(body: Body, upload: Upload, limit: u64) -> Result<Upload, Probl
     let writer = tokio::task::spawn_blocking(move || {
         let written = (|| -> std::io::Result<()> {
             let file = std::fs::File::create(App::upload_path(upload.dir()))?;
+            // Held while receiving: a sweep of abandoned uploads passes over this one.
+            file.lock()?;
             let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
             while let Some(bytes) = rx.blocking_recv() {
                 file.write_all(&bytes)?;

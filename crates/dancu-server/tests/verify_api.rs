@@ -860,15 +860,21 @@ fn uploads_that_became_no_job_are_swept_once_untouched_for_an_hour() {
             file.set_modified(two_hours_ago).unwrap();
         }
     };
-    // A crash left an upload before its job was created; another is being received now
-    // (by another server of the data directory); a third is a job's.
-    let (orphan, receiving, submitted) = (upload(), upload(), upload());
+    // A crash left an upload before its job was created; two are being received (by
+    // another server of the data directory), one of them stalled for two hours (its
+    // receiver holds its file's lock); the last is a job's.
+    let (orphan, receiving, stalled, submitted) = (upload(), upload(), upload(), upload());
     s.app.submit_verify_job(&partner, &submitted, None).unwrap();
-    age(&orphan);
-    age(&submitted);
+    let receiver = std::fs::File::open(dancu_app::App::upload_path(&stalled)).unwrap();
+    receiver.lock().unwrap();
+    for dir in [&orphan, &stalled, &submitted] {
+        age(dir);
+    }
     // (The server's own sweep at its start may have run late and taken the orphan.)
     assert!(s.app.sweep_abandoned_uploads().unwrap() <= 1);
     assert!(!orphan.exists());
-    assert!(receiving.exists() && submitted.exists());
-    assert_eq!(s.app.sweep_abandoned_uploads().unwrap(), 0);
+    assert!(receiving.exists() && stalled.exists() && submitted.exists());
+    drop(receiver);
+    assert_eq!(s.app.sweep_abandoned_uploads().unwrap(), 1);
+    assert!(!stalled.exists() && submitted.exists());
 }

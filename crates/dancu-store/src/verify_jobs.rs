@@ -236,6 +236,23 @@ impl Store {
         })
     }
 
+    /// The inputs of every job partners submitted, of any state.
+    pub fn partner_verify_job_inputs(&self) -> Result<Vec<String>, Error> {
+        self.read(|tx| {
+            tx.query(
+                "SELECT input FROM verify_jobs WHERE partner_id IS NOT NULL",
+                &[],
+            )?
+            .into_iter()
+            .map(|mut r| {
+                std::mem::replace(&mut r[0], Value::Null)
+                    .into_string()
+                    .ok_or_else(|| Error::Corrupt("a verify job's input".into()))
+            })
+            .collect()
+        })
+    }
+
     /// Whether a job (of any state) reads `input`.
     pub fn verify_job_reads(&self, input: &str) -> Result<bool, Error> {
         self.read(|tx| {

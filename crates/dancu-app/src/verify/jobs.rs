@@ -144,6 +144,12 @@ fn untouched_for(dir: &Path, age: std::time::Duration) -> bool {
     })
 }
 
+/// Whether a process is receiving the upload of `dir` now (it holds its file's lock).
+fn being_received(dir: &Path) -> bool {
+    std::fs::File::open(App::upload_path(dir))
+        .is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
+}
+
 fn output_path(input: &Path, jsonl: bool) -> PathBuf {
     input.with_file_name(if jsonl { "output.jsonl" } else { "output.csv" })
 }
@@ -188,8 +194,10 @@ impl App {
 
     /// Removes the upload directories that became no job (a server killed while it
     /// received or counted an upload left them, with a partner's file of people in
-    /// them), once untouched for [`ABANDONED_UPLOAD`]: another server of the data
-    /// directory may be receiving one now. Returns how many were removed.
+    /// them), once untouched for [`ABANDONED_UPLOAD`] and not being received (the
+    /// receiver locks its file). Jobs are known by their directory's random name, not its
+    /// path, which changes with a moved or otherwise mounted data directory. Returns how
+    /// many were removed.
     pub fn sweep_abandoned_uploads(&self) -> Result<usize, Error> {
         let Some(root) = &self.data_dir else {
             return Ok(0);
@@ -200,22 +208,31 @@ impl App {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
             Err(e) => return Err(fail(e)),
         };
+        let jobs: HashSet<String> = self
+            .store
+            .partner_verify_job_inputs()?
+            .iter()
+            .filter_map(|input| Path::new(input).parent()?.file_name()?.to_str())
+            .map(str::to_owned)
+            .collect();
         let mut removed = 0;
         for entry in entries {
             let dir = entry.map_err(fail)?.path();
-            let is_upload = dir
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(UPLOAD_PREFIX));
-            if !is_upload || !untouched_for(&dir, ABANDONED_UPLOAD) {
+            let Some(name) = dir.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if !name.starts_with(UPLOAD_PREFIX)
+                || jobs.contains(name)
+                || !untouched_for(&dir, ABANDONED_UPLOAD)
+                || being_received(&dir)
+            {
                 continue;
             }
-            if !self
-                .store
-                .verify_job_reads(&absolute(&App::upload_path(&dir))?)?
-            {
-                std::fs::remove_dir_all(&dir).map_err(fail)?;
-                removed += 1;
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => removed += 1,
+                // Swept by another server meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(fail(e)),
             }
         }
         Ok(removed)
@@ -235,8 +252,13 @@ impl App {
         declared_jsonl: Option<bool>,
     ) -> Result<JobView, Error> {
         let created = self.create_job(partner, dir, declared_jsonl);
-        if created.is_err() {
-            // Best effort: the upload of a refused job has no use.
+        // Best effort: the upload of a refused job has no use. One whose job was created
+        // (an error after it, such as its audit entry's) stays with its job.
+        if created.is_err()
+            && !absolute(&App::upload_path(dir))
+                .and_then(|input| Ok(self.store.verify_job_reads(&input)?))
+                .unwrap_or(true)
+        {
             let _ = std::fs::remove_dir_all(dir);
         }
         created
