@@ -535,134 +535,141 @@ fn bad_rows_are_invalid_with_their_line_and_never_stop_the_job() {
 /// its terms would abandon the job (another agreement).
 #[test]
 fn a_second_run_of_a_running_job_is_refused() {
-    let t = TestStore::sqlite();
-    let app = app_with_people(&t);
-    let dir = tempfile::tempdir().unwrap();
-    let (input, output) = (dir.path().join("in.csv"), dir.path().join("out.csv"));
-    std::fs::write(&input, forty_rows()).unwrap();
-    let options = small_checkpoints();
-    assert!(run_killed_at(&app, &input, &output, &options, "full_name", Some(10)).is_err());
-    let job = app
-        .store
-        .read(|tx| tx.query_i64("SELECT MAX(id) FROM verify_jobs", &[]))
-        .unwrap();
-    let before = std::fs::read(&output).unwrap();
+    let r = SmallRun::new();
+    assert!(r.killed_at("full_name", Some(10)).is_err());
+    let job = r.last_job();
+    let before = std::fs::read(&r.output).unwrap();
     // Another process resumes the job: it holds the output.
     let held = std::fs::OpenOptions::new()
         .append(true)
-        .open(&output)
+        .open(&r.output)
         .unwrap();
     held.lock().unwrap();
     for agreement in ["full_name", ""] {
-        let refused = app.verify_batch(
-            &Actor::system("test"),
-            Agreement::parse(agreement).unwrap(),
-            &input,
-            &output,
-            &options,
-            &|_| {},
-        );
+        let refused = r.run(agreement, &|_| {});
         assert!(
             matches!(&refused, Err(dancu_app::Error::Conflict(m)) if m.contains("another run")),
             "{refused:?}"
         );
     }
-    assert_eq!(std::fs::read(&output).unwrap(), before);
-    let stored = app.store.verify_job(job).unwrap().unwrap();
+    assert_eq!(std::fs::read(&r.output).unwrap(), before);
+    let stored = r.app.store.verify_job(job).unwrap().unwrap();
     assert_eq!(stored.status, dancu_store::JOB_RUNNING);
     drop(held);
-    let resumed = run_killed_at(&app, &input, &output, &options, "full_name", None).unwrap();
+    let resumed = r.killed_at("full_name", None).unwrap();
     assert_eq!(
         (resumed.job_id, resumed.resumed_at_row),
         (job, stored.checkpoint.rows_done)
     );
-    assert_eq!(read_csv(&output).len(), 41);
+    assert_eq!(read_csv(&r.output).len(), 41);
 }
 
-/// 40 rows naming the five people in turn.
-fn forty_rows() -> String {
-    let p = people();
-    let requests: Vec<_> = (0..40)
-        .map(|i| request(&p[i % 5].0.to_string(), p[i % 5].1, "", ""))
-        .collect();
-    csv_file(&requests)
+/// A `verify-batch` run of 40 rows naming the five people in turn, checkpointed every 4
+/// rows (chunks of 2), on a store of its own.
+struct SmallRun {
+    app: App,
+    input: std::path::PathBuf,
+    output: std::path::PathBuf,
+    options: BatchOptions,
+    _dir: tempfile::TempDir,
+    _store: TestStore,
 }
 
-/// Checkpoints every 4 rows, in chunks of 2.
-fn small_checkpoints() -> BatchOptions {
-    BatchOptions {
-        chunk_rows: 2,
-        checkpoint_rows: 4,
-        workers: 1,
-    }
-}
-
-/// A run under `agreement`, killed (a panic, as a crash leaves it: rows past the last
-/// checkpoint on disk) once `kill_at` rows are written.
-fn run_killed_at(
-    app: &App,
-    input: &Path,
-    output: &Path,
-    options: &BatchOptions,
-    agreement: &str,
-    kill_at: Option<u64>,
-) -> std::thread::Result<dancu_app::verify::BatchReport> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        app.verify_batch(
-            &Actor::system("test"),
-            Agreement::parse(agreement).unwrap(),
+impl SmallRun {
+    fn new() -> SmallRun {
+        let store = TestStore::sqlite();
+        let app = app_with_people(&store);
+        let dir = tempfile::tempdir().unwrap();
+        let (input, output) = (dir.path().join("in.csv"), dir.path().join("out.csv"));
+        let p = people();
+        let requests: Vec<_> = (0..40)
+            .map(|i| request(&p[i % 5].0.to_string(), p[i % 5].1, "", ""))
+            .collect();
+        std::fs::write(&input, csv_file(&requests)).unwrap();
+        let options = BatchOptions {
+            chunk_rows: 2,
+            checkpoint_rows: 4,
+            workers: 1,
+        };
+        SmallRun {
+            app,
             input,
             output,
             options,
-            &|progress| assert!(kill_at.is_none_or(|k| progress.rows < k), "killed"),
+            _dir: dir,
+            _store: store,
+        }
+    }
+
+    /// A run under `agreement`, calling `progress`.
+    fn run(
+        &self,
+        agreement: &str,
+        progress: &(dyn Fn(dancu_app::verify::Progress) + Sync),
+    ) -> Result<dancu_app::verify::BatchReport, dancu_app::Error> {
+        self.app.verify_batch(
+            &Actor::system("test"),
+            Agreement::parse(agreement).unwrap(),
+            &self.input,
+            &self.output,
+            &self.options,
+            progress,
         )
-        .unwrap()
-    }))
+    }
+
+    /// A run under `agreement`, killed (a panic, as a crash leaves it: rows past the last
+    /// checkpoint on disk) once `kill_at` rows are written.
+    fn killed_at(
+        &self,
+        agreement: &str,
+        kill_at: Option<u64>,
+    ) -> std::thread::Result<dancu_app::verify::BatchReport> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run(agreement, &|progress| {
+                assert!(kill_at.is_none_or(|k| progress.rows < k), "killed")
+            })
+            .unwrap()
+        }))
+    }
+
+    /// The id of the last job.
+    fn last_job(&self) -> i64 {
+        self.app
+            .store
+            .read(|tx| tx.query_i64("SELECT MAX(id) FROM verify_jobs", &[]))
+            .unwrap()
+    }
 }
 
 /// A run that fails leaves no row past its last recorded checkpoint on disk: those rows
 /// have no audit entry yet (and may hold registry values the agreement returns).
 #[test]
 fn a_failed_run_cuts_its_output_back_to_the_recorded_checkpoint() {
-    let t = TestStore::sqlite();
-    let app = app_with_people(&t);
-    let dir = tempfile::tempdir().unwrap();
-    let (input, output) = (dir.path().join("in.csv"), dir.path().join("out.csv"));
-    std::fs::write(&input, forty_rows()).unwrap();
-    let options = small_checkpoints();
-    let running = "SELECT MAX(id) FROM verify_jobs";
+    let r = SmallRun::new();
     // The job is failed under the run (as by another process) once rows are written past
     // a checkpoint: its next checkpoint cannot be recorded.
     let failed = std::sync::atomic::AtomicBool::new(false);
-    let outcome = app.verify_batch(
-        &Actor::system("test"),
-        Agreement::parse("full_name").unwrap(),
-        &input,
-        &output,
-        &options,
-        &|progress| {
-            if progress.rows >= 6 && !failed.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                let id = app.store.read(|tx| tx.query_i64(running, &[])).unwrap();
-                app.store
-                    .fail_verify_job(id, "stopped by the test")
-                    .unwrap();
-            }
-        },
-    );
+    let outcome = r.run("full_name", &|progress| {
+        if progress.rows >= 6 && !failed.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            r.app
+                .store
+                .fail_verify_job(r.last_job(), "stopped by the test")
+                .unwrap();
+        }
+    });
     assert!(
         matches!(outcome, Err(dancu_app::Error::Conflict(_))),
         "{outcome:?}"
     );
-    let id = app.store.read(|tx| tx.query_i64(running, &[])).unwrap();
-    let job = app.store.verify_job(id).unwrap().unwrap();
-    let written = std::fs::read(&output).unwrap();
+    let job = r.app.store.verify_job(r.last_job()).unwrap().unwrap();
+    let written = std::fs::read(&r.output).unwrap();
     assert_eq!(written.len() as u64, job.checkpoint.output_offset);
     // The header and the recorded rows (nothing at all if no checkpoint was recorded).
     let recorded_lines = match job.checkpoint.rows_done {
         0 => 0,
         rows => rows + 1,
     };
-    assert_eq!(read_csv(&output).len() as u64, recorded_lines);
+    assert_eq!(read_csv(&r.output).len() as u64, recorded_lines);
     assert!(job.checkpoint.rows_done < 40);
 }
 
@@ -670,26 +677,19 @@ fn a_failed_run_cuts_its_output_back_to_the_recorded_checkpoint() {
 /// output's columns would change in the middle of the file, so it is a new run.
 #[test]
 fn a_run_resumes_only_under_the_agreement_it_started_with() {
-    let t = TestStore::sqlite();
-    let app = app_with_people(&t);
-    let dir = tempfile::tempdir().unwrap();
-    let (input, output) = (dir.path().join("in.csv"), dir.path().join("out.csv"));
-    std::fs::write(&input, forty_rows()).unwrap();
-    let options = small_checkpoints();
-    let run =
-        |agreement, kill_at| run_killed_at(&app, &input, &output, &options, agreement, kill_at);
+    let r = SmallRun::new();
     let whole = |header: &dyn Fn(&[String]) -> bool| {
-        let rows = read_csv(&output);
+        let rows = read_csv(&r.output);
         assert_eq!(rows.len(), 41);
-        assert!(rows.iter().all(|r| r.len() == rows[0].len()));
+        assert!(rows.iter().all(|row| row.len() == rows[0].len()));
         assert!(header(&rows[0]), "{:?}", rows[0]);
     };
-    assert!(run("full_name", Some(10)).is_err());
-    assert_eq!(run("", None).unwrap().resumed_at_row, 0);
+    assert!(r.killed_at("full_name", Some(10)).is_err());
+    assert_eq!(r.killed_at("", None).unwrap().resumed_at_row, 0);
     whole(&|h| !h.iter().any(|c| c.starts_with("registry_")));
     // The same agreement resumes.
-    assert!(run("full_name", Some(10)).is_err());
-    let resumed = run("full_name", None).unwrap();
+    assert!(r.killed_at("full_name", Some(10)).is_err());
+    let resumed = r.killed_at("full_name", None).unwrap();
     assert!(resumed.resumed_at_row >= 8, "{}", resumed.resumed_at_row);
     whole(&|h| h.iter().any(|c| c == "registry_full_name"));
 }

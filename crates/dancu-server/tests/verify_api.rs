@@ -688,6 +688,14 @@ fn an_upload_of_the_other_format_than_declared_is_refused() {
     }
 }
 
+/// How many verify jobs the store has.
+fn job_count(s: &Server) -> i64 {
+    s.app
+        .store
+        .read(|tx| tx.query_i64("SELECT COUNT(*) FROM verify_jobs", &[]))
+        .unwrap()
+}
+
 /// 300 rows of one person, for jobs that cross two checkpoints (128 rows each).
 fn three_hundred_rows() -> String {
     let mut file = String::from("ref,personal_id,full_name\n");
@@ -806,11 +814,7 @@ fn an_upload_cut_off_by_its_client_leaves_nothing() {
     until("the upload begins", &|| uploads() == 1);
     drop(conn);
     until("the upload's directory is removed", &|| uploads() == 0);
-    let jobs = s
-        .app
-        .store
-        .read(|tx| tx.query_i64("SELECT COUNT(*) FROM verify_jobs", &[]))
-        .unwrap();
+    let jobs = job_count(&s);
     assert_eq!(jobs, 0);
 }
 
@@ -834,11 +838,7 @@ fn a_job_whose_input_was_changed_is_abandoned_not_replaced() {
             .unwrap()
             .contains("input file was changed")
     );
-    let jobs = s
-        .app
-        .store
-        .read(|tx| tx.query_i64("SELECT COUNT(*) FROM verify_jobs", &[]))
-        .unwrap();
+    let jobs = job_count(&s);
     assert_eq!(jobs, 1, "no other job in its place");
 }
 
